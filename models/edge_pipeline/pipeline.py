@@ -1,0 +1,168 @@
+"""The end-to-end run: split, train on normal rows, export, quantize, evaluate, write artifacts.
+
+Artifacts in the output directory:
+  model.f32.onnx, model.int8.onnx  the two models (raw readings in, one score per row out)
+  metadata.json                    features, normalization, threshold, metrics, version, hashes
+  golden.json                      input rows + onnxruntime scores of both models, for tract tests
+  sample.csv                       held-out rows (never trained on) with labels, for replay
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import export
+from .autoencoder import Autoencoder
+from .data import Dataset
+from .metrics import at_threshold, roc_auc
+
+# Both tract and onnxruntime compute in f32; this bounds their disagreement on golden rows.
+GOLDEN_RTOL = 1e-3
+GOLDEN_ATOL = 1e-5
+
+
+@dataclass
+class Options:
+    out_dir: str
+    name: str = "model"
+    version: str = "1.0.0"
+    epochs: int = 40
+    seed: int = 7
+    threshold_quantile: float = 0.99
+    clip: float = 6.0
+    golden_rows: int = 32
+    sample_rows: int = 2000
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def run(ds: Dataset, opt: Options) -> dict:
+    rng = np.random.default_rng(opt.seed)
+    n = ds.x.shape[0]
+    labels = ds.y if ds.y is not None else np.zeros(n, dtype=np.int64)
+    normal_idx = rng.permutation(np.flatnonzero(labels == 0))
+    anomaly_idx = np.flatnonzero(labels == 1)
+    n_val = max(1, int(len(normal_idx) * opt.val_fraction))
+    n_test = max(1, int(len(normal_idx) * opt.test_fraction))
+    if len(normal_idx) - n_val - n_test < 16:
+        raise ValueError(f"too few normal rows to train ({len(normal_idx)})")
+    val_idx = normal_idx[:n_val]
+    test_normal = normal_idx[n_val : n_val + n_test]
+    train_idx = normal_idx[n_val + n_test :]
+
+    mean = ds.x[train_idx].mean(axis=0)
+    std = ds.x[train_idx].std(axis=0)
+    # Constant columns would divide by zero; a unit scale keeps them harmless.
+    std = np.where(std < 1e-6, 1.0, std)
+
+    def norm(idx):
+        return (ds.x[idx] - mean) / std
+
+    ae = Autoencoder.init(ds.x.shape[1], rng)
+    ae.fit(norm(train_idx), norm(val_idx), rng, epochs=opt.epochs)
+
+    os.makedirs(opt.out_dir, exist_ok=True)
+    f32_path = os.path.join(opt.out_dir, f"{opt.name}.f32.onnx")
+    int8_path = os.path.join(opt.out_dir, f"{opt.name}.int8.onnx")
+    export.save(export.build_model(ae, mean, std, opt.clip, f"{opt.name}-{opt.version}"), f32_path)
+    export.quantize_int8(f32_path, int8_path)
+
+    # Threshold: a high quantile of held-out *normal* scores, so it needs no labels.
+    val_scores = export.ort_scores(f32_path, ds.x[val_idx])
+    threshold = float(np.quantile(val_scores, opt.threshold_quantile))
+
+    test_idx = np.concatenate([test_normal, anomaly_idx])
+    xt = ds.x[test_idx]
+    s32 = export.ort_scores(f32_path, xt)
+    # Per-row calls: how a live sensor is scored, and independent of what else is in a batch.
+    s8 = export.ort_scores(int8_path, xt, per_row=True)
+    models = {}
+    for kind, path, scores in (("f32", f32_path, s32), ("int8", int8_path, s8)):
+        entry = {
+            "file": os.path.basename(path),
+            "bytes": os.path.getsize(path),
+            "sha256": _sha256(path),
+        }
+        if len(anomaly_idx):
+            yt = labels[test_idx]
+            entry["roc_auc"] = roc_auc(yt, scores)
+            entry["at_threshold"] = at_threshold(yt, scores, threshold)
+        models[kind] = entry
+    dev = np.abs(s8 - s32)
+    int8_vs_f32 = {
+        "max_abs_deviation": float(dev.max()),
+        "max_rel_deviation": float((dev / np.maximum(np.abs(s32), 1e-12)).max()),
+        "flag_agreement": float(((s8 > threshold) == (s32 > threshold)).mean()),
+    }
+
+    # Golden rows: a fixed mix of held-out normal and anomalous readings.
+    k = opt.golden_rows
+    pick = np.concatenate([test_normal[: k - k // 4], anomaly_idx[: k // 4]])
+    gx = ds.x[pick].astype(np.float32)
+    golden = {
+        "features": ds.features,
+        "rows": gx.tolist(),
+        "labels": labels[pick].tolist(),
+        # One call per row, and the same rows as one batch (int8 activation scales are
+        # per call, so the two differ for the int8 model).
+        "scores": {
+            "f32": export.ort_scores(f32_path, gx, per_row=True).astype(float).tolist(),
+            "int8": export.ort_scores(int8_path, gx, per_row=True).astype(float).tolist(),
+        },
+        "batch_scores": {
+            "f32": export.ort_scores(f32_path, gx).astype(float).tolist(),
+            "int8": export.ort_scores(int8_path, gx).astype(float).tolist(),
+        },
+        "tolerance": {"rtol": GOLDEN_RTOL, "atol": GOLDEN_ATOL},
+        "reference": "onnxruntime CPUExecutionProvider, 1 thread",
+    }
+    with open(os.path.join(opt.out_dir, "golden.json"), "w") as fh:
+        json.dump(golden, fh)
+
+    # Replay sample: held-out rows only, in a shuffled but fixed order, label kept for display.
+    sample = rng.permutation(test_idx)[: opt.sample_rows]
+    with open(os.path.join(opt.out_dir, "sample.csv"), "w") as fh:
+        fh.write(",".join([*ds.features, "anomaly"]) + "\n")
+        for i in sample:
+            fh.write(",".join(f"{v:g}" for v in ds.x[i]) + f",{int(labels[i])}\n")
+
+    meta = {
+        "name": opt.name,
+        "version": f"{opt.version}+{models['int8']['sha256'][:8]}",
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "source": ds.source,
+        "input": export.INPUT,
+        "output": export.OUTPUT,
+        "features": ds.features,
+        "normalization": {
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+            "clip": opt.clip,
+            "folded_into_model": True,
+        },
+        "threshold": threshold,
+        "threshold_rule": f"quantile {opt.threshold_quantile} of held-out normal scores (f32)",
+        "split": {
+            "train_normal": int(len(train_idx)),
+            "val_normal": int(len(val_idx)),
+            "test_normal": int(len(test_normal)),
+            "test_anomalies": int(len(anomaly_idx)),
+            "seed": opt.seed,
+        },
+        "training": {"epochs_run": len(ae.history), "final": ae.history[-1]},
+        "models": models,
+        "int8_vs_f32": int8_vs_f32,
+    }
+    with open(os.path.join(opt.out_dir, "metadata.json"), "w") as fh:
+        json.dump(meta, fh, indent=2)
+    return meta

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+#! Idempotent setup: installs every tool the build, the app and the tests need, from the
+#! package registries only (nothing downloads prebuilt binaries at run time). Each step skips
+#! itself when the right version is already present, so re-running it costs seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+TRUNK_VERSION=0.21.14
+GECKODRIVER_VERSION=0.37.1
+WASM_PACK_VERSION=0.15.1
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+# --- Debian packages: browsers and their drivers -------------------------------------------
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+command -v firefox-esr >/dev/null || need_apt+=(firefox-esr)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# --- Rust: wasm target and cargo-installed tools --------------------------------------------
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-bindgen-cli must equal the wasm-bindgen version in Cargo.lock exactly.
+WB_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+cargo_install() { # name version [extra args]
+  local crate=$1 version=$2 bin=$3; shift 3
+  if "$bin" --version 2>/dev/null | grep -q "$version"; then return; fi
+  log "cargo install $crate $version"
+  cargo install -q "$crate" --version "$version" "$@"
+}
+cargo_install wasm-bindgen-cli "$WB_VERSION" wasm-bindgen
+cargo_install geckodriver "$GECKODRIVER_VERSION" geckodriver
+cargo_install wasm-pack "$WASM_PACK_VERSION" wasm-pack
+cargo_install trunk "$TRUNK_VERSION" trunk --locked
+
+# --- npm: wasm-opt (binaryen), browser automation, the ORT-web baseline ---------------------
+if [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# --- Python venv for the model pipeline and wire-format checks ------------------------------
+VENV=models/.venv
+if [ ! -x "$VENV/bin/python" ] || [ models/requirements.txt -nt "$VENV/.stamp" ]; then
+  log "python venv $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -r models/requirements.txt
+  # river ships the real shuttle dataset; its own deps are not needed to read the CSV.
+  "$VENV/bin/pip" install -q --no-deps river==0.26.1
+  touch "$VENV/.stamp"
+fi
+
+log "ready"

@@ -1,0 +1,72 @@
+//! The model contract: one float32 input `[batch, F]`, one float32 output `[batch]`.
+//!
+//! `F` is read from the model, never assumed. The batch axis, whatever the file declares, is
+//! rebound to one symbol so a single optimized plan serves one reading or thousands.
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+use super::error::{ContractViolation, EngineError};
+
+/// Name of the symbol bound to the batch axis.
+pub const BATCH_SYMBOL: &str = "batch_size";
+
+/// What a loaded model looks like from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelContract {
+    /// Input tensor name in the ONNX graph.
+    pub input_name: String,
+    /// Output tensor name in the ONNX graph.
+    pub output_name: String,
+    /// Features per reading.
+    pub features: usize,
+}
+
+/// Checks `model` against the contract and returns it typed, with the batch axis symbolic.
+pub(super) fn bind(mut model: InferenceModel) -> Result<(TypedModel, ModelContract), EngineError> {
+    if model.inputs.len() != 1 {
+        return Err(ContractViolation::InputCount(model.inputs.len()).into());
+    }
+    if model.outputs.len() != 1 {
+        return Err(ContractViolation::OutputCount(model.outputs.len()).into());
+    }
+    let fact = model.input_fact(0).map_err(|e| EngineError::Parse(format!("{e:#}")))?.clone();
+    match fact.datum_type.concretize() {
+        Some(dt) if dt == f32::datum_type() => {}
+        other => return Err(ContractViolation::InputType(describe(other)).into()),
+    }
+    let dims: Vec<_> = fact.shape.dims().cloned().collect();
+    if fact.shape.is_open() || dims.len() != 2 {
+        return Err(ContractViolation::InputShape(fact.format_dt_shape()).into());
+    }
+    let features = dims[1]
+        .concretize()
+        .and_then(|d| d.as_i64())
+        .and_then(|d| usize::try_from(d).ok())
+        .filter(|&f| f > 0)
+        .ok_or_else(|| ContractViolation::FeatureAxis(fact.format_dt_shape()))?;
+
+    let input_name = model.node(model.inputs[0].node).name.clone();
+    let output_name = model.node(model.outputs[0].node).name.clone();
+    let batch = model.symbols.sym(BATCH_SYMBOL);
+    model
+        .set_input_fact(0, f32::fact([batch.to_dim(), features.to_dim()]).into())
+        .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
+    let typed = model.into_typed().map_err(|e| ContractViolation::Typing {
+        features,
+        reason: format!("{e:#}"),
+    })?;
+
+    let out = typed.output_fact(0).map_err(|e| EngineError::Parse(format!("{e:#}")))?;
+    if out.datum_type != f32::datum_type() {
+        return Err(ContractViolation::OutputType(format!("{:?}", out.datum_type)).into());
+    }
+    if out.rank() != 1 || out.shape[0] != batch.to_dim() {
+        return Err(ContractViolation::OutputShape(format!("{:?}", out.shape)).into());
+    }
+    Ok((typed, ModelContract { input_name, output_name, features }))
+}
+
+fn describe(dt: Option<DatumType>) -> String {
+    dt.map(|d| format!("{d:?}")).unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,105 @@
+//! Everything that can go wrong loading a model or scoring readings.
+//!
+//! Each variant has a stable [`EngineError::code`] so the web layer can hand JavaScript a code to
+//! branch on instead of a message to parse.
+
+use thiserror::Error;
+
+/// A failure of the engine. User input never panics; it lands here.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum EngineError {
+    /// The bytes are not a loadable ONNX model (truncated, tampered, unsupported op…).
+    #[error("cannot parse ONNX model: {0}")]
+    Parse(String),
+    /// The model loads but is not an anomaly model of the shape we run.
+    #[error("model contract violated: {0}")]
+    Contract(#[from] ContractViolation),
+    /// tract could not optimize the model into a runnable plan.
+    #[error("cannot optimize model: {0}")]
+    Optimize(String),
+    /// The engine configuration is unusable (e.g. a zero batch cap).
+    #[error("invalid engine configuration: {0}")]
+    InvalidConfig(String),
+    /// The input is empty or not a whole number of readings.
+    #[error("input has {len} values, expected a non-zero multiple of {features} (features per reading)")]
+    WrongLength {
+        /// Number of values received.
+        len: usize,
+        /// Features per reading the model expects.
+        features: usize,
+    },
+    /// A value is NaN or infinite.
+    #[error("reading {row}, feature {column} is NaN or infinite")]
+    NonFinite {
+        /// Zero-based reading index within the call.
+        row: usize,
+        /// Zero-based feature index within the reading.
+        column: usize,
+    },
+    /// More readings in one call than the configured cap.
+    #[error("batch of {rows} readings exceeds the cap of {max}")]
+    BatchTooLarge {
+        /// Readings in the call.
+        rows: usize,
+        /// The configured cap.
+        max: usize,
+    },
+    /// Scoring was asked for before any model was loaded.
+    #[error("no model is loaded")]
+    NotLoaded,
+    /// tract failed while running a validated input (should not happen; reported, not panicked).
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+impl EngineError {
+    /// A stable, machine-readable code for this error kind.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Parse(_) => "MODEL_PARSE",
+            EngineError::Contract(_) => "MODEL_CONTRACT",
+            EngineError::Optimize(_) => "MODEL_OPTIMIZE",
+            EngineError::InvalidConfig(_) => "INVALID_CONFIG",
+            EngineError::WrongLength { .. } => "WRONG_LENGTH",
+            EngineError::NonFinite { .. } => "NON_FINITE",
+            EngineError::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
+            EngineError::NotLoaded => "NOT_LOADED",
+            EngineError::Inference(_) => "INFERENCE",
+        }
+    }
+}
+
+/// How a model differs from the contract: one float32 input `[batch, F]`, one float32 output
+/// `[batch]`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ContractViolation {
+    /// The model must have exactly one input.
+    #[error("expected 1 input, found {0}")]
+    InputCount(usize),
+    /// The model must have exactly one output.
+    #[error("expected 1 output, found {0}")]
+    OutputCount(usize),
+    /// The input must be float32.
+    #[error("input must be float32, found {0}")]
+    InputType(String),
+    /// The input must be `[batch, F]`.
+    #[error("input must have rank 2 [batch, features], found {0}")]
+    InputShape(String),
+    /// The feature axis must have a fixed, positive size.
+    #[error("input feature axis must be a fixed positive size, found {0}")]
+    FeatureAxis(String),
+    /// The output must be float32.
+    #[error("output must be float32, found {0}")]
+    OutputType(String),
+    /// The output must be `[batch]`, one score per input row.
+    #[error("output must be [batch] (one score per row), found {0}")]
+    OutputShape(String),
+    /// tract could not type the graph with the bound input (bad shapes inside the model).
+    #[error("graph does not type-check with input [batch, {features}]: {reason}")]
+    Typing {
+        /// Features per reading read from the input.
+        features: usize,
+        /// tract's explanation.
+        reason: String,
+    },
+}

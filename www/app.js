@@ -1,0 +1,55 @@
+// The page: registers the worker, scores typed readings and replays the held-out sample.
+import { registerWorker, request } from './client.js';
+import { MSG } from './protocol.js';
+
+const $ = (id) => document.getElementById(id);
+let model = null;
+
+async function main() {
+  await registerWorker();
+  const status = await request(MSG.STATUS);
+  model = status.model;
+  $('nfeat').textContent = `${model.features}: ${(model.featureNames || []).join(', ')}`;
+  $('status').textContent = `Engine ready: model ${model.version}, threshold ${model.threshold.toPrecision(3)}`;
+  document.body.dataset.ready = 'true';
+}
+
+$('one').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const values = $('reading').value.split(',').map((s) => Number(s.trim()));
+  try {
+    const r = await request(MSG.SCORE, { rows: Float32Array.from(values) });
+    const s = r.scores[0];
+    $('one-result').textContent = `score ${s.toPrecision(4)} — ${s > model.threshold ? 'ANOMALY' : 'normal'}`;
+  } catch (err) {
+    $('one-result').textContent = `error ${err.code}: ${err.message}`;
+  }
+  $('one-result').dataset.done = 'true';
+});
+
+let timer = null;
+$('replay').addEventListener('click', async () => {
+  if (timer) { clearInterval(timer); timer = null; $('replay').textContent = 'Start replay'; return; }
+  const text = await (await fetch('models/sample.csv')).text();
+  const lines = text.trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+  let i = 0, flagged = 0;
+  const tbody = $('replay-rows');
+  $('replay').textContent = 'Stop replay';
+  timer = setInterval(async () => {
+    if (i >= lines.length) { clearInterval(timer); timer = null; return; }
+    const n = i++;
+    const row = lines[n];
+    const r = await request(MSG.SCORE, { rows: Float32Array.from(row.slice(0, -1)) });
+    const s = r.scores[0];
+    if (s > model.threshold) flagged++;
+    const tr = document.createElement('tr');
+    for (const v of [n, s.toPrecision(4), s > model.threshold ? 'ANOMALY' : '', row.at(-1) ? 'anomaly' : 'normal']) {
+      const td = document.createElement('td'); td.textContent = v; tr.appendChild(td);
+    }
+    tbody.prepend(tr);
+    while (tbody.rows.length > 20) tbody.deleteRow(-1);
+    $('replay-stats').textContent = `${n + 1} scored, ${flagged} flagged, last latency ${r.latencyMs.toFixed(2)} ms`;
+  }, 1000 / Math.max(1, Number($('rate').value)));
+});
+
+main().catch((e) => { $('status').textContent = `Failed to start: ${e.code || ''} ${e.message}`; });
