@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+#! The whole test suite, exactly as CI runs it: setup (idempotent), then the model pipeline's
+#! tests, native Rust tests, the engine inside a real service worker in headless Chromium and
+#! headless Firefox ESR, and a build of the PWA.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+
+step() { printf '\n\033[1;32m=== %s\033[0m\n' "$*"; }
+
+step "python: model pipeline"
+(cd models && .venv/bin/python -m pytest -q)
+
+step "rust: native tests"
+cargo test --locked
+
+step "rust: browser tests in a Chromium service worker"
+CHROMEDRIVER=/usr/bin/chromedriver cargo test --locked --target wasm32-unknown-unknown
+
+step "rust: browser tests in a Firefox ESR service worker"
+GECKODRIVER="$(command -v geckodriver)" cargo test --locked --target wasm32-unknown-unknown
+
+step "pwa: trunk build"
+trunk build --locked
