@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #! The whole test suite, exactly as CI runs it: setup (idempotent), then the model pipeline's
 #! tests, native Rust tests, the engine inside a real service worker in headless Chromium and
-#! headless Firefox ESR, and a build of the PWA.
+#! headless Firefox ESR, the collector, and a build of the PWA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -12,8 +12,16 @@ step() { printf '\n\033[1;32m=== %s\033[0m\n' "$*"; }
 step "python: model pipeline"
 (cd models && .venv/bin/python -m pytest -q)
 
-step "rust: native tests"
+step "rust: format and lints (host and wasm32)"
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo clippy --locked --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+step "rust: native tests (engine, outbox, sync policy)"
 cargo test --locked
+
+step "rust: collector tests"
+cargo test --locked -p collector
 
 step "rust: browser tests in a Chromium service worker"
 CHROMEDRIVER=/usr/bin/chromedriver cargo test --locked --target wasm32-unknown-unknown

@@ -2,10 +2,11 @@
 //!
 //! The crate is split along one line. Platform-free modules ([`engine`], and later the outbox,
 //! sync policy and model updates) know nothing of the browser and are tested natively with
-//! `cargo test`. The [`web`] module, compiled only for `wasm32`, adapts them to wasm-bindgen
+//! `cargo test`. The `web` module, compiled only for `wasm32`, adapts them to wasm-bindgen
 //! and web-sys; the JS in `worker/` and `www/` only routes events and renders.
 
 pub mod engine;
+pub mod outbox;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

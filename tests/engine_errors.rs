@@ -26,9 +26,11 @@ fn the_fixture_base_model_is_valid() {
     assert_eq!(e.score(&[1.0, 2.0, 3.0, 6.0, 0.0, 0.0, 0.0, 4.0]).expect("scores"), vec![3.0, 1.0]);
 }
 
+type IsExpected = fn(&CV) -> bool;
+
 #[test]
 fn contract_violations_are_named() {
-    let cases: &[(&str, fn(&CV) -> bool)] = &[
+    let cases: &[(&str, IsExpected)] = &[
         ("two_inputs.onnx", |v| matches!(v, CV::InputCount(2))),
         ("two_outputs.onnx", |v| matches!(v, CV::OutputCount(2))),
         ("int_input.onnx", |v| matches!(v, CV::InputType(_))),
@@ -52,7 +54,9 @@ fn contract_violations_are_named() {
 #[test]
 fn garbage_and_truncated_models_fail_to_parse() {
     let truncated = &INT8_MODEL[..INT8_MODEL.len() / 2];
-    for (what, bytes) in [("empty", &[][..]), ("text", b"not a model".as_slice()), ("truncated", truncated)] {
+    for (what, bytes) in
+        [("empty", &[][..]), ("text", b"not a model".as_slice()), ("truncated", truncated)]
+    {
         match load(bytes) {
             Err(e @ EngineError::Parse(_)) => assert_eq!(e.code(), "MODEL_PARSE"),
             other => panic!("{what}: expected Parse, got {other:?}"),

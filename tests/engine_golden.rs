@@ -56,19 +56,24 @@ fn anomalies_score_above_normal_rows() {
     // Sanity on the shipped model itself: the golden mix holds labelled anomalies.
     let g = golden();
     let e = engine(INT8_MODEL);
-    let labels: Vec<u8> = serde_json::from_str::<serde_json::Value>(include_str!(
-        "../models/shuttle/golden.json"
-    ))
-    .expect("json")["labels"]
-        .as_array()
-        .expect("labels")
-        .iter()
-        .map(|v| v.as_u64().unwrap_or(0) as u8)
-        .collect();
+    let labels: Vec<u8> =
+        serde_json::from_str::<serde_json::Value>(include_str!("../models/shuttle/golden.json"))
+            .expect("json")["labels"]
+            .as_array()
+            .expect("labels")
+            .iter()
+            .map(|v| v.as_u64().unwrap_or(0) as u8)
+            .collect();
     let scores = e.score(&g.flat_rows()).expect("scores");
-    let max_normal = scores.iter().zip(&labels).filter(|(_, &l)| l == 0).map(|(s, _)| *s).fold(0.0, f32::max);
-    let anomalies: Vec<f32> = scores.iter().zip(&labels).filter(|(_, &l)| l == 1).map(|(s, _)| *s).collect();
+    let max_normal =
+        scores.iter().zip(&labels).filter(|(_, &l)| l == 0).map(|(s, _)| *s).fold(0.0, f32::max);
+    let anomalies: Vec<f32> =
+        scores.iter().zip(&labels).filter(|(_, &l)| l == 1).map(|(s, _)| *s).collect();
     assert!(!anomalies.is_empty());
     let above = anomalies.iter().filter(|&&s| s > max_normal).count();
-    assert!(above * 2 > anomalies.len(), "most anomalies outscore every normal row: {above}/{}", anomalies.len());
+    assert!(
+        above * 2 > anomalies.len(),
+        "most anomalies outscore every normal row: {above}/{}",
+        anomalies.len()
+    );
 }

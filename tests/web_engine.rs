@@ -19,10 +19,7 @@ fn loaded(bytes: &[u8]) -> AnomalyEngine {
 }
 
 fn code_of(err: JsValue) -> String {
-    js_sys::Reflect::get(&err, &"code".into())
-        .ok()
-        .and_then(|c| c.as_string())
-        .unwrap_or_default()
+    js_sys::Reflect::get(&err, &"code".into()).ok().and_then(|c| c.as_string()).unwrap_or_default()
 }
 
 #[wasm_bindgen_test]

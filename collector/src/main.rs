@@ -1,1 +1,119 @@
-fn main() {}
+//! `collector`: command line and startup.
+//!
+//! Parses the flags, opens the database, arms the startup fault (`--fault`), binds the address,
+//! prints the URL, and serves until Ctrl-C or SIGTERM. Errors here are reported with `anyhow`
+//! and end the process with a non-zero status; request-time errors never reach this file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use collector::log;
+use collector::state::DEFAULT_MAX_BODY_BYTES;
+use collector::{AppState, Config, FaultSpec, Store};
+
+/// Edge Anomaly's telemetry endpoint (OTLP/HTTP JSON logs into SQLite) and PWA dev server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// SQLite database file (its directory is created if missing).
+    #[arg(long, default_value = "./data/telemetry.sqlite")]
+    db: PathBuf,
+    /// Directory of the built PWA to serve at `/`.
+    #[arg(long = "static", default_value = "dist")]
+    static_dir: PathBuf,
+    /// Largest accepted /v1/logs body in bytes, before and after gzip decompression.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Require `Authorization: Bearer TOKEN` on /v1/logs and /admin/*.
+    #[arg(long, env = "COLLECTOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Fault to inject from startup, as the JSON of POST /admin/faults,
+    /// e.g. '{"mode":"status","status":503,"retry_after":2,"count":3}'.
+    #[arg(long)]
+    fault: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+
+    let fault = match &cli.fault {
+        Some(json) => FaultSpec::from_json(json.as_bytes()).context("--fault")?,
+        None => FaultSpec::default(),
+    };
+    if cli.max_body_bytes == 0 {
+        anyhow::bail!("--max-body-bytes must be at least 1");
+    }
+    let static_dir = if cli.static_dir.is_dir() {
+        Some(cli.static_dir.clone())
+    } else {
+        log::warn(format_args!(
+            "warning: static directory {} not found; serving the API only (build the PWA first)",
+            cli.static_dir.display()
+        ));
+        None
+    };
+
+    let store =
+        Store::open(&cli.db).with_context(|| format!("opening database {}", cli.db.display()))?;
+    let config =
+        Config { max_body_bytes: cli.max_body_bytes, token: cli.token.clone(), static_dir };
+    let state = AppState::with_fault(store, config, fault);
+
+    let listener = tokio::net::TcpListener::bind(cli.addr)
+        .await
+        .with_context(|| format!("binding {}", cli.addr))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    log::info(format_args!("collector listening on http://{local}/"));
+    log::info(format_args!("  database: {}", cli.db.display()));
+    if let Some(dir) = &state.config().static_dir {
+        log::info(format_args!("  static:   {}", dir.display()));
+    }
+    if state.config().token.is_some() {
+        log::info(format_args!("  auth:     bearer token required on /v1/logs and /admin/*"));
+    }
+    let armed = state.faults().status();
+    if armed.spec.mode != collector::FaultMode::None {
+        log::info(format_args!(
+            "  fault:    {}",
+            serde_json::to_string(&armed.spec).unwrap_or_default()
+        ));
+    }
+
+    let shutdown = async {
+        shutdown_signal().await;
+        log::info(format_args!("collector: shutting down"));
+    };
+    collector::serve_with_shutdown(listener, state, shutdown).await.context("serving")?;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what `kill` and container runtimes send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        // If the handler cannot be installed, wait for the other signal (or forever).
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -52,10 +52,9 @@ pub(super) fn bind(mut model: InferenceModel) -> Result<(TypedModel, ModelContra
     model
         .set_input_fact(0, f32::fact([batch.to_dim(), features.to_dim()]).into())
         .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
-    let typed = model.into_typed().map_err(|e| ContractViolation::Typing {
-        features,
-        reason: format!("{e:#}"),
-    })?;
+    let typed = model
+        .into_typed()
+        .map_err(|e| ContractViolation::Typing { features, reason: format!("{e:#}") })?;
 
     let out = typed.output_fact(0).map_err(|e| EngineError::Parse(format!("{e:#}")))?;
     if out.datum_type != f32::datum_type() {

@@ -21,7 +21,9 @@ pub enum EngineError {
     #[error("invalid engine configuration: {0}")]
     InvalidConfig(String),
     /// The input is empty or not a whole number of readings.
-    #[error("input has {len} values, expected a non-zero multiple of {features} (features per reading)")]
+    #[error(
+        "input has {len} values, expected a non-zero multiple of {features} (features per reading)"
+    )]
     WrongLength {
         /// Number of values received.
         len: usize,

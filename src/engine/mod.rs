@@ -99,7 +99,7 @@ impl Engine {
     /// Validates shape, values and batch size; returns the number of rows.
     fn check_input(&self, rows: &[f32]) -> Result<usize, EngineError> {
         let f = self.contract.features;
-        if rows.is_empty() || rows.len() % f != 0 {
+        if rows.is_empty() || !rows.len().is_multiple_of(f) {
             return Err(EngineError::WrongLength { len: rows.len(), features: f });
         }
         let n = rows.len() / f;

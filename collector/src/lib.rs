@@ -1,0 +1,30 @@
+//! Edge Anomaly's collector: the telemetry endpoint and dev server in one process.
+//!
+//! The PWA's service worker sends scored sensor readings as OTLP/HTTP JSON logs to
+//! `POST /v1/logs`; this crate checks them, stores them in SQLite (deduplicated by
+//! `Idempotency-Key` and by `edge.record_id`), serves them back as JSON for the dashboard,
+//! serves the built PWA itself, and can inject faults so the client's retry logic can be tested.
+//!
+//! Build the app with [`app`] (a plain axum `Router`, good for in-process tests) or run it on a
+//! socket with [`serve`] (needed for the connection-reset faults).
+
+pub mod api;
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod faults;
+pub mod ingest;
+pub mod log;
+pub mod otlp;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod static_files;
+pub mod store;
+
+pub use error::ApiError;
+pub use faults::{FaultMode, FaultSpec};
+pub use routes::app;
+pub use server::{serve, serve_with_shutdown};
+pub use state::{AppState, Config};
+pub use store::Store;

@@ -1,0 +1,131 @@
+//! The state every handler shares: configuration, the store, the fault switch and the
+//! in-memory request counters.
+//!
+//! [`AppState`] is a cheap clone (one `Arc`). Store calls go through [`AppState::store`], which
+//! runs the blocking SQLite work on tokio's blocking pool so the async workers never stall.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::faults::{FaultSpec, Faults};
+use crate::store::{Store, StoreError};
+
+/// Default for `--max-body-bytes`: 4 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Run-time settings (from the command line in `main`, built directly in tests).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest accepted `/v1/logs` body, raw and after gzip decompression.
+    pub max_body_bytes: usize,
+    /// If set, `/v1/logs` and `/admin/*` require `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Directory of the built PWA to serve at `/`; `None` serves only the API.
+    pub static_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { max_body_bytes: DEFAULT_MAX_BODY_BYTES, token: None, static_dir: None }
+    }
+}
+
+/// Outcome counters for `/v1/logs` since the process started.
+#[derive(Debug, Default)]
+pub struct RequestCounters {
+    ok: AtomicU64,
+    rejected: AtomicU64,
+    faulted: AtomicU64,
+}
+
+/// A snapshot of [`RequestCounters`], as `GET /api/stats` shows it under `requests`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct RequestStats {
+    /// Answered 200 (including idempotent replays and partial successes).
+    pub ok: u64,
+    /// Answered with an error status (4xx for bad requests, 500 for storage failures).
+    pub rejected: u64,
+    /// Hit by an injected fault (a delayed request is also counted by its outcome).
+    pub faulted: u64,
+}
+
+impl RequestCounters {
+    /// Counts a 200.
+    pub fn ok(&self) {
+        self.ok.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Counts an error answer.
+    pub fn rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Counts an injected fault.
+    pub fn faulted(&self) {
+        self.faulted.fetch_add(1, Ordering::Relaxed);
+    }
+    /// The current values.
+    pub fn snapshot(&self) -> RequestStats {
+        RequestStats {
+            ok: self.ok.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            faulted: self.faulted.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Shared {
+    config: Config,
+    store: Arc<Store>,
+    faults: Faults,
+    counters: RequestCounters,
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// State over `store`, with `config` and no fault.
+    pub fn new(store: Store, config: Config) -> Self {
+        Self::with_fault(store, config, FaultSpec::default())
+    }
+
+    /// State starting with `fault` armed (validate it first).
+    pub fn with_fault(store: Store, config: Config, fault: FaultSpec) -> Self {
+        AppState(Arc::new(Shared {
+            config,
+            store: Arc::new(store),
+            faults: Faults::new(fault),
+            counters: RequestCounters::default(),
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The fault switch.
+    pub fn faults(&self) -> &Faults {
+        &self.0.faults
+    }
+
+    /// The request counters.
+    pub fn counters(&self) -> &RequestCounters {
+        &self.0.counters
+    }
+
+    /// Runs `f` against the store on the blocking pool.
+    pub async fn store<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.0.store);
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}

@@ -1,0 +1,279 @@
+//! The wire format: OTLP/HTTP JSON logs (`ExportLogsServiceRequest`), one log record per reading.
+//!
+//! Hand-written serde types for the few messages we send, following the protobuf JSON mapping:
+//! camelCase field names, 64-bit integers as decimal strings, `AnyValue` as a one-key object,
+//! non-finite doubles as `"NaN"` / `"Infinity"` / `"-Infinity"`. A pulled-in OTLP crate would
+//! bring protobuf and tonic along for five structs. The response side only needs
+//! `partialSuccess`, read leniently (see [`parse_partial_success`]).
+
+use serde::{Serialize, Serializer};
+
+use super::error::OutboxError;
+use super::record::{Record, Scoring};
+
+/// `service.name` and the instrumentation scope name.
+pub const SERVICE_NAME: &str = "edge-anomaly";
+/// The log record body: every record is a score (or a reading awaiting one).
+pub const BODY: &str = "anomaly score";
+/// `SEVERITY_NUMBER_INFO`: a normal reading, scored or not.
+pub const SEVERITY_INFO: i32 = 9;
+/// `SEVERITY_NUMBER_WARN`: a reading the device flagged as an anomaly.
+pub const SEVERITY_WARN: i32 = 13;
+
+/// Who is sending: the resource every batch is attributed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The device id (`device.id`; also the prefix of every record id).
+    pub device_id: String,
+    /// The app version (`service.version`).
+    pub service_version: String,
+}
+
+/// `opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportLogsServiceRequest {
+    /// One entry: all our records share one resource.
+    pub resource_logs: Vec<ResourceLogs>,
+}
+
+/// `ResourceLogs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceLogs {
+    /// The device.
+    pub resource: Resource,
+    /// One entry: all our records share one scope.
+    pub scope_logs: Vec<ScopeLogs>,
+}
+
+/// `Resource`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resource {
+    /// `service.name`, `service.version`, `device.id`.
+    pub attributes: Vec<KeyValue>,
+}
+
+/// `ScopeLogs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeLogs {
+    /// The instrumentation scope: this crate.
+    pub scope: Scope,
+    /// One per reading.
+    pub log_records: Vec<LogRecord>,
+}
+
+/// `InstrumentationScope`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scope {
+    /// Always [`SERVICE_NAME`].
+    pub name: String,
+    /// This crate's version.
+    pub version: String,
+}
+
+/// `LogRecord`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogRecord {
+    /// When the reading was taken, in ns, as a decimal string (fixed64).
+    pub time_unix_nano: String,
+    /// Same instant: the device observed the reading when it was taken.
+    pub observed_time_unix_nano: String,
+    /// [`SEVERITY_INFO`] or [`SEVERITY_WARN`].
+    pub severity_number: i32,
+    /// `"INFO"` or `"WARN"`.
+    pub severity_text: String,
+    /// Always [`BODY`].
+    pub body: AnyValue,
+    /// The `edge.*` attributes.
+    pub attributes: Vec<KeyValue>,
+}
+
+/// `KeyValue`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyValue {
+    /// Attribute name.
+    pub key: String,
+    /// Attribute value.
+    pub value: AnyValue,
+}
+
+/// `AnyValue`: serializes as `{"stringValue": …}`, `{"intValue": "…"}` and so on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AnyValue {
+    /// A string.
+    StringValue(String),
+    /// A boolean.
+    BoolValue(bool),
+    /// An int64, as its decimal string.
+    IntValue(String),
+    /// A double (kept as the f32 we have, which prints shorter and parses to the same float).
+    DoubleValue(Double),
+    /// An array of values.
+    ArrayValue(ArrayValue),
+}
+
+/// `ArrayValue`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArrayValue {
+    /// The elements.
+    pub values: Vec<AnyValue>,
+}
+
+/// A double in the protobuf JSON mapping: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`
+/// (plain JSON cannot carry those, and serde_json would write `null`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Double(pub f32);
+
+impl Serialize for Double {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.is_finite() {
+            s.serialize_f32(v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if v > 0.0 {
+            s.serialize_str("Infinity")
+        } else {
+            s.serialize_str("-Infinity")
+        }
+    }
+}
+
+fn kv(key: &str, value: AnyValue) -> KeyValue {
+    KeyValue { key: key.to_owned(), value }
+}
+
+fn string(s: &str) -> AnyValue {
+    AnyValue::StringValue(s.to_owned())
+}
+
+fn int(i: u64) -> AnyValue {
+    AnyValue::IntValue(i.to_string())
+}
+
+/// The log record for one outbox record.
+pub fn log_record(record: &Record, device_id: &str) -> LogRecord {
+    let nanos = u128::from(record.timestamp_ms) * 1_000_000;
+    let (severity_number, severity_text) =
+        if record.is_anomaly() { (SEVERITY_WARN, "WARN") } else { (SEVERITY_INFO, "INFO") };
+    let mut attributes = vec![
+        kv("edge.record_id", string(&record.id(device_id))),
+        kv("edge.seq", int(record.seq)),
+        kv("edge.scored", AnyValue::BoolValue(record.is_scored())),
+    ];
+    match &record.result {
+        Scoring::Scored { score, anomaly } => {
+            attributes.push(kv("edge.score", AnyValue::DoubleValue(Double(*score))));
+            attributes.push(kv("edge.anomaly", AnyValue::BoolValue(*anomaly)));
+        }
+        Scoring::Unscored { .. } => attributes.push(kv("edge.anomaly", AnyValue::BoolValue(false))),
+    }
+    if let Some(version) = &record.model_version {
+        attributes.push(kv("edge.model_version", string(version)));
+    }
+    attributes.push(kv("edge.latency_us", int(record.latency_us)));
+    if let Scoring::Unscored { reading, reason } = &record.result {
+        let values = reading.iter().map(|&v| AnyValue::DoubleValue(Double(v))).collect();
+        attributes.push(kv("edge.reading", AnyValue::ArrayValue(ArrayValue { values })));
+        attributes.push(kv("edge.unscored_reason", string(reason)));
+    }
+    LogRecord {
+        time_unix_nano: nanos.to_string(),
+        observed_time_unix_nano: nanos.to_string(),
+        severity_number,
+        severity_text: severity_text.to_owned(),
+        body: string(BODY),
+        attributes,
+    }
+}
+
+/// The request carrying `records` from `origin`.
+pub fn request(records: &[Record], origin: &Origin) -> ExportLogsServiceRequest {
+    let resource = Resource {
+        attributes: vec![
+            kv("service.name", string(SERVICE_NAME)),
+            kv("service.version", string(&origin.service_version)),
+            kv("device.id", string(&origin.device_id)),
+        ],
+    };
+    let scope =
+        Scope { name: SERVICE_NAME.to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() };
+    let log_records = records.iter().map(|r| log_record(r, &origin.device_id)).collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource,
+            scope_logs: vec![ScopeLogs { scope, log_records }],
+        }],
+    }
+}
+
+/// The compact JSON body for `records`.
+pub fn encode(records: &[Record], origin: &Origin) -> Result<String, OutboxError> {
+    to_json(&request(records, origin))
+}
+
+/// Sizes of bodies before building them, for cutting batches at a byte cap.
+///
+/// Compact JSON puts records in one array, so a body of records `r1..rn` is exactly
+/// `envelope + Σ len(ri) + (n − 1)` bytes (the commas).
+#[derive(Debug, Clone)]
+pub struct BodySizer {
+    origin: Origin,
+    envelope: usize,
+}
+
+impl BodySizer {
+    /// Measures the envelope (a body with no records) for `origin`.
+    pub fn new(origin: &Origin) -> Result<BodySizer, OutboxError> {
+        let envelope = encode(&[], origin)?.len();
+        Ok(BodySizer { origin: origin.clone(), envelope })
+    }
+
+    /// Bytes of the body with no records.
+    pub fn envelope(&self) -> usize {
+        self.envelope
+    }
+
+    /// Bytes `record` adds to a body (its JSON; a comma comes on top when it is not the first).
+    pub fn record_len(&self, record: &Record) -> Result<usize, OutboxError> {
+        Ok(to_json(&log_record(record, &self.origin.device_id))?.len())
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, OutboxError> {
+    serde_json::to_string(value).map_err(|e| OutboxError::Encode(e.to_string()))
+}
+
+/// What a 2xx `ExportLogsServiceResponse` body says about partial success.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartialSuccess {
+    /// `partialSuccess.rejectedLogRecords` (0 when absent).
+    pub rejected: u64,
+    /// `partialSuccess.errorMessage`, when present and non-empty.
+    pub message: Option<String>,
+}
+
+/// Reads `partialSuccess` from a response body. An empty, non-JSON (e.g. protobuf) or
+/// unexpected body counts as full success: the 2xx status is what acknowledges the batch.
+/// `rejectedLogRecords` is accepted as a string (the int64 mapping) or as a number.
+pub fn parse_partial_success(body: &[u8]) -> PartialSuccess {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return PartialSuccess::default();
+    };
+    let Some(partial) = value.get("partialSuccess") else { return PartialSuccess::default() };
+    let rejected = match partial.get("rejectedLogRecords") {
+        Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0),
+        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    };
+    let message = partial
+        .get("errorMessage")
+        .and_then(serde_json::Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned);
+    PartialSuccess { rejected, message }
+}

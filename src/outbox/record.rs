@@ -1,0 +1,120 @@
+//! What the outbox holds: one [`Record`] per reading the worker handled.
+//!
+//! A record is either scored on the device (score, anomaly flag, latency) or, when the engine
+//! could not score it (no model yet, or the model failed), carries the raw reading so the cloud
+//! can score it instead. Records are identified by a per-device sequence number; together with
+//! the device id it forms the globally unique id `"{device}:{seq}"` that the collector can
+//! dedupe on. The sequence is handed out by the store ([`super::OutboxStore::reserve_seqs`]), so
+//! it survives restarts.
+
+use serde::{Deserialize, Serialize};
+
+/// A record's sequence number: unique and increasing within one device (one store).
+///
+/// Seqs are never reused but may have gaps (a crash between reserving and appending).
+pub type Seq = u64;
+
+/// What the caller hands the [`super::Recorder`]: a reading's outcome, before it gets a [`Seq`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// When the reading was taken, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Version of the model that scored (or failed to score) it; `None` when no model was loaded.
+    pub model_version: Option<String>,
+    /// Inference time in microseconds (0 when nothing ran).
+    pub latency_us: u64,
+    /// The score, or why there is none.
+    pub result: Scoring,
+}
+
+/// The engine's verdict on one reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Scoring {
+    /// Scored on the device.
+    Scored {
+        /// Anomaly score as the model produced it.
+        score: f32,
+        /// Whether the score crossed the anomaly threshold.
+        anomaly: bool,
+    },
+    /// Not scored on the device: the raw reading goes to the cloud for scoring.
+    Unscored {
+        /// The reading's feature values, as received.
+        reading: Vec<f32>,
+        /// A stable machine-readable reason code, e.g. [`crate::EngineError::code`]
+        /// (`"NOT_LOADED"`, `"INFERENCE"`).
+        reason: String,
+    },
+}
+
+/// One entry in the outbox: an [`Entry`] with its sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Per-device sequence number; the store's key.
+    pub seq: Seq,
+    /// When the reading was taken, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Version of the model that scored (or failed to score) it; `None` when no model was loaded.
+    pub model_version: Option<String>,
+    /// Inference time in microseconds (0 when nothing ran).
+    pub latency_us: u64,
+    /// The score, or why there is none.
+    pub result: Scoring,
+}
+
+impl Record {
+    /// Gives `entry` its sequence number.
+    pub fn new(seq: Seq, entry: Entry) -> Record {
+        let Entry { timestamp_ms, model_version, latency_us, result } = entry;
+        Record { seq, timestamp_ms, model_version, latency_us, result }
+    }
+
+    /// The globally unique id, `"{device_id}:{seq}"`, sent as `edge.record_id`.
+    pub fn id(&self, device_id: &str) -> String {
+        format!("{device_id}:{}", self.seq)
+    }
+
+    /// Whether the record was scored on the device.
+    pub fn is_scored(&self) -> bool {
+        matches!(self.result, Scoring::Scored { .. })
+    }
+
+    /// Whether the device flagged the reading as an anomaly (false when unscored).
+    pub fn is_anomaly(&self) -> bool {
+        matches!(self.result, Scoring::Scored { anomaly: true, .. })
+    }
+}
+
+impl Entry {
+    /// A reading the device scored.
+    pub fn scored(
+        timestamp_ms: u64,
+        model_version: impl Into<String>,
+        score: f32,
+        anomaly: bool,
+        latency_us: u64,
+    ) -> Entry {
+        Entry {
+            timestamp_ms,
+            model_version: Some(model_version.into()),
+            latency_us,
+            result: Scoring::Scored { score, anomaly },
+        }
+    }
+
+    /// A reading the device could not score; `reason` is a stable code such as
+    /// [`crate::EngineError::code`].
+    pub fn unscored(
+        timestamp_ms: u64,
+        model_version: Option<String>,
+        reading: Vec<f32>,
+        reason: impl Into<String>,
+    ) -> Entry {
+        Entry {
+            timestamp_ms,
+            model_version,
+            latency_us: 0,
+            result: Scoring::Unscored { reading, reason: reason.into() },
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The durable store behind the outbox, as a trait the core owns.
+//!
+//! Shaped for IndexedDB: every method is one short transaction over a few object stores with
+//! simple keys (`records` keyed by seq, one `inflight` slot, `dead` keyed by first seq, a `meta`
+//! store for the device id, the sequence counter and the counters), and nothing holds a
+//! transaction across a network await. Methods return `impl Future` without `Send`, because wasm
+//! futures are `!Send`. Each state change of a record is a single method, so a worker killed at
+//! any await leaves the store consistent:
+//!
+//! ```text
+//! append ──► records ──begin_inflight──► inflight ──ack_inflight──► gone (sent_total += n)
+//!               ▲                            └──dead_letter_inflight──► dead ──┐
+//!               └──────────────────── redrive_dead_letter ◄────────────────────┘
+//! ```
+//!
+//! [`super::MemoryStore`] implements it natively; [`super::conformance`] checks any
+//! implementation against these rules.
+
+use std::future::Future;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::StoreError;
+use super::record::{Record, Seq};
+
+/// What [`OutboxStore::append`] did besides storing the records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendOutcome {
+    /// Oldest queued records dropped to stay within the capacity (also added to
+    /// [`OutboxStats::evicted_total`]).
+    pub evicted: u64,
+}
+
+/// A batch taken out of the queue for sending: its idempotency key and exactly what is sent.
+///
+/// Persisted before the first send and resent byte for byte, under the same key, until the
+/// collector answers (2xx or a non-retryable error), across restarts included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The `Idempotency-Key` header: unique per logical batch, never reused for another payload.
+    pub key: String,
+    /// The records in the batch, in seq order.
+    pub records: Vec<Record>,
+    /// The uncompressed OTLP JSON body, frozen when the batch was made.
+    pub body: String,
+    /// When the batch was made (ms since the epoch).
+    pub created_at_ms: u64,
+    /// Set after a retryable failure: when to try again.
+    pub retry: Option<RetryState>,
+}
+
+impl Batch {
+    /// Seq of the first record (0 for an empty batch, which the core never makes).
+    pub fn first_seq(&self) -> Seq {
+        self.records.first().map_or(0, |r| r.seq)
+    }
+
+    /// Seq of the last record.
+    pub fn last_seq(&self) -> Seq {
+        self.records.last().map_or(0, |r| r.seq)
+    }
+}
+
+/// Backoff state of the inflight batch after a retryable failure; persisted so that a restarted
+/// worker still honours the server's `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryState {
+    /// Failed attempts so far (1 after the first failure).
+    pub attempts: u32,
+    /// Do not send again before this time (ms since the epoch).
+    pub not_before_ms: u64,
+    /// Whether `not_before_ms` came from the server (`Retry-After`) rather than our backoff;
+    /// only our own backoff is cut short when the network comes back.
+    pub server_directed: bool,
+    /// The last failure, for display.
+    pub last_error: String,
+}
+
+/// Why a batch was dead-lettered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// HTTP status of the rejection, if the server answered.
+    pub status: Option<u16>,
+    /// What the server said (truncated), or the error.
+    pub message: String,
+    /// When it was dead-lettered (ms since the epoch).
+    pub at_ms: u64,
+    /// Send attempts made, the rejected one included.
+    pub attempts: u32,
+}
+
+/// A batch the collector refused for good: kept, counted and re-drivable, never dropped silently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadBatch {
+    /// The idempotency key it was sent under.
+    pub key: String,
+    /// Its records, in seq order.
+    pub records: Vec<Record>,
+    /// Why it is here.
+    pub failure: Failure,
+}
+
+/// A dead batch without its records, for listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The idempotency key it was sent under; pass it to [`OutboxStore::redrive_dead_letter`].
+    pub key: String,
+    /// Seq of its first record.
+    pub first_seq: Seq,
+    /// Seq of its last record.
+    pub last_seq: Seq,
+    /// Number of records.
+    pub records: u64,
+    /// Why it is here.
+    pub failure: Failure,
+}
+
+impl DeadBatch {
+    /// The listing view of this batch.
+    pub fn summary(&self) -> DeadLetter {
+        DeadLetter {
+            key: self.key.clone(),
+            first_seq: self.records.first().map_or(0, |r| r.seq),
+            last_seq: self.records.last().map_or(0, |r| r.seq),
+            records: self.records.len() as u64,
+            failure: self.failure.clone(),
+        }
+    }
+}
+
+/// A 2xx acknowledgement of the inflight batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// Key of the acknowledged batch.
+    pub key: String,
+    /// `partialSuccess.rejectedLogRecords`: records the collector accepted the batch without.
+    pub rejected: u64,
+    /// `partialSuccess.errorMessage`, if any.
+    pub message: Option<String>,
+}
+
+/// Counts, current and since the store was created; every loss is in here, none is silent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxStats {
+    /// Records waiting in the queue.
+    pub queued: u64,
+    /// Records in the inflight batch (0 when none).
+    pub inflight_records: u64,
+    /// Batches in the dead-letter store.
+    pub dead_letter_batches: u64,
+    /// Records in the dead-letter store.
+    pub dead_letter_records: u64,
+    /// Queued records dropped by the capacity cap, ever.
+    pub evicted_total: u64,
+    /// Dead-lettered records dropped by the dead-letter cap, ever.
+    pub dead_letter_evicted_total: u64,
+    /// Records acknowledged by the collector, ever (partially rejected ones included).
+    pub sent_records_total: u64,
+    /// Batches acknowledged by the collector, ever.
+    pub sent_batches_total: u64,
+    /// Batches moved to the dead-letter store, ever (re-driven ones included).
+    pub dead_lettered_batches_total: u64,
+    /// Records the collector reported rejecting in partial successes, ever.
+    pub rejected_records_total: u64,
+    /// The latest partial-success message.
+    pub last_rejection: Option<String>,
+}
+
+/// Durable storage for the outbox. See the module docs for the life of a record.
+///
+/// Implementations: [`super::MemoryStore`] here, IndexedDB in the web layer. Every method is
+/// atomic: either all of its effect is stored or none.
+pub trait OutboxStore {
+    /// The device id stored with the outbox, if one was set.
+    fn device_id(&self) -> impl Future<Output = Result<Option<String>, StoreError>>;
+
+    /// Stores `candidate` as the device id unless one is already stored, and returns the stored
+    /// id (so two racing initializations agree). The id lives with the sequence counter so both
+    /// are lost together: a cleared store gets a new id, and restarted seqs never collide with
+    /// old record ids.
+    fn init_device_id(&self, candidate: &str) -> impl Future<Output = Result<String, StoreError>>;
+
+    /// Reserves `count` consecutive seqs and returns the first. The counter is persisted and
+    /// only moves forward; `count == 0` returns the next seq without reserving.
+    fn reserve_seqs(&self, count: u64) -> impl Future<Output = Result<Seq, StoreError>>;
+
+    /// Adds `records` to the queue (a record with an already-queued seq replaces it), then
+    /// evicts the oldest queued records while more than `capacity` are queued, counting them.
+    fn append(
+        &self,
+        records: &[Record],
+        capacity: u64,
+    ) -> impl Future<Output = Result<AppendOutcome, StoreError>>;
+
+    /// Up to `max` queued records, lowest seq first.
+    fn oldest(&self, max: usize) -> impl Future<Output = Result<Vec<Record>, StoreError>>;
+
+    /// Number of queued records.
+    fn queued(&self) -> impl Future<Output = Result<u64, StoreError>>;
+
+    /// Moves `batch.records` out of the queue into the inflight slot, atomically.
+    ///
+    /// Fails with [`StoreError::Conflict`] (changing nothing) when a batch is already inflight or
+    /// a record of the batch is no longer queued (evicted meanwhile).
+    fn begin_inflight(&self, batch: &Batch) -> impl Future<Output = Result<(), StoreError>>;
+
+    /// The inflight batch, if any.
+    fn inflight(&self) -> impl Future<Output = Result<Option<Batch>, StoreError>>;
+
+    /// Records the backoff state of the inflight batch `key`. Returns false (changing nothing)
+    /// when `key` is not the inflight batch.
+    fn set_inflight_retry(
+        &self,
+        key: &str,
+        retry: &RetryState,
+    ) -> impl Future<Output = Result<bool, StoreError>>;
+
+    /// Deletes the inflight batch `ack.key` and adds it to the sent and rejected counters (and
+    /// `last_rejection` when `ack.message` is set). Returns false (changing nothing) when `key`
+    /// is not the inflight batch, so a repeated ack is harmless.
+    fn ack_inflight(&self, ack: &Ack) -> impl Future<Output = Result<bool, StoreError>>;
+
+    /// Moves the inflight batch `key` to the dead-letter store with `failure`, then evicts the
+    /// oldest dead batches (lowest first seq) while they hold more than `max_dead_records`
+    /// records, counting the records. Returns false (changing nothing) when `key` is not the
+    /// inflight batch.
+    fn dead_letter_inflight(
+        &self,
+        key: &str,
+        failure: &Failure,
+        max_dead_records: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>>;
+
+    /// The dead batches, lowest first seq first, without their records.
+    fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>>;
+
+    /// Moves dead batch `key`'s records back into the queue (not subject to the capacity cap)
+    /// so they are sent again in a new batch. Returns how many records moved, or `None` when
+    /// there is no such dead batch.
+    fn redrive_dead_letter(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>>;
+
+    /// Current counts and the running totals.
+    fn stats(&self) -> impl Future<Output = Result<OutboxStats, StoreError>>;
+}
+
+/// A shared handle is a store: the recorder and the syncer can hold the same one.
+impl<S: OutboxStore + ?Sized> OutboxStore for Rc<S> {
+    fn device_id(&self) -> impl Future<Output = Result<Option<String>, StoreError>> {
+        (**self).device_id()
+    }
+    fn init_device_id(&self, candidate: &str) -> impl Future<Output = Result<String, StoreError>> {
+        (**self).init_device_id(candidate)
+    }
+    fn reserve_seqs(&self, count: u64) -> impl Future<Output = Result<Seq, StoreError>> {
+        (**self).reserve_seqs(count)
+    }
+    fn append(
+        &self,
+        records: &[Record],
+        capacity: u64,
+    ) -> impl Future<Output = Result<AppendOutcome, StoreError>> {
+        (**self).append(records, capacity)
+    }
+    fn oldest(&self, max: usize) -> impl Future<Output = Result<Vec<Record>, StoreError>> {
+        (**self).oldest(max)
+    }
+    fn queued(&self) -> impl Future<Output = Result<u64, StoreError>> {
+        (**self).queued()
+    }
+    fn begin_inflight(&self, batch: &Batch) -> impl Future<Output = Result<(), StoreError>> {
+        (**self).begin_inflight(batch)
+    }
+    fn inflight(&self) -> impl Future<Output = Result<Option<Batch>, StoreError>> {
+        (**self).inflight()
+    }
+    fn set_inflight_retry(
+        &self,
+        key: &str,
+        retry: &RetryState,
+    ) -> impl Future<Output = Result<bool, StoreError>> {
+        (**self).set_inflight_retry(key, retry)
+    }
+    fn ack_inflight(&self, ack: &Ack) -> impl Future<Output = Result<bool, StoreError>> {
+        (**self).ack_inflight(ack)
+    }
+    fn dead_letter_inflight(
+        &self,
+        key: &str,
+        failure: &Failure,
+        max_dead_records: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> {
+        (**self).dead_letter_inflight(key, failure, max_dead_records)
+    }
+    fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> {
+        (**self).dead_letters()
+    }
+    fn redrive_dead_letter(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> {
+        (**self).redrive_dead_letter(key)
+    }
+    fn stats(&self) -> impl Future<Output = Result<OutboxStats, StoreError>> {
+        (**self).stats()
+    }
+}

@@ -1,0 +1,307 @@
+//! [`Syncer`]: drains the outbox to the collector, batch by batch, under the OTLP retry rules.
+//!
+//! The syncer never sleeps. [`Syncer::flush`] sends until the outbox is drained, a retryable
+//! failure calls for a wait, or the per-call batch budget is spent, and says in
+//! [`FlushOutcome::next_attempt_at_ms`] when to call again; the caller's timer (or the
+//! browser's `online` event, via [`Syncer::network_restored`]) decides. Backoff state lives in
+//! the persisted inflight batch, so a restarted worker honours it too.
+//!
+//! A batch is persisted as inflight (records moved out of the queue, key and body frozen) before
+//! its first send, and leaves only on a 2xx (acknowledged) or a final refusal (dead-lettered).
+//! A worker killed anywhere in between resends the same key and body when it comes back, so a
+//! collector that dedupes on `Idempotency-Key` stores each record once.
+
+use std::cell::{Cell, RefCell};
+
+use super::batcher::make_batch;
+use super::config::SyncConfig;
+use super::env::{unit_interval, Env};
+use super::error::{OutboxError, StoreError};
+use super::otlp::{parse_partial_success, Origin};
+use super::recorder::ensure_device_id;
+use super::retry::{classify, Disposition};
+use super::store::{Ack, Batch, Failure, OutboxStore, RetryState};
+use super::transport::Transport;
+use super::wire::build_request;
+
+/// Longest excerpt of a refusal's response body kept with a dead batch.
+const REASON_MAX_BYTES: usize = 1024;
+
+/// How many times one flush rebuilds a batch whose records changed under it (a concurrent
+/// eviction) before giving up until the next call.
+const MAX_CONFLICT_RETRIES: u32 = 3;
+
+/// Where a flush stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FlushStatus {
+    /// Nothing left to send.
+    #[default]
+    Drained,
+    /// A retryable failure (now or earlier): call again at `next_attempt_at_ms`.
+    Backoff,
+    /// The per-call batch budget is spent and more is queued: call again now.
+    MorePending,
+    /// Another flush is running; this call did nothing.
+    AlreadyRunning,
+}
+
+/// What one [`Syncer::flush`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushOutcome {
+    /// Where it stopped.
+    pub status: FlushStatus,
+    /// Batches acknowledged.
+    pub sent_batches: u64,
+    /// Records acknowledged (partially rejected ones included).
+    pub sent_records: u64,
+    /// Records the collector reported rejecting (partial success).
+    pub rejected_records: u64,
+    /// Batches moved to the dead-letter store.
+    pub dead_lettered_batches: u64,
+    /// Records moved to the dead-letter store.
+    pub dead_lettered_records: u64,
+    /// Body bytes sent in acknowledged batches (gzipped size when gzipped).
+    pub wire_bytes: u64,
+    /// Uncompressed JSON bytes of acknowledged batches.
+    pub json_bytes: u64,
+    /// When to call again: the backoff deadline, now for [`FlushStatus::MorePending`], or
+    /// `None` when drained or already running.
+    pub next_attempt_at_ms: Option<u64>,
+    /// The latest failure seen (retryable or not), for display.
+    pub last_error: Option<String>,
+}
+
+/// Sends the outbox to the collector. One per worker; share the store with the [`super::Recorder`].
+#[derive(Debug)]
+pub struct Syncer<S, T, E> {
+    store: S,
+    transport: T,
+    env: E,
+    config: SyncConfig,
+    running: Cell<bool>,
+    device_id: RefCell<Option<String>>,
+}
+
+/// Clears the running flag when the flush ends, returns early or is dropped mid-await.
+struct RunningGuard<'a>(&'a Cell<bool>);
+
+impl<'a> RunningGuard<'a> {
+    fn acquire(flag: &'a Cell<bool>) -> Option<RunningGuard<'a>> {
+        // Lazily: a guard built and dropped on the refusal path would clear the owner's flag.
+        (!flag.replace(true)).then(|| RunningGuard(flag))
+    }
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
+    /// A syncer over `store`, sending through `transport`; fails on an invalid `config`.
+    pub fn new(store: S, transport: T, env: E, config: SyncConfig) -> Result<Self, OutboxError> {
+        config.validate()?;
+        Ok(Syncer {
+            store,
+            transport,
+            env,
+            config,
+            running: Cell::new(false),
+            device_id: RefCell::new(None),
+        })
+    }
+
+    /// The underlying store (for stats, dead letters and re-drive).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &SyncConfig {
+        &self.config
+    }
+
+    /// Whether a flush is in progress.
+    pub fn is_running(&self) -> bool {
+        self.running.get()
+    }
+
+    /// Sends queued records until drained, backing off, or out of per-call budget.
+    ///
+    /// Returns at once with [`FlushStatus::AlreadyRunning`] if another flush is in progress, and
+    /// with [`FlushStatus::Backoff`] (sending nothing) if the inflight batch's retry time has not
+    /// come. `Err` only when the store fails; the outbox is then as the last completed step left
+    /// it, and the next call resumes from there.
+    pub async fn flush(&self) -> Result<FlushOutcome, OutboxError> {
+        let Some(_running) = RunningGuard::acquire(&self.running) else {
+            return Ok(FlushOutcome {
+                status: FlushStatus::AlreadyRunning,
+                ..FlushOutcome::default()
+            });
+        };
+        let origin = self.origin().await?;
+        let mut out = FlushOutcome::default();
+        let mut attempted = 0;
+        let mut conflicts = 0;
+        loop {
+            let now = self.env.now_ms();
+            let inflight = self.store.inflight().await?;
+            if attempted >= self.config.max_batches_per_flush {
+                if inflight.is_some() || self.store.queued().await? > 0 {
+                    out.status = FlushStatus::MorePending;
+                    out.next_attempt_at_ms = Some(now);
+                }
+                return Ok(out);
+            }
+            let batch = match inflight {
+                Some(batch) => batch,
+                None => {
+                    let candidates = self.store.oldest(self.config.max_batch_records).await?;
+                    let nonce = self.env.random_u64();
+                    let Some(batch) = make_batch(candidates, &origin, &self.config, now, nonce)?
+                    else {
+                        return Ok(out);
+                    };
+                    match self.store.begin_inflight(&batch).await {
+                        Ok(()) => batch,
+                        Err(StoreError::Conflict(_)) if conflicts < MAX_CONFLICT_RETRIES => {
+                            conflicts += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            };
+            if let Some(retry) = batch.retry.as_ref().filter(|r| r.not_before_ms > now) {
+                out.status = FlushStatus::Backoff;
+                out.next_attempt_at_ms = Some(retry.not_before_ms);
+                out.last_error = Some(retry.last_error.clone());
+                return Ok(out);
+            }
+            attempted += 1;
+            if !self.send(batch, &mut out).await? {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Sends `batch` once and applies the policy to the answer. Returns whether the flush may
+    /// go on with the next batch (false after a retryable failure).
+    async fn send(&self, batch: Batch, out: &mut FlushOutcome) -> Result<bool, OutboxError> {
+        let request = build_request(&batch, &self.config);
+        let wire_bytes = request.body.len() as u64;
+        let attempts = batch.retry.as_ref().map_or(0, |r| r.attempts).saturating_add(1);
+        let result = self.transport.send(request).await;
+        let now = self.env.now_ms();
+        let records = batch.records.len() as u64;
+        let response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                return self.retry_later(&batch, attempts, None, e.to_string(), out, now).await
+            }
+        };
+        match classify(response.status) {
+            Disposition::Acknowledge => {
+                let partial = parse_partial_success(&response.body);
+                let ack = Ack {
+                    key: batch.key.clone(),
+                    rejected: partial.rejected,
+                    message: partial.message,
+                };
+                self.store.ack_inflight(&ack).await?;
+                out.sent_batches += 1;
+                out.sent_records += records;
+                out.rejected_records += partial.rejected;
+                out.wire_bytes += wire_bytes;
+                out.json_bytes += batch.body.len() as u64;
+                Ok(true)
+            }
+            Disposition::Retry => {
+                let retry_after = response
+                    .header("retry-after")
+                    .and_then(|v| self.config.retry.retry_after_ms(v, now));
+                let error = format!("HTTP {}", response.status);
+                self.retry_later(&batch, attempts, retry_after, error, out, now).await
+            }
+            Disposition::DeadLetter => {
+                let message = excerpt(&response.body);
+                out.last_error = Some(format!("HTTP {}: {message}", response.status));
+                let failure =
+                    Failure { status: Some(response.status), message, at_ms: now, attempts };
+                let max = self.config.max_dead_letter_records;
+                self.store.dead_letter_inflight(&batch.key, &failure, max).await?;
+                out.dead_lettered_batches += 1;
+                out.dead_lettered_records += records;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Records a retryable failure: the server's delay if it gave one, else jittered backoff.
+    async fn retry_later(
+        &self,
+        batch: &Batch,
+        attempts: u32,
+        retry_after_ms: Option<u64>,
+        error: String,
+        out: &mut FlushOutcome,
+        now: u64,
+    ) -> Result<bool, OutboxError> {
+        let policy = &self.config.retry;
+        let delay =
+            retry_after_ms.unwrap_or_else(|| policy.backoff_ms(attempts, unit_interval(&self.env)));
+        let retry = RetryState {
+            attempts,
+            not_before_ms: now.saturating_add(delay),
+            server_directed: retry_after_ms.is_some(),
+            last_error: error.clone(),
+        };
+        self.store.set_inflight_retry(&batch.key, &retry).await?;
+        out.status = FlushStatus::Backoff;
+        out.next_attempt_at_ms = Some(retry.not_before_ms);
+        out.last_error = Some(error);
+        Ok(false)
+    }
+
+    /// The network is back (`online` event): cuts our own backoff short so the next flush sends
+    /// at once. A server's `Retry-After` is still honoured. Returns whether a wait was cut.
+    pub async fn network_restored(&self) -> Result<bool, OutboxError> {
+        let now = self.env.now_ms();
+        let Some(batch) = self.store.inflight().await? else { return Ok(false) };
+        let Some(retry) = batch.retry.filter(|r| !r.server_directed && r.not_before_ms > now)
+        else {
+            return Ok(false);
+        };
+        let retry = RetryState { not_before_ms: now, ..retry };
+        Ok(self.store.set_inflight_retry(&batch.key, &retry).await?)
+    }
+
+    /// Moves every dead batch back into the queue; returns the records moved.
+    pub async fn redrive_all(&self) -> Result<u64, OutboxError> {
+        let mut moved = 0;
+        for dead in self.store.dead_letters().await? {
+            moved += self.store.redrive_dead_letter(&dead.key).await?.unwrap_or(0);
+        }
+        Ok(moved)
+    }
+
+    async fn origin(&self) -> Result<Origin, OutboxError> {
+        let cached = self.device_id.borrow().clone();
+        let device_id = match cached {
+            Some(id) => id,
+            None => {
+                let id = ensure_device_id(&self.store, &self.env).await?;
+                *self.device_id.borrow_mut() = Some(id.clone());
+                id
+            }
+        };
+        Ok(Origin { device_id, service_version: self.config.service_version.clone() })
+    }
+}
+
+/// The start of a response body as text, for the dead-letter reason.
+fn excerpt(body: &[u8]) -> String {
+    let head = &body[..body.len().min(REASON_MAX_BYTES)];
+    String::from_utf8_lossy(head).into_owned()
+}
