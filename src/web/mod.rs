@@ -6,7 +6,10 @@
 
 mod engine_handle;
 mod error;
+mod idb_schema;
+mod idb_store;
 mod panic;
 
 pub use engine_handle::AnomalyEngine;
 pub use error::js_error;
+pub use idb_store::IdbStore;
