@@ -4,8 +4,12 @@
 export const PROTOCOL_VERSION = 1;
 
 export const MSG = Object.freeze({
-  SCORE: 'score', // { rows: Float32Array (row-major), features } -> { scores: Float32Array, latencyMs }
-  STATUS: 'status', // {} -> { model: {version, features, threshold, loaded}, ready }
+  SCORE: 'score', // { rows: Float32Array (row-major), features } -> { scores: Float32Array, latencyUs }
+  STATUS: 'status', // {} -> { status: { device_id, model_*, outbox: {...}, dead_letters, last_flush } }
+  FLUSH: 'flush', // {} -> { outcome }
+  ONLINE: 'online', // the page saw `online`: cut backoff short and flush -> { outcome }
+  CONFIGURE: 'configure', // { endpoint, token? } -> {}
+  REDRIVE: 'redrive', // {} -> { records } moved from dead letters back to the queue
 });
 
 export const ERR = Object.freeze({

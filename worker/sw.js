@@ -1,25 +1,51 @@
 // Service worker shim: registers every listener during the first synchronous evaluation (the
-// spec requires it), starts the wasm engine once, and makes each handler wait on that start
-// inside event.waitUntil. All logic lives in Rust; this file only routes events.
-import init, { AnomalyEngine } from './edge-anomaly.js';
+// spec requires it), starts the wasm app once, and makes each handler wait on that start
+// inside event.waitUntil. Scoring, the outbox and the sync policy live in Rust (EdgeApp); this
+// file only routes events and decides *when* to flush (the triggers), never *how*.
+import init, { EdgeApp } from './edge-anomaly.js';
 import { MSG, ERR, PROTOCOL_VERSION, reply, fail, errorOf } from './protocol.js';
 
-const MODEL_URL = new URL('models/model.int8.onnx', self.registration.scope).href;
-const META_URL = new URL('models/metadata.json', self.registration.scope).href;
+const APP_VERSION = '0.1.0';
+const DB_NAME = 'edge-anomaly-outbox';
+const SYNC_TAG = 'edge-outbox-flush';
+const FLUSH_TIMER_MS = 10_000;
+const scoped = (path) => new URL(path, self.registration.scope).href;
 
 async function start() {
   await init();
-  const [model, meta] = await Promise.all([fetch(MODEL_URL), fetch(META_URL)]);
-  if (!model.ok) throw Object.assign(new Error(`model fetch ${model.status}`), { code: 'MODEL_FETCH' });
-  const engine = new AnomalyEngine(0);
-  engine.load(new Uint8Array(await model.arrayBuffer()));
-  const metadata = meta.ok ? await meta.json() : {};
-  return { engine, metadata };
+  const app = await EdgeApp.open(DB_NAME, new URL(self.registration.scope).origin, APP_VERSION, 0);
+  let metadata = {};
+  try {
+    const [model, meta] = await Promise.all([fetch(scoped('models/model.int8.onnx')), fetch(scoped('models/metadata.json'))]);
+    metadata = await meta.json();
+    app.loadModel(new Uint8Array(await model.arrayBuffer()), metadata.version, metadata.threshold);
+  } catch (e) {
+    // No model: readings are still recorded (raw, flagged for cloud scoring).
+    console.error('edge-anomaly: model not loaded', e);
+  }
+  return { app, metadata };
 }
 
 // One start per worker lifetime; a failure is remembered and reported to every request.
 const ready = start();
-ready.catch((e) => console.error('edge-anomaly: start failed', e));
+
+function flushSoon(reason) {
+  return ready.then(({ app }) => app.flush()).catch((e) => console.warn(`flush (${reason})`, e));
+}
+
+// Flush triggers: worker start, a timer while the worker is alive, Background Sync where the
+// browser has it, the page's `online` message, and (inside EdgeApp) after writes while the
+// endpoint answers.
+flushSoon('start');
+setInterval(() => flushSoon('timer'), FLUSH_TIMER_MS);
+
+let lastSyncRegistration = 0;
+function requestBackgroundSync() {
+  const now = Date.now();
+  if (!self.registration.sync || now - lastSyncRegistration < 5_000) return;
+  lastSyncRegistration = now;
+  self.registration.sync.register(SYNC_TAG).catch(() => {});
+}
 
 self.addEventListener('install', (event) => {
   event.waitUntil(ready.then(() => self.skipWaiting()));
@@ -27,6 +53,14 @@ self.addEventListener('install', (event) => {
 
 self.addEventListener('activate', (event) => {
   event.waitUntil(self.clients.claim());
+});
+
+self.addEventListener('sync', (event) => {
+  if (event.tag !== SYNC_TAG) return;
+  // Rejecting tells the browser to retry the sync later.
+  event.waitUntil(ready.then(({ app }) => app.flush()).then((o) => {
+    if (o.status === 'Backoff' || o.last_error) throw new Error(o.last_error || 'backoff');
+  }));
 });
 
 self.addEventListener('message', (event) => {
@@ -40,9 +74,9 @@ async function handle(req) {
   if (req.v !== PROTOCOL_VERSION) {
     return fail(req, ERR.VERSION_MISMATCH, `worker speaks v${PROTOCOL_VERSION}, got v${req.v}`);
   }
-  let app;
+  let app, metadata;
   try {
-    app = await ready;
+    ({ app, metadata } = await ready);
   } catch (e) {
     return fail(req, ERR.INIT_FAILED, errorOf(e, ERR.INIT_FAILED).message);
   }
@@ -50,24 +84,27 @@ async function handle(req) {
     switch (req.type) {
       case MSG.SCORE: {
         const rows = req.rows instanceof Float32Array ? req.rows : Float32Array.from(req.rows || []);
-        const t0 = performance.now();
-        const scores = app.engine.score(rows);
-        return reply(req, { scores, latencyMs: performance.now() - t0 });
+        const features = req.features || (metadata.features || []).length;
+        const r = await app.score(rows, features);
+        requestBackgroundSync();
+        return reply(req, { scores: r.scores, latencyUs: r.latencyUs });
       }
       case MSG.STATUS:
-        return reply(req, {
-          model: {
-            loaded: app.engine.loaded,
-            features: app.engine.features,
-            version: app.metadata.version,
-            threshold: app.metadata.threshold,
-            featureNames: app.metadata.features,
-          },
-        });
+        return reply(req, { status: { ...(await app.status()), feature_names: metadata.features || [] } });
+      case MSG.FLUSH:
+        return reply(req, { outcome: await app.flush() });
+      case MSG.ONLINE:
+        return reply(req, { outcome: await app.networkRestored() });
+      case MSG.CONFIGURE:
+        app.configure(req.endpoint, req.token || undefined);
+        return reply(req, {});
+      case MSG.REDRIVE:
+        return reply(req, { records: await app.redriveAll() });
       default:
         return fail(req, ERR.UNKNOWN_TYPE, `unknown message type ${req.type}`);
     }
   } catch (e) {
-    return fail(req, errorOf(e, 'INTERNAL').code, errorOf(e, 'INTERNAL').message);
+    const err = errorOf(e, 'INTERNAL');
+    return fail(req, err.code, err.message);
   }
 }

@@ -7,12 +7,30 @@ let model = null;
 
 async function main() {
   await registerWorker();
-  const status = await request(MSG.STATUS);
-  model = status.model;
-  $('nfeat').textContent = `${model.features}: ${(model.featureNames || []).join(', ')}`;
-  $('status').textContent = `Engine ready: model ${model.version}, threshold ${model.threshold.toPrecision(3)}`;
+  const { status } = await request(MSG.STATUS);
+  model = { features: status.features, version: status.model_version, threshold: status.threshold };
+  $('nfeat').textContent = `${model.features}: ${status.feature_names.join(', ')}`;
+  $('status').textContent = status.model_loaded
+    ? `Engine ready: model ${model.version}, threshold ${model.threshold.toPrecision(3)}, device ${status.device_id}`
+    : 'No model loaded: readings are queued raw for cloud scoring';
   document.body.dataset.ready = 'true';
+  renderOutbox(status);
+  setInterval(refreshOutbox, 1000);
 }
+
+async function refreshOutbox() {
+  try { renderOutbox((await request(MSG.STATUS)).status); } catch { /* worker restarting */ }
+}
+
+function renderOutbox(s) {
+  const o = s.outbox, f = s.last_flush;
+  $('sync').textContent = `${navigator.onLine ? 'online' : 'offline'} · queued ${o.queued + o.inflight_records}` +
+    ` · dead letters ${o.dead_letter_records} · sent ${o.sent_records_total} · evicted ${o.evicted_total}` +
+    (f ? ` · last flush ${f.status}${f.last_error ? ` (${f.last_error})` : ''}` : '');
+}
+
+window.addEventListener('online', () => request(MSG.ONLINE).then(refreshOutbox, () => {}));
+$('flush').addEventListener('click', () => request(MSG.FLUSH).then(refreshOutbox, refreshOutbox));
 
 $('one').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -20,7 +38,7 @@ $('one').addEventListener('submit', async (e) => {
   try {
     const r = await request(MSG.SCORE, { rows: Float32Array.from(values) });
     const s = r.scores[0];
-    $('one-result').textContent = `score ${s.toPrecision(4)} — ${s > model.threshold ? 'ANOMALY' : 'normal'}`;
+    $('one-result').textContent = `score ${s.toPrecision(4)} — ${s > model.threshold ? 'ANOMALY' : 'normal'} (${r.latencyUs.toFixed(0)} µs)`;
   } catch (err) {
     $('one-result').textContent = `error ${err.code}: ${err.message}`;
   }
@@ -48,7 +66,7 @@ $('replay').addEventListener('click', async () => {
     }
     tbody.prepend(tr);
     while (tbody.rows.length > 20) tbody.deleteRow(-1);
-    $('replay-stats').textContent = `${n + 1} scored, ${flagged} flagged, last latency ${r.latencyMs.toFixed(2)} ms`;
+    $('replay-stats').textContent = `${n + 1} scored, ${flagged} flagged, last latency ${r.latencyUs.toFixed(0)} µs`;
   }, 1000 / Math.max(1, Number($('rate').value)));
 });
 

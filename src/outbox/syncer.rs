@@ -32,7 +32,7 @@ const REASON_MAX_BYTES: usize = 1024;
 const MAX_CONFLICT_RETRIES: u32 = 3;
 
 /// Where a flush stopped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub enum FlushStatus {
     /// Nothing left to send.
     #[default]
@@ -46,7 +46,7 @@ pub enum FlushStatus {
 }
 
 /// What one [`Syncer::flush`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FlushOutcome {
     /// Where it stopped.
     pub status: FlushStatus,

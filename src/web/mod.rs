@@ -4,12 +4,18 @@
 //! [`AnomalyEngine`] handle or a free function the worker shim calls once.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod app;
 mod engine_handle;
+mod env;
 mod error;
+mod fetch_transport;
 mod idb_schema;
 mod idb_store;
 mod panic;
 
+pub use app::EdgeApp;
 pub use engine_handle::AnomalyEngine;
+pub use env::BrowserEnv;
 pub use error::js_error;
+pub use fetch_transport::FetchTransport;
 pub use idb_store::IdbStore;

@@ -1,0 +1,86 @@
+// Shared pieces of the browser end-to-end tests: start/stop the real collector binary, launch
+// Debian's chromium through playwright-core (no browser download), talk to the service worker.
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+const COLLECTOR = process.env.COLLECTOR_BIN || join(ROOT, 'target/debug/collector');
+
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-first-run', '--disable-quic'];
+
+export function tempDir(prefix) {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Starts the collector; resolves once it listens. */
+export async function startCollector({ port, db, args = [] }) {
+  const proc = spawn(COLLECTOR, ['--addr', `127.0.0.1:${port}`, '--db', db,
+    '--static', join(ROOT, 'dist'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error('collector did not start')), 20_000);
+    proc.stdout.on('data', (d) => { if (String(d).includes('listening')) { clearTimeout(timer); ok(); } });
+    proc.on('exit', (code) => fail(new Error(`collector exited ${code}`)));
+  });
+  proc.stdout.resume();
+  return proc;
+}
+
+export async function stopCollector(proc) {
+  if (proc.exitCode !== null) return;
+  const exited = new Promise((ok) => proc.on('exit', ok));
+  proc.kill('SIGKILL');
+  await exited;
+}
+
+export async function api(port, path, init) {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, init);
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+}
+
+export async function setFault(port, fault) {
+  return api(port, '/admin/faults', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fault),
+  });
+}
+
+export async function launchChromium() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+/** Opens the app and waits until the service worker controls the page and answers. */
+export async function openApp(browser, port) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('pageerror:', e.message));
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 });
+  return { context, page };
+}
+
+/** Sends one protocol message from the page to the worker and returns the reply. */
+export async function message(page, type, body = {}) {
+  return page.evaluate(async ([type, body]) => {
+    const { request } = await import('./client.js');
+    if (body.rows) body.rows = Float32Array.from(body.rows);
+    const r = await request(type, body);
+    if (r.scores) r.scores = Array.from(r.scores);
+    return r;
+  }, [type, body]);
+}
+
+export async function waitFor(what, fn, timeoutMs = 180_000, everyMs = 250) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last.done) return last;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
+}
