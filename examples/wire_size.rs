@@ -1,7 +1,11 @@
 //! Wire bytes per reading: scores the held-out shuttle sample with the shipped int8 model, cuts
 //! 100-record outbox batches exactly as the syncer does, and prints JSON and gzipped sizes.
 //!
-//! `cargo run --release --example wire_size`
+//! `cargo run --release --example wire_size [-- --dump DIR]`
+//!
+//! With `--dump DIR` it also writes every request body (plus one batch of unscored readings)
+//! as JSON files, which `models/otlp_schema_check.py` parses with the official
+//! `opentelemetry-proto` package.
 
 use edge_anomaly::outbox::otlp::Origin;
 use edge_anomaly::outbox::{make_batch, wire_size, Entry, Record, SyncConfig};
@@ -24,9 +28,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let entry = Entry::scored(t0 + 100 * i as u64, "1.0.0+8d0b1cd9", score, score > 0.0182, 35);
         records.push(Record::new(i as u64, entry));
     }
+    let dump = std::env::args().skip_while(|a| a != "--dump").nth(1);
+    if let Some(dir) = &dump {
+        std::fs::create_dir_all(dir)?;
+        // Readings the engine could not score travel raw, flagged for cloud scoring.
+        let unscored: Vec<Record> = (0..3u64)
+            .map(|i| {
+                let reading = vec![50.0, -1.5, 80.0, 0.0, 30.0, 2.0, 27.0, 48.0, 22.0];
+                Record::new(10_000 + i, Entry::unscored(t0, None, reading, "NOT_LOADED"))
+            })
+            .collect();
+        let batch = make_batch(unscored, &origin, &config, t0, 9)?.ok_or("empty batch")?;
+        std::fs::write(format!("{dir}/unscored.json"), &batch.body)?;
+    }
     let (mut json, mut wire, mut n) = (0usize, 0usize, 0usize);
-    for chunk in records.chunks(config.max_batch_records) {
+    for (i, chunk) in records.chunks(config.max_batch_records).enumerate() {
         let batch = make_batch(chunk.to_vec(), &origin, &config, t0, 7)?.ok_or("empty batch")?;
+        if let Some(dir) = &dump {
+            std::fs::write(format!("{dir}/batch-{i:03}.json"), &batch.body)?;
+        }
         let size = wire_size(&batch, &config);
         json += size.json_bytes;
         wire += size.wire_bytes;

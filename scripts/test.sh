@@ -20,6 +20,11 @@ cargo clippy --locked --target wasm32-unknown-unknown --all-targets -- -D warnin
 step "rust: native tests (engine, outbox, sync policy)"
 cargo test --locked
 
+step "otlp: every emitted body parses as the official ExportLogsServiceRequest"
+rm -rf target/otlp-bodies
+cargo run --locked --example wire_size -- --dump target/otlp-bodies
+(cd models && OTLP_BODIES_DIR=../target/otlp-bodies .venv/bin/python -m pytest -q otlp_schema_check.py)
+
 step "rust: collector tests"
 cargo test --locked -p collector
 

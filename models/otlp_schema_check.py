@@ -1,0 +1,45 @@
+"""Every OTLP body the outbox emits must parse, strictly, as the official
+ExportLogsServiceRequest (opentelemetry-proto, protobuf JSON mapping), and carry our attributes.
+
+Run by scripts/test.sh after `cargo run --example wire_size -- --dump DIR`:
+  OTLP_BODIES_DIR=DIR .venv/bin/python -m pytest -q otlp_schema_check.py
+"""
+import glob
+import json
+import os
+
+import pytest
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+BODIES = sorted(glob.glob(os.path.join(os.environ.get("OTLP_BODIES_DIR", "/nonexistent"), "*.json")))
+
+
+def test_bodies_were_dumped():
+    assert len(BODIES) >= 2, "run the wire_size example with --dump first"
+
+
+@pytest.mark.parametrize("path", BODIES, ids=os.path.basename)
+def test_body_is_a_valid_export_logs_request(path):
+    text = open(path).read()
+    msg = json_format.Parse(text, ExportLogsServiceRequest(), ignore_unknown_fields=False)
+    assert len(msg.resource_logs) == 1
+    res = {a.key: a.value for a in msg.resource_logs[0].resource.attributes}
+    assert res["device.id"].string_value and res["service.name"].string_value == "edge-anomaly"
+    records = msg.resource_logs[0].scope_logs[0].log_records
+    assert records
+    for r in records:
+        attrs = {a.key: a.value for a in r.attributes}
+        assert r.time_unix_nano > 0
+        device, seq = attrs["edge.record_id"].string_value.rsplit(":", 1)
+        assert device == res["device.id"].string_value
+        assert int(seq) == attrs["edge.seq"].int_value
+        if attrs["edge.scored"].bool_value:
+            assert attrs["edge.score"].double_value >= 0
+            assert attrs["edge.anomaly"].bool_value == (r.severity_number == 13)
+        else:
+            assert len(attrs["edge.reading"].array_value.values) == 9
+            assert attrs["edge.unscored_reason"].string_value == "NOT_LOADED"
+    # int64 fields travel as strings in the JSON mapping.
+    raw = json.loads(text)["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+    assert isinstance(raw["timeUnixNano"], str)
