@@ -4,9 +4,14 @@ import { MSG } from './protocol.js';
 
 const $ = (id) => document.getElementById(id);
 let model = null;
+let storage = 'best-effort';
 
 async function main() {
   await registerWorker();
+  // Ask the browser not to evict the outbox under storage pressure (Window-only API).
+  if (navigator.storage && navigator.storage.persist) {
+    storage = (await navigator.storage.persist().catch(() => false)) ? 'persistent' : 'best-effort';
+  }
   const { status } = await request(MSG.STATUS);
   model = { features: status.features, version: status.model_version, threshold: status.threshold };
   $('nfeat').textContent = `${model.features}: ${status.feature_names.join(', ')}`;
@@ -24,7 +29,7 @@ async function refreshOutbox() {
 
 function renderOutbox(s) {
   const o = s.outbox, f = s.last_flush;
-  $('sync').textContent = `${navigator.onLine ? 'online' : 'offline'} · queued ${o.queued + o.inflight_records}` +
+  $('sync').textContent = `${navigator.onLine ? 'online' : 'offline'} · storage ${storage} · queued ${o.queued + o.inflight_records}` +
     ` · dead letters ${o.dead_letter_records} · sent ${o.sent_records_total} · evicted ${o.evicted_total}` +
     (f ? ` · last flush ${f.status}${f.last_error ? ` (${f.last_error})` : ''}` : '');
 }
