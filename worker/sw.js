@@ -9,14 +9,27 @@ const APP_VERSION = '0.1.0';
 const DB_NAME = 'edge-anomaly-outbox';
 const SYNC_TAG = 'edge-outbox-flush';
 const FLUSH_TIMER_MS = 10_000;
+const CACHE = `edge-anomaly-shell-${APP_VERSION}`;
 const scoped = (path) => new URL(path, self.registration.scope).href;
+// The app shell: everything the page and the engine need to load and score with no network.
+const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'style.css',
+  'edge-anomaly.js', 'edge-anomaly_bg.wasm', 'manifest.webmanifest', 'models/model.int8.onnx',
+  'models/metadata.json', 'models/sample.csv', 'icons/icon-192.png', 'icons/icon-512.png',
+  'icons/icon-maskable-512.png'].map(scoped);
+
+/// From the shell cache when there, else the network (first start, before install finished).
+async function cachedFetch(url) {
+  const hit = await caches.match(url, { cacheName: CACHE });
+  return hit || fetch(url);
+}
 
 async function start() {
-  await init();
+  // The wasm comes from the cache too, so a worker restarted offline still starts.
+  await init({ module_or_path: cachedFetch(scoped('edge-anomaly_bg.wasm')) });
   const app = await EdgeApp.open(DB_NAME, new URL(self.registration.scope).origin, APP_VERSION, 0);
   let metadata = {};
   try {
-    const [model, meta] = await Promise.all([fetch(scoped('models/model.int8.onnx')), fetch(scoped('models/metadata.json'))]);
+    const [model, meta] = await Promise.all([cachedFetch(scoped('models/model.int8.onnx')), cachedFetch(scoped('models/metadata.json'))]);
     metadata = await meta.json();
     app.loadModel(new Uint8Array(await model.arrayBuffer()), metadata.version, metadata.threshold);
   } catch (e) {
@@ -48,11 +61,29 @@ function requestBackgroundSync() {
 }
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(ready.then(() => self.skipWaiting()));
+  // `cache: 'reload'` bypasses the HTTP cache so a new version never precaches stale files.
+  event.waitUntil(caches.open(CACHE)
+    .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: 'reload' }))))
+    .then(() => ready)
+    .then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (event) => {
-  event.waitUntil(self.clients.claim());
+  event.waitUntil(caches.keys()
+    .then((keys) => Promise.all(keys
+      .filter((k) => k.startsWith('edge-anomaly-shell-') && k !== CACHE)
+      .map((k) => caches.delete(k))))
+    .then(() => self.clients.claim()));
+});
+
+self.addEventListener('fetch', (event) => {
+  const req = event.request;
+  if (req.method !== 'GET' || new URL(req.url).origin !== self.location.origin) return;
+  // Shell: cache first. Navigations fall back to the cached page. Everything else (the
+  // collector's API, telemetry) goes to the network untouched.
+  const url = req.mode === 'navigate' ? scoped('./') : req.url.split('#')[0];
+  if (req.mode !== 'navigate' && !SHELL.includes(url)) return;
+  event.respondWith(caches.match(url, { cacheName: CACHE }).then((hit) => hit || fetch(req)));
 });
 
 self.addEventListener('sync', (event) => {

@@ -34,6 +34,12 @@ function renderOutbox(s) {
     (f ? ` · last flush ${f.status}${f.last_error ? ` (${f.last_error})` : ''}` : '');
 }
 
+// A new worker took over (it activates at once and keeps answering this page): offer a reload.
+navigator.serviceWorker.addEventListener('controllerchange', () => {
+  if (document.body.dataset.ready === 'true') $('update').hidden = false;
+});
+$('reload').addEventListener('click', () => location.reload());
+
 window.addEventListener('online', () => request(MSG.ONLINE).then(refreshOutbox, () => {}));
 $('flush').addEventListener('click', () => request(MSG.FLUSH).then(refreshOutbox, refreshOutbox));
 

@@ -53,9 +53,17 @@ export async function launchChromium() {
   return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
 }
 
-/** Opens the app and waits until the service worker controls the page and answers. */
+/** A non-incognito profile in a fresh directory (Chrome refuses installs in incognito). */
+export async function launchPersistentChromium() {
+  return chromium.launchPersistentContext(tempDir('edge-profile-'), {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS,
+  });
+}
+
+/** Opens the app and waits until the service worker controls the page and answers. `browser`
+ * is a Browser (a new incognito context is made) or a persistent BrowserContext. */
 export async function openApp(browser, port) {
-  const context = await browser.newContext();
+  const context = browser.newContext ? await browser.newContext() : browser;
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('pageerror:', e.message));
   await page.goto(`http://127.0.0.1:${port}/`);

@@ -1,0 +1,78 @@
+// The PWA in headless Chromium, served by the real collector: the worker activates and scores
+// the golden rows exactly as onnxruntime did; Chrome's installability check passes; with the
+// collector stopped and the network emulated offline, a reload still shows the app and scoring
+// goes on into the outbox, which drains to the collector when it is back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, api, launchPersistentChromium, message, openApp, startCollector, stopCollector, tempDir,
+  waitFor } from './harness.mjs';
+
+const golden = JSON.parse(readFileSync(join(ROOT, 'models/shuttle/golden.json'), 'utf8'));
+
+test('installable PWA that scores like onnxruntime and works offline', { timeout: 300_000 }, async () => {
+  const port = 20_000 + Math.floor(Math.random() * 2000);
+  const db = join(tempDir('edge-pwa-'), 'telemetry.sqlite');
+  let collector = await startCollector({ port, db });
+  const browser = await launchPersistentChromium();
+  try {
+    const { context, page } = await openApp(browser, port);
+
+    // Same scores as onnxruntime's golden outputs, one reading per message, through the worker.
+    const { rtol, atol } = golden.tolerance;
+    for (const [i, row] of golden.rows.entries()) {
+      const { scores } = await message(page, 'score', { rows: row, features: row.length });
+      const want = golden.scores.int8[i];
+      assert.ok(Math.abs(scores[0] - want) <= atol + rtol * Math.abs(want), `row ${i}: ${scores[0]} vs ${want}`);
+    }
+
+    // Chrome's own installability check.
+    const cdp = await context.newCDPSession(page);
+    const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+    assert.deepEqual(installabilityErrors, [], JSON.stringify(installabilityErrors));
+    const manifest = await cdp.send('Page.getAppManifest');
+    assert.deepEqual(manifest.errors, [], JSON.stringify(manifest.errors));
+
+    // Replay from the page's controls streams scores.
+    await page.fill('#rate', '100');
+    await page.click('#replay');
+    await page.waitForFunction(() => parseInt(document.querySelector('#replay-stats').textContent, 10) >= 20);
+    await page.click('#replay');
+
+    const online = await waitFor('first records synced', async () => {
+      await message(page, 'flush');
+      const { status } = await message(page, 'status');
+      return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
+    });
+    const before = online.status.outbox.sent_records_total;
+    assert.ok(before >= golden.rows.length + 20);
+
+    // Offline: collector gone and the network emulated offline; the reload comes from the cache.
+    await stopCollector(collector);
+    await context.setOffline(true);
+    await page.reload();
+    await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+    for (const row of golden.rows.slice(0, 10)) await message(page, 'score', { rows: row, features: row.length });
+    const offline = (await message(page, 'status')).status;
+    assert.equal(offline.outbox.queued + offline.outbox.inflight_records, 10, 'scored offline into the outbox');
+    await page.waitForTimeout(1500); // one status refresh, so the screenshot shows the queue
+    mkdirSync(join(ROOT, 'artifacts'), { recursive: true });
+    await page.screenshot({ path: join(ROOT, 'artifacts/dashboard-offline.png'), fullPage: true });
+
+    // Back online: the outbox drains and the collector holds every record once.
+    collector = await startCollector({ port, db });
+    await context.setOffline(false);
+    const drained = await waitFor('outbox to drain', async () => {
+      await message(page, 'online');
+      const { status } = await message(page, 'status');
+      return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
+    });
+    const stats = await api(port, '/api/stats');
+    assert.equal(drained.status.outbox.sent_records_total, before + 10);
+    assert.equal(stats.records, before + 10, 'every record stored exactly once');
+  } finally {
+    await browser.close();
+    await stopCollector(collector);
+  }
+});
