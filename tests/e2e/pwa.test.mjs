@@ -37,7 +37,19 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
     // Replay from the page's controls streams scores.
     await page.fill('#rate', '100');
     await page.click('#replay');
-    await page.waitForFunction(() => parseInt(document.querySelector('#replay-stats').textContent, 10) >= 20);
+    await page.waitForFunction(() => parseInt(document.querySelector('#replay-stats').textContent, 10) >= 40);
+    // The score chart is drawn: count pixels in the line colour, and the latency tile is filled.
+    const linePixels = await page.evaluate(() => {
+      const c = document.querySelector('#scores');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] === 11 && d[i + 1] === 92 && d[i + 2] === 173) n++;
+      return n;
+    });
+    assert.ok(linePixels > 100, `score line drawn (${linePixels} px)`);
+    assert.match(await page.textContent('#t-latency'), /µs/);
+    mkdirSync(join(ROOT, 'artifacts'), { recursive: true });
+    await page.screenshot({ path: join(ROOT, 'artifacts/dashboard.png'), fullPage: true });
     await page.click('#replay');
 
     const online = await waitFor('first records synced', async () => {
@@ -57,7 +69,6 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
     const offline = (await message(page, 'status')).status;
     assert.equal(offline.outbox.queued + offline.outbox.inflight_records, 10, 'scored offline into the outbox');
     await page.waitForTimeout(1500); // one status refresh, so the screenshot shows the queue
-    mkdirSync(join(ROOT, 'artifacts'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'artifacts/dashboard-offline.png'), fullPage: true });
 
     // Back online: the outbox drains and the collector holds every record once.

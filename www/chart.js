@@ -1,0 +1,64 @@
+// Canvas charts for the dashboard: scores over time with the threshold and anomalies, and the
+// latest reading per channel as standardized bars. Drawn, not tabled; no library needed.
+
+function setup(canvas) {
+  const dpr = window.devicePixelRatio || 1;
+  const { width, height } = canvas.getBoundingClientRect();
+  if (canvas.width !== Math.round(width * dpr)) {
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+  }
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  const css = getComputedStyle(document.documentElement);
+  return { ctx, width, height, fg: css.getPropertyValue('--fg').trim(), accent: css.getPropertyValue('--accent').trim(),
+    alert: css.getPropertyValue('--alert').trim(), grid: css.getPropertyValue('--grid').trim() };
+}
+
+/** Scores on a log scale (they span 1e-4 .. 1e2), threshold dashed, anomalies as red dots. */
+export function drawScores(canvas, points, threshold) {
+  const { ctx, width, height, fg, accent, alert, grid } = setup(canvas);
+  const pad = { l: 48, r: 8, t: 8, b: 18 };
+  const w = width - pad.l - pad.r, h = height - pad.t - pad.b;
+  const lo = -4, hi = 2; // log10 range
+  const y = (s) => pad.t + h * (1 - (Math.log10(Math.max(s, 1e-4)) - lo) / (hi - lo));
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.fillStyle = fg; ctx.strokeStyle = grid; ctx.lineWidth = 1;
+  for (let e = lo; e <= hi; e++) {
+    const yy = y(10 ** e);
+    ctx.beginPath(); ctx.moveTo(pad.l, yy); ctx.lineTo(width - pad.r, yy); ctx.stroke();
+    ctx.fillText(`1e${e}`, 4, yy + 4);
+  }
+  if (Number.isFinite(threshold)) {
+    ctx.strokeStyle = alert; ctx.setLineDash([6, 4]);
+    ctx.beginPath(); ctx.moveTo(pad.l, y(threshold)); ctx.lineTo(width - pad.r, y(threshold)); ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillStyle = alert; ctx.fillText('threshold', width - pad.r - 56, y(threshold) - 4);
+  }
+  if (!points.length) return;
+  const n = points.length, x = (i) => pad.l + (w * i) / Math.max(1, n - 1);
+  ctx.strokeStyle = accent; ctx.lineWidth = 1.5; ctx.beginPath();
+  points.forEach((p, i) => (i ? ctx.lineTo(x(i), y(p.score)) : ctx.moveTo(x(i), y(p.score))));
+  ctx.stroke();
+  ctx.fillStyle = alert;
+  points.forEach((p, i) => {
+    if (p.score > threshold) { ctx.beginPath(); ctx.arc(x(i), y(p.score), 3, 0, 2 * Math.PI); ctx.fill(); }
+  });
+}
+
+/** Latest reading per channel, as z-scores against the training normalization (±6σ shown). */
+export function drawChannels(canvas, names, values, mean, std) {
+  const { ctx, width, height, fg, accent, alert, grid } = setup(canvas);
+  if (!values) return;
+  const n = values.length, bw = width / n, mid = (height - 16) / 2, scale = mid / 6;
+  ctx.strokeStyle = grid; ctx.beginPath(); ctx.moveTo(0, mid); ctx.lineTo(width, mid); ctx.stroke();
+  ctx.font = '11px system-ui, sans-serif';
+  values.forEach((v, i) => {
+    const z = std && std[i] ? (v - mean[i]) / std[i] : 0;
+    const c = Math.max(-6, Math.min(6, z));
+    ctx.fillStyle = Math.abs(z) > 3 ? alert : accent;
+    ctx.fillRect(i * bw + bw * 0.2, Math.min(mid, mid - c * scale), bw * 0.6, Math.abs(c * scale));
+    ctx.fillStyle = fg; ctx.fillText(names[i] || `c${i}`, i * bw + bw * 0.3, height - 2);
+  });
+}
