@@ -37,6 +37,6 @@ GECKODRIVER="$(command -v geckodriver)" cargo test --locked --target wasm32-unkn
 step "pwa: trunk build"
 trunk build --locked
 
-step "end to end: collector + headless Chromium, 10,000 readings offline then flushed (with faults)"
+step "end to end: collector + headless Chromium and Firefox ESR (PWA, offline, 10,000-reading outbox with faults)"
 cargo build --locked -p collector
 node --test tests/e2e/

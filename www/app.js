@@ -64,9 +64,10 @@ async function refreshOutbox() {
 
 async function main() {
   await registerWorker();
-  // Ask the browser not to evict the outbox under storage pressure (Window-only API).
+  // Ask the browser not to evict the outbox under storage pressure (Window-only API). Not
+  // awaited: Firefox may hold the promise open behind a permission prompt.
   if (navigator.storage && navigator.storage.persist) {
-    storage = (await navigator.storage.persist().catch(() => false)) ? 'persistent' : 'best-effort';
+    navigator.storage.persist().then((p) => { storage = p ? 'persistent' : 'best-effort'; }, () => {});
   }
   meta = await (await fetch('models/metadata.json')).json();
   const { status } = await request(MSG.STATUS);

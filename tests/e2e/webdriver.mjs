@@ -1,0 +1,52 @@
+// A minimal W3C WebDriver client over fetch: enough to drive Debian's firefox-esr through
+// geckodriver (Playwright cannot drive a stock Firefox, and npm's geckodriver downloads binaries).
+import { spawn } from 'node:child_process';
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
+
+export async function startGeckodriver(port) {
+  const bin = process.env.GECKODRIVER || 'geckodriver';
+  const proc = spawn(bin, ['--port', String(port), '--log', 'error'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(`http://127.0.0.1:${port}/status`)).ok) return proc; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  proc.kill();
+  throw new Error('geckodriver did not start');
+}
+
+export class Session {
+  static async create(port, profileDir) {
+    // pageLoadStrategy none: callers poll for readiness themselves (a reload served by the
+    // service worker with the server down must not block the WebDriver call).
+    const caps = { capabilities: { alwaysMatch: { browserName: 'firefox', pageLoadStrategy: 'none', 'moz:firefoxOptions': {
+      binary: process.env.FIREFOX || '/usr/bin/firefox-esr', args: ['-headless', '-profile', profileDir],
+    } } } };
+    const r = await fetch(`http://127.0.0.1:${port}/session`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(caps) });
+    const body = await r.json();
+    if (!r.ok) throw new Error(`new session: ${JSON.stringify(body)}`);
+    return new Session(port, body.value.sessionId);
+  }
+
+  constructor(port, id) { this.base = `http://127.0.0.1:${port}/session/${id}`; }
+
+  async cmd(method, path, body) {
+    const r = await fetch(this.base + path, { method, headers: JSON_HEADERS, body: body && JSON.stringify(body) });
+    const json = await r.json();
+    if (!r.ok) throw new Error(`${path}: ${JSON.stringify(json.value)}`);
+    return json.value;
+  }
+
+  navigate(url) { return this.cmd('POST', '/url', { url }); }
+  /** Runs `script` (an async function body receiving `args`) in the page; returns its result. */
+  run(script, ...args) {
+    const wrapped = `const done = arguments[arguments.length - 1];
+      (async (args) => { ${script} })(Array.from(arguments).slice(0, -1))
+        .then((v) => done({ ok: v }), (e) => done({ err: String(e && (e.code || '') + ' ' + e.message) }));`;
+    return this.cmd('POST', '/execute/async', { script: wrapped, args }).then((v) => {
+      if (v && 'err' in v) throw new Error(v.err);
+      return v && v.ok;
+    });
+  }
+  async close() { await fetch(this.base, { method: 'DELETE' }).catch(() => {}); }
+}
