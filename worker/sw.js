@@ -13,7 +13,7 @@ const CACHE = `edge-anomaly-shell-${APP_VERSION}`;
 const scoped = (path) => new URL(path, self.registration.scope).href;
 // The app shell: everything the page and the engine need to load and score with no network.
 const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'style.css',
-  'chart.js', 'edge-anomaly.js', 'edge-anomaly_bg.wasm', 'manifest.webmanifest', 'models/model.int8.onnx',
+  'chart.js', 'sources.js', 'edge-anomaly.js', 'edge-anomaly_bg.wasm', 'manifest.webmanifest', 'models/model.int8.onnx',
   'models/metadata.json', 'models/sample.csv', 'icons/icon-192.png', 'icons/icon-512.png',
   'icons/icon-maskable-512.png'].map(scoped);
 

@@ -3,6 +3,7 @@
 import { registerWorker, request } from './client.js';
 import { MSG } from './protocol.js';
 import { drawChannels, drawScores } from './chart.js';
+import { deviceMotion, parseCsv, replay, synthetic } from './sources.js';
 
 const $ = (id) => document.getElementById(id);
 const HISTORY = 300;
@@ -29,7 +30,7 @@ async function score(row, label) {
   latest = row;
   if (s > model.threshold) {
     const li = document.createElement('li');
-    li.textContent = `${new Date().toLocaleTimeString()} score ${s.toPrecision(3)}${label === undefined ? '' : label ? ' (labelled anomaly)' : ' (labelled normal)'}`;
+    li.textContent = `${new Date().toLocaleTimeString()} score ${s.toPrecision(3)}${label === undefined ? '' : label ? ' (labelled/injected anomaly)' : ' (labelled normal)'}`;
     $('alerts').prepend(li);
     while ($('alerts').children.length > 50) $('alerts').lastChild.remove();
   }
@@ -96,19 +97,64 @@ $('one').addEventListener('submit', async (e) => {
   $('one-result').dataset.done = 'true';
 });
 
-let timer = null, scored = 0, flagged = 0;
+let timer = null, source = null, scored = 0, flagged = 0;
+let sampleRows = null;
+
+async function loadSample() {
+  if (!sampleRows) sampleRows = parseCsv(await (await fetch('models/sample.csv')).text(), meta.features);
+  return sampleRows;
+}
+
+async function makeSource(kind) {
+  switch (kind) {
+    case 'replay': return replay(await loadSample());
+    case 'synthetic': return synthetic((await loadSample()).filter((r) => r.label === 0), meta.normalization.std);
+    case 'csv': {
+      const file = $('csv').files[0];
+      if (!file) throw new Error('choose a CSV file first');
+      return replay(parseCsv(await file.text(), meta.features));
+    }
+    case 'motion':
+      if (!('DeviceMotionEvent' in window)) throw new Error('this browser exposes no motion sensor');
+      if (model.features !== 3) throw new Error(`the loaded model takes ${model.features} features; motion gives 3 (train one on your accelerometer CSV)`);
+      return deviceMotion();
+    default: throw new Error(`unknown source ${kind}`);
+  }
+}
+
+function stop() {
+  clearInterval(timer); timer = null;
+  if (source && source.stop) source.stop();
+  source = null;
+  $('replay').textContent = 'Start';
+}
+
+$('source').addEventListener('change', () => {
+  stop();
+  $('csv-controls').hidden = $('source').value !== 'csv';
+  $('inject').hidden = $('source').value !== 'synthetic';
+});
+$('inject').addEventListener('click', () => {
+  if (source && source.inject) $('replay-stats').textContent = `anomaly injected on ${meta.features[source.inject()]}`;
+});
+
 $('replay').addEventListener('click', async () => {
-  if (timer) { clearInterval(timer); timer = null; $('replay').textContent = 'Start replay'; return; }
-  const text = await (await fetch('models/sample.csv')).text();
-  const rows = text.trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
-  $('replay').textContent = 'Stop replay';
+  if (timer) { stop(); return; }
+  try {
+    source = await makeSource($('source').value);
+  } catch (err) {
+    $('replay-stats').textContent = `cannot start: ${err.message}`;
+    return;
+  }
+  $('replay').textContent = 'Stop';
   timer = setInterval(async () => {
-    const row = rows[scored % rows.length];
+    const reading = source && source.next();
+    if (!reading) return;
     scored++;
     try {
-      const r = await score(row.slice(0, -1), row.at(-1));
+      const r = await score(reading.row, reading.label);
       if (r.scores[0] > model.threshold) flagged++;
-    } catch (err) { $('replay-stats').textContent = `error ${err.code}`; return; }
+    } catch (err) { $('replay-stats').textContent = `error ${err.code}: ${err.message}`; return; }
     $('replay-stats').textContent = `${scored} scored, ${flagged} flagged`;
   }, 1000 / Math.max(1, Number($('rate').value)));
 });

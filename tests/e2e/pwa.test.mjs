@@ -52,6 +52,26 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
     await page.screenshot({ path: join(ROOT, 'artifacts/dashboard.png'), fullPage: true });
     await page.click('#replay');
 
+    // Synthetic generator: normal-looking readings, and an injected excursion raises alerts.
+    await page.selectOption('#source', 'synthetic');
+    await page.click('#replay');
+    await page.waitForFunction(() => parseInt(document.querySelector('#replay-stats').textContent, 10) >= 10);
+    const alertsBefore = await page.locator('#alerts li').count();
+    await page.click('#inject');
+    await page.waitForFunction((n) => document.querySelectorAll('#alerts li').length >= n + 3, alertsBefore);
+    await page.click('#replay');
+
+    // The user's own CSV: rows are scored; a bad file is refused with its line number.
+    await page.selectOption('#source', 'csv');
+    const csvRows = readFileSync(join(ROOT, 'models/shuttle/sample.csv'), 'utf8').split('\n').slice(0, 6).join('\n');
+    await page.setInputFiles('#csv', { name: 'mine.csv', mimeType: 'text/csv', buffer: Buffer.from(csvRows) });
+    await page.click('#replay');
+    await page.waitForFunction(() => /\d+ scored/.test(document.querySelector('#replay-stats').textContent));
+    await page.click('#replay');
+    await page.setInputFiles('#csv', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('f1,f2\n1,oops\n') });
+    await page.click('#replay');
+    assert.match(await page.textContent('#replay-stats'), /cannot start: line 2/);
+
     const online = await waitFor('first records synced', async () => {
       await message(page, 'flush');
       const { status } = await message(page, 'status');
