@@ -31,7 +31,13 @@ struct Inner {
     syncer: RefCell<Rc<AppSyncer>>,
     app_version: String,
     last_flush: RefCell<Option<FlushOutcome>>,
+    /// When a write last triggered a flush (ms); such flushes are spaced by
+    /// [`WRITE_FLUSH_INTERVAL_MS`] so a 10 Hz sensor sends batches, not a request per reading.
+    last_write_flush_ms: Cell<f64>,
 }
+
+/// Least time between two write-triggered flushes.
+const WRITE_FLUSH_INTERVAL_MS: f64 = 2_000.0;
 
 /// The worker's application: engine + outbox + sync.
 #[wasm_bindgen]
@@ -116,6 +122,7 @@ impl EdgeApp {
                 syncer: RefCell::new(Rc::new(syncer)),
                 app_version,
                 last_flush: RefCell::new(None),
+                last_write_flush_ms: Cell::new(f64::NEG_INFINITY),
             }),
         })
     }
@@ -233,13 +240,16 @@ impl Inner {
     }
 
     /// After a write, flush in the background if the last flush drained the queue (the
-    /// endpoint is answering) and none is running.
+    /// endpoint is answering), none is running, and the last such flush is long enough ago.
     fn flush_if_endpoint_answers(self: &Rc<Self>) {
         let answering = matches!(
             self.last_flush.borrow().as_ref().map(|o| o.status),
             Some(FlushStatus::Drained | FlushStatus::MorePending)
         );
-        if answering && !self.syncer.borrow().is_running() {
+        let now = js_sys::Date::now();
+        let due = now - self.last_write_flush_ms.get() >= WRITE_FLUSH_INTERVAL_MS;
+        if answering && due && !self.syncer.borrow().is_running() {
+            self.last_write_flush_ms.set(now);
             let inner = Rc::clone(self);
             spawn_local(async move {
                 if let Err(e) = inner.flush().await {
