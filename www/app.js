@@ -32,6 +32,7 @@ async function score(row, label) {
     const li = document.createElement('li');
     li.textContent = `${new Date().toLocaleTimeString()} score ${s.toPrecision(3)}${label === undefined ? '' : label ? ' (labelled/injected anomaly)' : ' (labelled normal)'}`;
     $('alerts').prepend(li);
+    $('alerts').dataset.total = String(Number($('alerts').dataset.total || 0) + 1);
     while ($('alerts').children.length > 50) $('alerts').lastChild.remove();
   }
   return r;

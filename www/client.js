@@ -9,7 +9,9 @@ navigator.serviceWorker.addEventListener('message', (event) => {
   const p = msg && pending.get(msg.id);
   if (!p) return;
   pending.delete(msg.id);
-  if (msg.ok) p.resolve(msg);
+  if (msg.v !== PROTOCOL_VERSION) {
+    p.reject(Object.assign(new Error(`worker speaks v${msg.v}, page v${PROTOCOL_VERSION}`), { code: 'VERSION_MISMATCH' }));
+  } else if (msg.ok) p.resolve(msg);
   else p.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
 });
 

@@ -56,9 +56,11 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
     await page.selectOption('#source', 'synthetic');
     await page.click('#replay');
     await page.waitForFunction(() => parseInt(document.querySelector('#replay-stats').textContent, 10) >= 10);
-    const alertsBefore = await page.locator('#alerts li').count();
+    // The list keeps the latest 50; its data-total counts every alert.
+    const total = () => Number(document.querySelector('#alerts').dataset.total || 0);
+    const alertsBefore = await page.evaluate(total);
     await page.click('#inject');
-    await page.waitForFunction((n) => document.querySelectorAll('#alerts li').length >= n + 3, alertsBefore);
+    await page.waitForFunction(([n]) => Number(document.querySelector('#alerts').dataset.total || 0) >= n + 3, [alertsBefore]);
     await page.click('#replay');
 
     // The user's own CSV: rows are scored; a bad file is refused with its line number.
