@@ -28,14 +28,15 @@ const SEND = `const [type, body] = args;
   return r;`;
 
 test('Firefox ESR: scores like onnxruntime, works offline, drains exactly once', { timeout: 300_000 }, async () => {
+  // Node's test runner cancels a test when only unref'd work is pending (a child starting, a
+  // WebDriver call in flight); this timer keeps the loop alive until the test ends.
+  const keepAlive = setInterval(() => {}, 1000);
   const port = 22_000 + Math.floor(Math.random() * 2000);
   const gdPort = port + 1;
   const db = join(tempDir('edge-ff-'), 'telemetry.sqlite');
   let collector = await startCollector({ port, db });
   const gecko = await startGeckodriver(gdPort);
   let session;
-  // Node's test runner ends a test whose only pending work is an idle geckodriver socket.
-  const keepAlive = setInterval(() => {}, 1000);
   try {
     session = await Session.create(gdPort, tempDir('edge-ff-profile-'));
     // The session has a 30 s script timeout by default; our waits are shorter.
