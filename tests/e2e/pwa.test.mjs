@@ -72,7 +72,7 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
     await page.click('#replay');
     await page.setInputFiles('#csv', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('f1,f2\n1,oops\n') });
     await page.click('#replay');
-    assert.match(await page.textContent('#replay-stats'), /cannot start: line 2/);
+    await page.waitForFunction(() => /cannot start: line 2/.test(document.querySelector('#replay-stats').textContent));
 
     const online = await waitFor('first records synced', async () => {
       await message(page, 'flush');
