@@ -77,9 +77,9 @@ test('Firefox ESR: scores like onnxruntime, works offline, drains exactly once',
     const stats = await api(port, '/api/stats');
     assert.equal(stats.records, before + 10, 'every record stored exactly once');
   } finally {
-    clearInterval(keepAlive);
     if (session) await session.close();
     gecko.kill();
     await stopCollector(collector);
+    clearInterval(keepAlive); // last: closing the session is a WebDriver call in flight too
   }
 });
