@@ -85,14 +85,15 @@ fn scoring_input_errors() {
 
 #[test]
 fn batch_cap_is_configurable_and_enforced() {
-    let e = Engine::load(INT8_MODEL, EngineConfig { max_batch: 3 }).expect("loads");
+    let e = Engine::load(INT8_MODEL, EngineConfig { max_batch: 3, ..EngineConfig::default() })
+        .expect("loads");
     let f = e.features();
     assert_eq!(e.score(&vec![1.0; 3 * f]).expect("at the cap").len(), 3);
     let err = e.score(&vec![1.0; 4 * f]).expect_err("over the cap");
     assert_eq!(err, EngineError::BatchTooLarge { rows: 4, max: 3 });
     assert_eq!(err.code(), "BATCH_TOO_LARGE");
     assert!(matches!(
-        Engine::load(INT8_MODEL, EngineConfig { max_batch: 0 }),
+        Engine::load(INT8_MODEL, EngineConfig { max_batch: 0, ..EngineConfig::default() }),
         Err(EngineError::InvalidConfig(_))
     ));
 }
@@ -130,4 +131,24 @@ fn every_error_code_is_distinct() {
     codes.sort_unstable();
     codes.dedup();
     assert_eq!(codes.len(), all.len());
+}
+
+#[test]
+fn score_into_checks_the_output_buffer_and_reuses_state_across_shapes() {
+    let e = Engine::load(INT8_MODEL, EngineConfig::default()).expect("loads");
+    let f = e.features();
+    let rows: Vec<f32> = (0..3 * f).map(|i| i as f32 * 0.25).collect();
+    let err = e.score_into(&rows, &mut [0.0; 2]).expect_err("2 slots for 3 readings");
+    assert_eq!(err, EngineError::OutputLength { len: 2, rows: 3 });
+    assert_eq!(err.code(), "OUTPUT_LENGTH");
+    // One persistent state serves every batch size in turn, with the same results as a fresh
+    // engine would give.
+    let mut three = [0.0; 3];
+    e.score_into(&rows, &mut three).expect("3 rows");
+    let mut one = [0.0; 1];
+    e.score_into(&rows[f..2 * f], &mut one).expect("1 row");
+    // (1-row and 3-row calls may take different kernels: equal up to float rounding.)
+    assert!((one[0] - three[1]).abs() <= 1e-6 + 1e-4 * three[1].abs(), "{one:?} vs {three:?}");
+    let fresh = Engine::load(INT8_MODEL, EngineConfig::default()).expect("loads");
+    assert_eq!(fresh.score(&rows).expect("scores"), three.to_vec());
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{assert_close, golden, F32_MODEL, INT8_MODEL};
-use edge_anomaly::{Engine, EngineConfig};
+use edge_anomaly::{Engine, EngineConfig, Int8Mode};
 
 fn engine(bytes: &[u8]) -> Engine {
     Engine::load(bytes, EngineConfig::default()).expect("shipped model loads")
@@ -27,10 +27,21 @@ fn f32_single_rows_match_onnxruntime() {
 }
 
 #[test]
-fn int8_single_rows_match_onnxruntime() {
+fn int8_single_rows_match_onnxruntime_on_dequantized_weights() {
     let (g, e) = (golden(), engine(INT8_MODEL));
+    assert_eq!(e.dequantized_matmuls(), 6, "every quantize_dynamic matmul is rewritten");
     let got: Vec<f32> = g.rows.iter().map(|r| e.score(r).expect("scores")[0]).collect();
-    assert_close(&got, &g.scores.int8, g.tolerance, "int8 per row");
+    assert_close(&got, &g.scores.int8_weight_only, g.tolerance, "int8 per row");
+}
+
+#[test]
+fn int8_as_written_matches_onnxruntime_per_row() {
+    let config = EngineConfig { int8: Int8Mode::AsWritten, ..EngineConfig::default() };
+    let e = Engine::load(INT8_MODEL, config).expect("loads");
+    assert_eq!(e.dequantized_matmuls(), 0);
+    let g = golden();
+    let got: Vec<f32> = g.rows.iter().map(|r| e.score(r).expect("scores")[0]).collect();
+    assert_close(&got, &g.scores.int8, g.tolerance, "int8 as written, per row");
 }
 
 #[test]
@@ -43,12 +54,28 @@ fn f32_batch_matches_onnxruntime_and_single_rows() {
 }
 
 #[test]
-fn int8_batch_matches_onnxruntime() {
-    // int8 activations are quantized with one scale per call, so a batch legitimately differs
-    // from single rows; it must still match onnxruntime's batch result.
+fn int8_batch_matches_onnxruntime_and_single_rows() {
+    // With float activations a reading scores the same alone or in a batch.
     let (g, e) = (golden(), engine(INT8_MODEL));
     let batch = e.score(&g.flat_rows()).expect("scores");
-    assert_close(&batch, &g.batch_scores.int8, g.tolerance, "int8 batch");
+    assert_close(&batch, &g.batch_scores.int8_weight_only, g.tolerance, "int8 batch");
+    assert_close(&batch, &g.scores.int8_weight_only, g.tolerance, "int8 batch vs single");
+}
+
+#[test]
+fn int8_as_written_batch_matches_onnxruntime() {
+    // Activations quantized with one scale per call: a batch legitimately differs from single
+    // rows, and must still match onnxruntime's batch result.
+    let config = EngineConfig { int8: Int8Mode::AsWritten, ..EngineConfig::default() };
+    let e = Engine::load(INT8_MODEL, config).expect("loads");
+    let g = golden();
+    let batch = e.score(&g.flat_rows()).expect("scores");
+    assert_close(&batch, &g.batch_scores.int8, g.tolerance, "int8 as written, batch");
+}
+
+#[test]
+fn float_models_are_not_rewritten() {
+    assert_eq!(engine(F32_MODEL).dequantized_matmuls(), 0);
 }
 
 #[test]

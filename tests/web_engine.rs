@@ -32,9 +32,9 @@ fn int8_model_matches_golden_per_row_and_batch() {
     let (g, e) = (golden(), loaded(INT8_MODEL));
     assert_eq!(e.features().expect("features"), g.features.len());
     let single: Vec<f32> = g.rows.iter().map(|r| e.score(r).expect("scores")[0]).collect();
-    assert_close(&single, &g.scores.int8, g.tolerance, "int8 per row (browser)");
+    assert_close(&single, &g.scores.int8_weight_only, g.tolerance, "int8 per row (browser)");
     let batch = e.score(&g.flat_rows()).expect("scores");
-    assert_close(&batch, &g.batch_scores.int8, g.tolerance, "int8 batch (browser)");
+    assert_close(&batch, &g.batch_scores.int8_weight_only, g.tolerance, "int8 batch (browser)");
 }
 
 #[wasm_bindgen_test]

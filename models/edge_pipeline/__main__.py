@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = run(ds, Options(out_dir=a.out, name=a.name, version=a.version, epochs=a.epochs,
                            seed=a.seed, threshold_quantile=a.threshold_quantile, clip=a.clip,
                            golden_rows=a.golden_rows, sample_rows=a.sample_rows))
-    summary = {k: meta[k] for k in ("version", "threshold", "int8_vs_f32")}
+    summary = {k: meta[k] for k in ("version", "threshold", "int8_vs_f32", "int8_weight_only_vs_f32")}
     summary["models"] = {k: {m: v.get(m) for m in ("bytes", "roc_auc")} for k, v in meta["models"].items()}
     print(json.dumps(summary, indent=2))
     return 0

@@ -80,6 +80,47 @@ def quantize_int8(f32_path: str, int8_path: str) -> None:
     onnx.checker.check_model(onnx.load(int8_path), full_check=True)
 
 
+def dequantize_weights(int8_path: str, out_path: str) -> int:
+    """The int8 model as the engine runs it by default: each quantize_dynamic chain
+    DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul becomes MatMul(x, (W_q - W_zp) * W_scale).
+
+    This is an independent (numpy/onnx) implementation of the rewrite in
+    src/engine/dequantize.rs, so onnxruntime can produce reference scores for it. Returns the
+    number of matmuls rewritten.
+    """
+    m = onnx.load(int8_path)
+    g = m.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    consumers = lambda name: [n for n in g.node if name in n.input]  # noqa: E731
+    drop, count = set(), 0
+    for mm in [n for n in g.node if n.op_type == "MatMulInteger"]:
+        dql = producer[mm.input[0]]
+        (cast,) = consumers(mm.output[0])
+        (fmul,) = consumers(cast.output[0])
+        scale_name = next(i for i in fmul.input if i != cast.output[0])
+        smul = producer[scale_name]
+        w_scale = inits[next(i for i in smul.input if i != dql.output[1])]
+        w_zp = inits[mm.input[3]] if len(mm.input) > 3 and mm.input[3] else 0
+        w = (inits[mm.input[1]].astype(np.float32) - np.float32(w_zp)) * w_scale.astype(np.float32)
+        name = mm.input[1] + "_dequantized"
+        g.initializer.append(numpy_helper.from_array(w.astype(np.float32), name))
+        fmul.CopyFrom(helper.make_node("MatMul", [dql.input[0], name], [fmul.output[0]],
+                                       name=mm.name + "_w8a32"))
+        drop.update(id(n) for n in (mm, cast, smul, dql))
+        count += 1
+    keep = [n for n in g.node if id(n) not in drop]
+    del g.node[:]
+    g.node.extend(keep)
+    used = {i for n in g.node for i in n.input}
+    unused = [t for t in g.initializer if t.name not in used]
+    for t in unused:
+        g.initializer.remove(t)
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, out_path)
+    return count
+
+
 def ort_scores(path: str, x: np.ndarray, per_row: bool = False) -> np.ndarray:
     """Scores from onnxruntime, as one batch or one call per row (as a live sensor is scored)."""
     import onnxruntime as ort

@@ -171,3 +171,18 @@ def test_shipped_models_match_their_metadata():
         path = os.path.join(MODELS, "shuttle", meta["models"][kind]["file"])
         assert hashlib.sha256(open(path, "rb").read()).hexdigest() == meta["models"][kind]["sha256"]
         assert meta["models"][kind]["roc_auc"] > 0.99
+
+
+def test_weight_only_int8_reference(small_run, tmp_path):
+    """The engine's default int8 semantics: quantized weights, float activations, so a reading
+    scores the same alone or in a batch, and the graph has no integer matmul left."""
+    out, meta = small_run
+    wo = tmp_path / "wo.onnx"
+    assert export.dequantize_weights(str(out / "model.int8.onnx"), str(wo)) == 6
+    ops = {n.op_type for n in onnx.load(str(wo)).graph.node}
+    assert "MatMulInteger" not in ops and "DynamicQuantizeLinear" not in ops
+    g = json.loads((out / "golden.json").read_text())
+    np.testing.assert_allclose(g["scores"]["int8_weight_only"], g["batch_scores"]["int8_weight_only"], rtol=1e-5)
+    x = np.asarray(g["rows"], dtype=np.float32)
+    np.testing.assert_allclose(export.ort_scores(str(wo), x), g["batch_scores"]["int8_weight_only"], rtol=1e-6)
+    assert 0 <= meta["int8_weight_only_vs_f32"]["flag_agreement"] <= 1

@@ -46,6 +46,14 @@ pub enum EngineError {
         /// The configured cap.
         max: usize,
     },
+    /// The output buffer does not hold exactly one slot per reading.
+    #[error("output buffer has {len} slots for {rows} readings")]
+    OutputLength {
+        /// Slots in the buffer.
+        len: usize,
+        /// Readings in the call.
+        rows: usize,
+    },
     /// Scoring was asked for before any model was loaded.
     #[error("no model is loaded")]
     NotLoaded,
@@ -65,6 +73,7 @@ impl EngineError {
             EngineError::WrongLength { .. } => "WRONG_LENGTH",
             EngineError::NonFinite { .. } => "NON_FINITE",
             EngineError::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
+            EngineError::OutputLength { .. } => "OUTPUT_LENGTH",
             EngineError::NotLoaded => "NOT_LOADED",
             EngineError::Inference(_) => "INFERENCE",
         }

@@ -6,14 +6,18 @@
 //! input and runs it. Nothing here panics on user input: every failure is an [`EngineError`].
 
 mod contract;
+mod dequantize;
 mod error;
 mod slot;
 
+use std::cell::RefCell;
+use std::fmt;
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
 pub use contract::ModelContract;
+pub use dequantize::Int8Mode;
 pub use error::{ContractViolation, EngineError};
 pub use slot::ModelSlot;
 
@@ -22,20 +26,27 @@ pub use slot::ModelSlot;
 pub struct EngineConfig {
     /// Largest number of rows one call may score; bounds memory per call.
     pub max_batch: usize,
+    /// How onnxruntime `quantize_dynamic` (int8) models are run.
+    pub int8: Int8Mode,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_batch: 16_384 }
+        EngineConfig { max_batch: 16_384, int8: Int8Mode::default() }
     }
 }
 
 /// A loaded, optimized model ready to score readings.
-#[derive(Debug, Clone)]
+///
+/// It keeps one tract execution state across calls, so scoring a reading does not rebuild the
+/// per-node state each time (the dominant cost of a one-row call).
+#[derive(Clone)]
 pub struct Engine {
     plan: Arc<TypedRunnableModel>,
+    state: RefCell<TypedSimpleState>,
     contract: ModelContract,
     config: EngineConfig,
+    dequantized: usize,
 }
 
 impl Engine {
@@ -44,16 +55,31 @@ impl Engine {
         if config.max_batch == 0 {
             return Err(EngineError::InvalidConfig("max_batch must be at least 1".into()));
         }
+        let onnx = tract_onnx::onnx();
         let mut reader = bytes;
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut reader)
+        let mut proto = onnx
+            .proto_model_for_read(&mut reader)
             .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
+        let dequantized = match config.int8 {
+            Int8Mode::DequantizeWeights => dequantize::dequantize_dynamic_matmuls(&mut proto)?,
+            Int8Mode::AsWritten => 0,
+        };
+        let model =
+            onnx.model_for_proto_model(&proto).map_err(|e| EngineError::Parse(format!("{e:#}")))?;
         let (typed, contract) = contract::bind(model)?;
         let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(|e| EngineError::Optimize(format!("{e:#}")))?;
-        Ok(Engine { plan, contract, config })
+        let state =
+            RefCell::new(plan.spawn().map_err(|e| EngineError::Optimize(format!("{e:#}")))?);
+        Ok(Engine { plan, state, contract, config, dequantized })
+    }
+
+    /// How many int8 `MatMulInteger` chains were rewritten to f32 matmuls at load time
+    /// (see [`Int8Mode`]); 0 for float models.
+    pub fn dequantized_matmuls(&self) -> usize {
+        self.dequantized
     }
 
     /// Number of features (`F`) per reading, as read from the model.
@@ -74,14 +100,40 @@ impl Engine {
     /// Scores `rows`, a row-major buffer of one or more readings of [`Self::features`] values.
     /// Returns one score per reading, in order.
     pub fn score(&self, rows: &[f32]) -> Result<Vec<f32>, EngineError> {
+        let mut out = vec![0f32; rows.len() / self.contract.features.max(1)];
+        self.score_into(rows, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Self::score`], writing the scores into `out`, which must hold exactly one slot
+    /// per reading; nothing is allocated for the result.
+    pub fn score_into(&self, rows: &[f32], out: &mut [f32]) -> Result<(), EngineError> {
         let n = self.check_input(rows)?;
+        if out.len() != n {
+            return Err(EngineError::OutputLength { len: out.len(), rows: n });
+        }
         let input = Tensor::from_shape(&[n, self.contract.features], rows)
             .map_err(|e| EngineError::Inference(format!("{e:#}")))?;
-        let out = self
-            .plan
-            .run(tvec!(input.into()))
-            .map_err(|e| EngineError::Inference(format!("{e:#}")))?;
-        let scores = out
+        match self.state.try_borrow_mut() {
+            Ok(mut state) => Self::run(&mut state, input, out, n),
+            // Only reachable by re-entrant use; a fresh state is always correct.
+            Err(_) => {
+                let mut fresh =
+                    self.plan.spawn().map_err(|e| EngineError::Inference(format!("{e:#}")))?;
+                Self::run(&mut fresh, input, out, n)
+            }
+        }
+    }
+
+    fn run(
+        state: &mut TypedSimpleState,
+        input: Tensor,
+        out: &mut [f32],
+        n: usize,
+    ) -> Result<(), EngineError> {
+        let result =
+            state.run(tvec!(input.into())).map_err(|e| EngineError::Inference(format!("{e:#}")))?;
+        let scores = result
             .first()
             .ok_or_else(|| EngineError::Inference("model produced no output".into()))?
             .try_as_plain_ram()
@@ -93,7 +145,8 @@ impl Engine {
                 scores.len()
             )));
         }
-        Ok(scores.to_vec())
+        out.copy_from_slice(scores);
+        Ok(())
     }
 
     /// Validates shape, values and batch size; returns the number of rows.
@@ -110,5 +163,15 @@ impl Engine {
             return Err(EngineError::NonFinite { row: i / f, column: i % f });
         }
         Ok(n)
+    }
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("contract", &self.contract)
+            .field("config", &self.config)
+            .field("dequantized", &self.dequantized)
+            .finish_non_exhaustive()
     }
 }

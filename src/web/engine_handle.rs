@@ -52,4 +52,17 @@ impl AnomalyEngine {
     pub fn score(&self, rows: &[f32]) -> Result<Vec<f32>, JsValue> {
         Ok(self.slot.score(rows)?)
     }
+
+    /// Scores into `out` (one slot per reading) instead of allocating a new array: the call a
+    /// hot loop makes with buffers it reuses.
+    #[wasm_bindgen(js_name = scoreInto)]
+    pub fn score_into(&self, rows: &[f32], out: &mut [f32]) -> Result<(), JsValue> {
+        Ok(self.slot.engine()?.score_into(rows, out)?)
+    }
+
+    /// How many int8 matmuls the load rewrote to float matmuls on dequantized weights.
+    #[wasm_bindgen(getter, js_name = dequantizedMatmuls)]
+    pub fn dequantized_matmuls(&self) -> Result<usize, JsValue> {
+        Ok(self.slot.engine()?.dequantized_matmuls())
+    }
 }

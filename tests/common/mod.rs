@@ -21,7 +21,10 @@ pub struct Golden {
 #[derive(Deserialize)]
 pub struct PerModel {
     pub f32: Vec<f32>,
+    /// The int8 model as written: activations quantized per call (onnxruntime's semantics).
     pub int8: Vec<f32>,
+    /// The int8 model with weights dequantized into float matmuls: the engine's default.
+    pub int8_weight_only: Vec<f32>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

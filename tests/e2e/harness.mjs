@@ -31,7 +31,8 @@ export async function startCollector({ port, db, args = [] }) {
 }
 
 export async function stopCollector(proc) {
-  if (proc.exitCode !== null) return;
+  // A process killed by a signal has signalCode set and exitCode null: both mean it is gone.
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise((ok) => proc.on('exit', ok));
   proc.kill('SIGKILL');
   await exited;

@@ -4,14 +4,20 @@ import { spawn } from 'node:child_process';
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 
+/** Starts geckodriver in its own process group, so `stop` also ends the Firefox it launched. */
 export async function startGeckodriver(port) {
   const bin = process.env.GECKODRIVER || 'geckodriver';
-  const proc = spawn(bin, ['--port', String(port), '--log', 'error'], { stdio: 'ignore' });
+  const proc = spawn(bin, ['--port', String(port), '--log', 'error'], { stdio: 'ignore', detached: true });
+  const stop = () => {
+    try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* already gone */ }
+  };
   for (let i = 0; i < 100; i++) {
-    try { if ((await fetch(`http://127.0.0.1:${port}/status`)).ok) return proc; } catch { /* not yet */ }
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(1000) })).ok) return { proc, stop };
+    } catch { /* not yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
-  proc.kill();
+  stop();
   throw new Error('geckodriver did not start');
 }
 
@@ -22,7 +28,9 @@ export class Session {
     const caps = { capabilities: { alwaysMatch: { browserName: 'firefox', pageLoadStrategy: 'none', 'moz:firefoxOptions': {
       binary: process.env.FIREFOX || '/usr/bin/firefox-esr', args: ['-headless', '-profile', profileDir],
     } } } };
-    const r = await fetch(`http://127.0.0.1:${port}/session`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(caps) });
+    const r = await fetch(`http://127.0.0.1:${port}/session`, {
+      method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(caps), signal: AbortSignal.timeout(60_000),
+    });
     const body = await r.json();
     if (!r.ok) throw new Error(`new session: ${JSON.stringify(body)}`);
     return new Session(port, body.value.sessionId);
@@ -30,8 +38,11 @@ export class Session {
 
   constructor(port, id) { this.base = `http://127.0.0.1:${port}/session/${id}`; }
 
-  async cmd(method, path, body) {
-    const r = await fetch(this.base + path, { method, headers: JSON_HEADERS, body: body && JSON.stringify(body) });
+  /** One WebDriver command; none may hang the test: each has a deadline. */
+  async cmd(method, path, body, timeoutMs = 120_000) {
+    const r = await fetch(this.base + path, {
+      method, headers: JSON_HEADERS, body: body && JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs),
+    });
     const json = await r.json();
     if (!r.ok) throw new Error(`${path}: ${JSON.stringify(json.value)}`);
     return json.value;
@@ -48,5 +59,8 @@ export class Session {
       return v && v.ok;
     });
   }
-  async close() { await fetch(this.base, { method: 'DELETE' }).catch(() => {}); }
+  /** Ends the session, giving Firefox 15 s to quit (the caller kills the process group after). */
+  async close() {
+    await fetch(this.base, { method: 'DELETE', signal: AbortSignal.timeout(15_000) }).catch(() => {});
+  }
 }

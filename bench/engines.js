@@ -1,0 +1,59 @@
+// The two engines behind one scorer shape { engine, api, features, isAsync, score(rows, n), free() }:
+// ours (the wasm-bindgen AnomalyEngine) and onnxruntime-web (wasm EP, one thread, SIMD).
+// Modules are passed in, so the service worker can import them statically and the dedicated
+// worker dynamically (cold start times the import of the engine under test only).
+
+export const OUR_GLUE = '/target/bench/pkg/edge_anomaly.js';
+export const OUR_WASM = '/target/bench/pkg/edge_anomaly_bg.wasm';
+export const ORT_DIR = '/node_modules/onnxruntime-web/dist/';
+export const ORT_MODULE = `${ORT_DIR}ort.wasm.min.mjs`;
+
+/** Starts our wasm once per context (wasm-bindgen's init). */
+export async function initOurs(glue) {
+  await glue.default({ module_or_path: new URL(OUR_WASM, self.location.origin) });
+}
+
+/** Configures onnxruntime-web: wasm files from node_modules, one thread, SIMD (its default). */
+export function configureOrt(ort) {
+  ort.env.wasm.wasmPaths = new URL(ORT_DIR, self.location.origin).href;
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+}
+
+/** Our engine with `bytes` loaded. Uses scoreInto (no allocation per call) when the build has it. */
+export function ours(glue, bytes) {
+  const e = new glue.AnomalyEngine(0);
+  try {
+    e.load(bytes);
+  } catch (err) {
+    e.free();
+    throw new Error(`our engine failed to load the model: ${err.code || ''} ${err.message || err}`);
+  }
+  const features = e.features;
+  const into = typeof e.scoreInto === 'function';
+  const detail = 'dequantizedMatmuls' in e ? { dequantized_matmuls: e.dequantizedMatmuls } : {};
+  const outs = new Map();
+  const out = (n) => { let o = outs.get(n); if (!o) outs.set(n, (o = new Float32Array(n))); return o; };
+  return {
+    engine: 'ours', api: into ? 'scoreInto' : 'score', detail, features, isAsync: false,
+    score: into ? (rows, n) => { const o = out(n); e.scoreInto(rows, o); return o; } : (rows) => e.score(rows),
+    free: () => e.free(),
+  };
+}
+
+/** An onnxruntime-web session for `bytes`; input and output names come from the session. */
+export async function ortSession(ort, bytes, features) {
+  let s;
+  try {
+    s = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+  } catch (err) {
+    throw new Error(`onnxruntime-web failed to load the model: ${err.message || err}`);
+  }
+  const input = s.inputNames[0];
+  const output = s.outputNames[0];
+  return {
+    engine: 'ort', api: 'InferenceSession.run', detail: {}, features, isAsync: true,
+    score: async (rows, n) => (await s.run({ [input]: new ort.Tensor('float32', rows, [n, features]) }))[output].data,
+    free: () => s.release(),
+  };
+}

@@ -1,0 +1,97 @@
+// Timing loops shared by the dedicated worker and the service worker: single-row latency (each
+// call timed, plus a block of untimed calls for the mean), batch throughput, and a timer
+// resolution probe. A scorer is { features, isAsync, score(rows, n) } (see engines.js); sync
+// and async scorers get separate loops so the sync engine never pays for an `await`.
+
+/** Quantile of an unsorted numeric array (nearest rank). */
+export function quantile(values, q) {
+  const s = Float64Array.from(values).sort();
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+}
+
+export const median = (values) => quantile(values, 0.5);
+
+/** Smallest non-zero step of performance.now() seen in a tight loop, in µs. */
+export function timerResolutionUs() {
+  let best = Infinity;
+  for (let i = 0; i < 2000; i++) {
+    const a = performance.now();
+    let b = performance.now();
+    while (b === a) b = performance.now();
+    best = Math.min(best, b - a);
+  }
+  return best * 1000;
+}
+
+/** Row-major rows [i, i+n) of `sample` (cycling), as one Float32Array. */
+export function tile(sample, features, n, start = 0) {
+  const total = sample.length / features;
+  const out = new Float32Array(n * features);
+  for (let r = 0; r < n; r++) {
+    const src = ((start + r) % total) * features;
+    out.set(sample.subarray(src, src + features), r * features);
+  }
+  return out;
+}
+
+/** Single rows as views into `sample`, so a timed call does not include slicing. */
+function rowViews(sample, features) {
+  const rows = [];
+  for (let i = 0; i + features <= sample.length; i += features) rows.push(sample.subarray(i, i + features));
+  return rows;
+}
+
+/** Calls score(row) `calls` times (rows cycle), each timed, then once more as an untimed block. */
+export async function singleRow(scorer, sample, calls) {
+  const rows = rowViews(sample, scorer.features);
+  const per = new Float64Array(calls);
+  let block;
+  if (scorer.isAsync) {
+    for (let i = 0; i < calls; i++) {
+      const t = performance.now();
+      await scorer.score(rows[i % rows.length], 1);
+      per[i] = performance.now() - t;
+    }
+    const t = performance.now();
+    for (let i = 0; i < calls; i++) await scorer.score(rows[i % rows.length], 1);
+    block = performance.now() - t;
+  } else {
+    for (let i = 0; i < calls; i++) {
+      const t = performance.now();
+      scorer.score(rows[i % rows.length], 1);
+      per[i] = performance.now() - t;
+    }
+    const t = performance.now();
+    for (let i = 0; i < calls; i++) scorer.score(rows[i % rows.length], 1);
+    block = performance.now() - t;
+  }
+  const us = (ms) => ms * 1000;
+  return { p50_us: us(quantile(per, 0.5)), p99_us: us(quantile(per, 0.99)), block_mean_us: us(block / calls) };
+}
+
+/** Rows per second scoring `batch` (n rows) repeatedly for at least `minMs`. */
+export async function throughput(scorer, batch, n, minMs) {
+  let calls = 0;
+  const t = performance.now();
+  let elapsed = 0;
+  if (scorer.isAsync) {
+    do { await scorer.score(batch, n); calls++; elapsed = performance.now() - t; } while (elapsed < minMs || calls < 3);
+  } else {
+    do { scorer.score(batch, n); calls++; elapsed = performance.now() - t; } while (elapsed < minMs || calls < 3);
+  }
+  return { rows_per_s: (calls * n) / (elapsed / 1000), calls, ms: elapsed };
+}
+
+/** Warm-up: `calls` single rows, then every batch size for `ms` (V8 tiers wasm up on hot code). */
+export async function warmUp(scorer, sample, calls, batches, ms) {
+  await singleRow(scorer, sample, calls);
+  for (const [n, batch] of batches) await throughput(scorer, batch, n, ms);
+}
+
+/** One repetition of the warm measurements for one scorer. */
+export async function measureOnce(scorer, sample, batches, cfg) {
+  const single = await singleRow(scorer, sample, cfg.singleCalls);
+  const batch = {};
+  for (const [n, rows] of batches) batch[n] = (await throughput(scorer, rows, n, cfg.minBatchMs)).rows_per_s;
+  return { single, batch };
+}

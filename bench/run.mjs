@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// The benchmark, one command: builds our wasm (unless --skip-build) and the 16-wide seed model
+// (unless present), serves the repository with cross-origin isolation, drives headless Debian
+// Chromium through playwright-core, and runs our engine and onnxruntime-web side by side on the
+// same models. Writes bench/results/latest.json (+ a dated copy under target/bench/) and prints
+// a markdown table (bench/report.mjs).
+// Usage: node bench/run.mjs [--skip-build] [--reps 5] [--cold-reps N] [--js-flags=--no-wasm-deopt]
+//        node bench/run.mjs --table   (reprint the table of bench/results/latest.json)
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs'; // the e2e tests' launch flags
+import { aggregate, markdown } from './report.mjs';
+import { startServer } from './server.mjs';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const OUT = join(ROOT, 'target/bench');
+const PKG = join(OUT, 'pkg');
+const SEED = join(OUT, 'models/seed16');
+
+const { values: opt } = parseArgs({ options: {
+  'skip-build': { type: 'boolean', default: false },
+  reps: { type: 'string', default: '5' },
+  'cold-reps': { type: 'string' },
+  'single-calls': { type: 'string', default: '2000' },
+  'rtt-calls': { type: 'string', default: '1000' },
+  headed: { type: 'boolean', default: false },
+  'js-flags': { type: 'string', default: '' }, // V8 flags for Chromium, e.g. --no-wasm-deopt
+  table: { type: 'boolean', default: false }, // only print the table of bench/results/latest.json
+} });
+const reps = Number(opt.reps);
+const cfg = {
+  reps, coldReps: Number(opt['cold-reps'] || reps), warmupCalls: 200, warmupBatchMs: 300, singleCalls: Number(opt['single-calls']),
+  batchSizes: [64, 1024, 4096], minBatchMs: 300, rttCalls: Number(opt['rtt-calls']), correctnessRows: 32,
+  sampleRows: 2000, chromiumJsFlags: opt['js-flags'],
+};
+
+function die(msg) {
+  console.error(`bench: ${msg}`);
+  process.exit(1);
+}
+
+function run(cmd, args, opts = {}) {
+  console.error(`bench: $ ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 2, 'inherit'], cwd: ROOT, ...opts }); // keep stdout for the table
+  if (r.error) die(`${cmd} could not start (${r.error.code}); run scripts/setup.sh first`);
+  if (r.status !== 0) die(`${cmd} exited with ${r.status}`);
+}
+
+/** A command's trimmed stdout ('' when it fails). */
+const output = (cmd, args, cwd = ROOT) => spawnSync(cmd, args, { cwd, encoding: 'utf8' }).stdout?.trim() ?? '';
+
+function build() {
+  run('cargo', ['build', '--release', '--lib', '--target', 'wasm32-unknown-unknown']);
+  run('wasm-bindgen', ['--target', 'web', '--out-dir', PKG,
+    join(ROOT, 'target/wasm32-unknown-unknown/release/edge_anomaly.wasm')]);
+}
+
+/** The 16-wide seed model: 16-sample windows over the shuttle's first channel, 3 epochs. */
+function seedModel() {
+  if (existsSync(join(SEED, 'model.int8.onnx')) && existsSync(join(SEED, 'sample.csv'))) return;
+  const py = join(ROOT, 'models/.venv/bin/python');
+  if (!existsSync(py)) die('models/.venv is missing: run scripts/setup.sh first');
+  // Without --csv the pipeline reads all nine shuttle channels; windows need exactly one column.
+  const shuttle = output(py, ['-c', 'from edge_pipeline.data import shuttle_path; print(shuttle_path())'], join(ROOT, 'models'));
+  if (!shuttle) die('could not locate the shuttle dataset (river in models/.venv): run scripts/setup.sh');
+  run(py, ['-m', 'edge_pipeline', '--csv', shuttle, '--features', 'f1', '--label', 'anomaly',
+    '--window', '16', '--epochs', '3', '--out', SEED], { cwd: join(ROOT, 'models') });
+}
+
+/** Model description for the page: URLs, feature count, and up to `sampleRows` sample rows. */
+function model(name, dir) {
+  const meta = JSON.parse(readFileSync(join(ROOT, dir, 'metadata.json'), 'utf8'));
+  const [header, ...lines] = readFileSync(join(ROOT, dir, 'sample.csv'), 'utf8').trim().split('\n');
+  const cols = header.split(',');
+  const idx = meta.features.map((f) => cols.indexOf(f));
+  if (idx.includes(-1)) die(`${dir}/sample.csv lacks some of the model's features ${meta.features}`);
+  const sample = lines.slice(0, cfg.sampleRows).flatMap((l) => { const v = l.split(','); return idx.map((i) => Number(v[i])); });
+  return { name, features: meta.features.length, sample, f32: `/${dir}/model.f32.onnx`, int8: `/${dir}/model.int8.onnx` };
+}
+
+/** Runs one page step; a step that hangs fails the run instead of waiting forever. */
+async function step(page, label, fn, arg, timeoutMs = 300_000) {
+  console.error(`bench: ${label}`);
+  let timer;
+  const timeout = new Promise((_, fail) => { timer = setTimeout(() => fail(new Error(`${label}: timed out after ${timeoutMs / 1000} s`)), timeoutMs); });
+  try {
+    return await Promise.race([page.evaluate(fn, arg), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function measure(models) {
+  const server = await startServer(ROOT);
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS, ...(opt['js-flags'] ? [`--js-flags=${opt['js-flags']}`] : [])], headless: !opt.headed });
+  /** The benchmark page in a fresh browser context (its own renderer process), set up. */
+  async function openPage(label) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.on('console', (m) => { if (m.type() === 'error' || m.text().startsWith('[bench]')) console.error(`  ${m.text()}`); });
+    page.on('pageerror', (e) => console.error(`bench: page error: ${e.message}`));
+    await page.goto(`${server.url}/bench/index.html`);
+    await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+    const setup = await step(page, `${label}: page setup`, (c) => window.bench.setup(c), { models, cfg });
+    return { context, page, setup };
+  }
+  try {
+    const raw = { chromium: browser.version(), cold: {} };
+    // Cold starts first, in a process of their own: a live instance of an engine's wasm elsewhere
+    // in the renderer lets V8 reuse its compiled code, which would make that engine's start warm.
+    const cold = await openPage('cold start');
+    for (const kind of ['f32', 'int8']) {
+      for (const engine of ['ours', 'ort']) {
+        raw.cold[`${engine}/shuttle/${kind}`] = await step(cold.page, `cold start ${engine} shuttle/${kind}`,
+          ([e, k]) => window.bench.cold(e, 'shuttle', k), [engine, kind]);
+      }
+    }
+    await cold.context.close();
+    const { page, setup } = await openPage('warm');
+    raw.setup = setup;
+    ({ results: raw.warm, fetched: raw.fetched, worker: raw.setup.worker } = await step(page, 'warm measurements (dedicated workers)',
+      () => window.bench.warmRun(), null, 600_000));
+    raw.sw = { info: await step(page, 'service worker registration', () => window.bench.swSetup()) };
+    raw.rtt = { worker: [], sw: [] };
+    for (let r = 0; r < reps; r++) {
+      raw.rtt.worker.push(await step(page, `round trips to the dedicated worker ${r + 1}/${reps}`, () => window.bench.rttWorker()));
+      raw.rtt.sw.push(await step(page, `round trips to the service worker ${r + 1}/${reps}`, () => window.bench.rttSw()));
+    }
+    for (const kind of ['f32', 'int8']) {
+      raw.sw[kind] = await step(page, `our engine inside the service worker, shuttle/${kind}`, (k) => window.bench.swMeasure(k), kind);
+    }
+    return raw;
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+async function main() {
+  if (opt.table) return console.log(markdown(JSON.parse(readFileSync(join(ROOT, 'bench/results/latest.json'), 'utf8'))));
+  if (!existsSync(join(ROOT, 'node_modules/onnxruntime-web/dist'))) die('node_modules/onnxruntime-web is missing: run npm ci');
+  if (!existsSync('/usr/bin/chromium') && !process.env.CHROMIUM) die('/usr/bin/chromium is missing: run scripts/setup.sh');
+  if (!opt['skip-build']) build();
+  if (!existsSync(join(PKG, 'edge_anomaly_bg.wasm'))) die(`${PKG}/edge_anomaly_bg.wasm is missing: run without --skip-build`);
+  seedModel();
+  const models = [model('shuttle', 'models/shuttle'), model('seed16', 'target/bench/models/seed16')];
+  const started = Date.now();
+  const raw = await measure(models);
+  const status = output('git', ['status', '--porcelain', '--untracked-files=no']);
+  const machine = {
+    cpus: cpus().length,
+    model_name: (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) || [])[1] || 'unknown',
+    chromium: raw.chromium, node: process.version,
+  };
+  const result = {
+    machine, date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
+    worktree_dirty: status !== '', duration_s: Math.round((Date.now() - started) / 1000),
+    config: { ...cfg, models: models.map(({ name, features, f32, int8 }) => ({ name, features, f32, int8 })),
+      ort_web: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
+      ort_options: { executionProviders: ['wasm'], numThreads: 1, simd: 'default (on)', proxy: false } },
+    ...aggregate(raw, ROOT),
+  };
+  const json = `${JSON.stringify(result, null, 2)}\n`;
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench/results/latest.json'), json);
+  writeFileSync(join(OUT, `results-${result.date.replace(/[:.]/g, '-')}.json`), json);
+  console.log(markdown(result));
+  console.error(`bench: wrote bench/results/latest.json (${result.duration_s} s in the browser)`);
+}
+
+main().catch((e) => die(e.stack || e.message));
