@@ -37,8 +37,9 @@ GECKODRIVER="$(command -v geckodriver)" cargo test --locked --target wasm32-unkn
 step "pwa: trunk build"
 trunk build --locked
 
-step "end to end: collector + headless Chromium (PWA, offline, 10,000-reading outbox with faults)"
+step "end to end: collector + headless Chromium (PWA, offline, app update, 10,000-reading outbox with faults)"
 cargo build --locked -p collector
-node --test tests/e2e/outbox.test.mjs tests/e2e/pwa.test.mjs
-# tests/e2e/firefox.test.mjs (the core scenario in Firefox ESR via geckodriver) passes when run
-# alone but sometimes hangs in teardown; it stays out of CI until that is fixed.
+node --test tests/e2e/outbox.test.mjs tests/e2e/pwa.test.mjs tests/e2e/update.test.mjs
+
+step "end to end: collector + headless Firefox ESR through geckodriver (load, score, offline, drain)"
+GECKODRIVER="$(command -v geckodriver)" node --test tests/e2e/firefox.test.mjs

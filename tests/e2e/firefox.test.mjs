@@ -12,10 +12,16 @@ import { Session, startGeckodriver } from './webdriver.mjs';
 
 const golden = JSON.parse(readFileSync(join(ROOT, 'models/shuttle/golden.json'), 'utf8'));
 
-/** Polls (the document may still be loading or unloading) until the app says it is ready. */
-function waitReady(session) {
+/**
+ * Navigates and polls until the *new* document says it is ready. With pageLoadStrategy none the
+ * navigate call returns at once, so the old document is marked first: it may still answer a poll
+ * (ready, then "Document was unloaded") before the navigation replaces it.
+ */
+async function open(session, url) {
+  await session.cmd('POST', '/execute/sync', { script: 'window.__e2eLeaving = true', args: [] }).catch(() => {});
+  await session.navigate(url);
   return waitFor('app ready', async () => {
-    const script = "return !!(document.body && document.body.dataset.ready === 'true')";
+    const script = "return !window.__e2eLeaving && !!(document.body && document.body.dataset.ready === 'true')";
     const ready = await session.cmd('POST', '/execute/sync', { script, args: [] }).catch(() => false);
     return { done: ready === true };
   }, 60_000, 200);
@@ -41,8 +47,7 @@ test('Firefox ESR: scores like onnxruntime, works offline, drains exactly once',
     session = await Session.create(gdPort, tempDir('edge-ff-profile-'));
     // The session has a 30 s script timeout by default; our waits are shorter.
     await session.cmd('POST', '/timeouts', { script: 90_000 });
-    await session.navigate(`http://127.0.0.1:${port}/`);
-    await waitReady(session);
+    await open(session, `http://127.0.0.1:${port}/`);
     const send = (type, body = {}) => session.run(SEND, type, body);
 
     const { rtol, atol } = golden.tolerance;
@@ -62,8 +67,7 @@ test('Firefox ESR: scores like onnxruntime, works offline, drains exactly once',
     await stopCollector(collector);
     // A normal navigation, not WebDriver's refresh: Firefox's refresh bypasses the service
     // worker like a shift-reload, which no user does to open an offline app.
-    await session.navigate(`http://127.0.0.1:${port}/`);
-    await waitReady(session);
+    await open(session, `http://127.0.0.1:${port}/`);
     for (const row of golden.rows.slice(0, 10)) await send('score', { rows: row, features: row.length });
     const { status: offline } = await send('status');
     assert.equal(offline.outbox.queued + offline.outbox.inflight_records, 10);

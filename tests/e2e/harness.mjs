@@ -17,10 +17,11 @@ export function tempDir(prefix) {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Starts the collector; resolves once it listens. */
-export async function startCollector({ port, db, args = [] }) {
+/** Starts the collector serving the PWA from `staticDir` (the built `dist/`); resolves once it
+ * listens. */
+export async function startCollector({ port, db, args = [], staticDir = join(ROOT, 'dist') }) {
   const proc = spawn(COLLECTOR, ['--addr', `127.0.0.1:${port}`, '--db', db,
-    '--static', join(ROOT, 'dist'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--static', staticDir, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error('collector did not start')), 20_000);
     proc.stdout.on('data', (d) => { if (String(d).includes('listening')) { clearTimeout(timer); ok(); } });
