@@ -2,6 +2,8 @@
 // loads the shuttle models once, then answers { cmd, ... } messages on the MessageChannel port
 // sent with each message, inside event.waitUntil (port messages alone would not keep the worker
 // alive). Listeners are registered synchronously; no fetch handler, so page loads are untouched.
+// The `outbox` command measures the product's EdgeApp (score → IndexedDB outbox → OTLP flush)
+// against the bench server's telemetry sink.
 import * as glue from '/target/bench/pkg/edge_anomaly.js';
 import { initOurs, ours } from './engines.js';
 import { measureOnce, tile, timerResolutionUs, warmUp } from './measure.js';
@@ -10,11 +12,12 @@ const MODELS = { f32: '/models/shuttle/model.f32.onnx', int8: '/models/shuttle/m
 
 async function start() {
   await initOurs(glue);
-  const scorers = {};
+  const scorers = { bytes: {} };
   for (const [kind, url] of Object.entries(MODELS)) {
     const r = await fetch(url);
     if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-    scorers[kind] = ours(glue, new Uint8Array(await r.arrayBuffer()));
+    scorers.bytes[kind] = new Uint8Array(await r.arrayBuffer());
+    scorers[kind] = ours(glue, scorers.bytes[kind]);
   }
   return scorers;
 }
@@ -32,6 +35,38 @@ const handlers = {
     const reps = [];
     for (let r = 0; r < cfg.reps; r++) reps.push(await measureOnce(scorer, sample, batches, cfg));
     return { api: scorer.api, reps };
+  },
+  /**
+   * One repetition of the outbox path, as the product runs it (int8 model): with the collector
+   * away (503), `readings` readings in `score` calls of `chunk`, then `singles` one-reading calls,
+   * are scored and written to a fresh IndexedDB outbox; then the endpoint comes back and we flush
+   * until the outbox is empty. Rates include scoring (the product never writes unscored).
+   */
+  async outbox(s, { sample, readings, chunk, singles, origin }) {
+    const features = s.int8.features;
+    const app = await glue.EdgeApp.open(`bench-outbox-${Date.now()}-${Math.random()}`, `${origin}/sink/down`, 'bench', 0);
+    app.loadModel(s.bytes.int8, 'bench', 1);
+    const queued = async () => { const st = await app.status(); return st.outbox.queued + st.outbox.inflight_records; };
+    let t = performance.now();
+    for (let done = 0; done < readings; done += chunk) await app.score(tile(sample, features, Math.min(chunk, readings - done), done), features);
+    const chunked_s = (performance.now() - t) / 1000;
+    t = performance.now();
+    for (let i = 0; i < singles; i++) await app.score(tile(sample, features, 1, i), features);
+    const singles_s = (performance.now() - t) / 1000;
+    const total = readings + singles;
+    const before = await queued();
+    if (before !== total) throw new Error(`outbox holds ${before} records, expected ${total}`);
+    app.configure(`${origin}/sink/up`, undefined);
+    t = performance.now();
+    let flushes = 0;
+    while (await queued() > 0) {
+      if (++flushes > 10_000) throw new Error('outbox did not drain');
+      await app.networkRestored();
+    }
+    const flush_s = (performance.now() - t) / 1000;
+    return { readings, chunk, singles, flushes,
+      write_batched_records_per_s: readings / chunked_s, write_single_records_per_s: singles / singles_s,
+      flush_records_per_s: total / flush_s };
   },
 };
 

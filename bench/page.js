@@ -169,5 +169,12 @@ async function swMeasure(kind) {
   return { ...res, scores };
 }
 
-window.bench = { setup, warmRun, cold, rttWorker, swSetup, rttSw, swMeasure };
+/** One repetition of the outbox measurement in the service worker (shuttle sample rows). */
+function swOutbox() {
+  const m = config.models.find((x) => x.name === 'shuttle');
+  const { readings, chunk, singles } = config.cfg.outbox;
+  return swCall('outbox', { sample: Float32Array.from(m.sample), readings, chunk, singles, origin: location.origin });
+}
+
+window.bench = { setup, warmRun, cold, rttWorker, swSetup, rttSw, swMeasure, swOutbox };
 document.body.dataset.ready = 'true';

@@ -84,7 +84,8 @@ export function aggregate(raw, root) {
   ratios.round_trip_p50_worker_over_service_worker = round_trip_us.page_dedicated_worker_page.p50_us / round_trip_us.page_service_worker_page.p50_us;
   const isolation = { page: raw.setup.page, dedicated_worker: { crossOriginIsolated: raw.setup.worker.crossOriginIsolated,
     timerResolutionUs: raw.setup.worker.timerResolutionUs }, service_worker: raw.sw.info };
-  return { isolation, results: { warm, cold, round_trip_us, service_worker, sizes, correctness }, ratios };
+  const outbox = raw.outbox?.length ? { median: medians(raw.outbox), reps: raw.outbox } : null;
+  return { isolation, results: { warm, cold, round_trip_us, service_worker, sizes, correctness, outbox }, ratios };
 }
 
 const f = (x, d = 1) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(d));
@@ -147,6 +148,19 @@ export function markdown(r) {
     const s = sw[`shuttle/${kind}`];
     L.push(`| in the service worker, shuttle/${kind}, single row (µs; mean of block ${f(s.single_row_us.block_mean_us)}) | ${f(s.single_row_us.p50_us)} | ${f(s.single_row_us.p99_us)} |`);
     L.push(`| in the service worker, shuttle/${kind}, batch ${Object.entries(s.batch_rows_per_s).map(([n, x]) => `${n}: ${rate(x)}`).join(', ')} rows/s | | |`);
+  }
+  const ob = r.results.outbox;
+  if (ob) {
+    const m = ob.median;
+    L.push('', `Outbox (the product's EdgeApp in the service worker, shuttle int8; median of ${ob.reps.length}): collector away (503), `
+      + `${m.readings.toLocaleString('en-US')} readings in calls of ${m.chunk} and ${m.singles.toLocaleString('en-US')} single-reading calls `
+      + 'scored and written to a fresh IndexedDB outbox; then the endpoint answers and the outbox is flushed until empty. '
+      + `The sink decodes each OTLP batch and answers 200 without storing (${m.sink.requests} requests, `
+      + `${human(m.sink.wire_bytes)} on the wire; every record arrived, distinct ids checked).`, '');
+    L.push('| outbox | records/s |', '|---|---|');
+    L.push(`| write, ${m.chunk} readings per call (incl. scoring) | ${f(m.write_batched_records_per_s)} |`);
+    L.push(`| write, 1 reading per call (incl. scoring) | ${f(m.write_single_records_per_s)} |`);
+    L.push(`| flush to the endpoint until empty | ${f(m.flush_records_per_s)} |`);
   }
   L.push('', '| wasm | raw | gzip -9 |', '|---|---|---|');
   L.push(`| ours (\`${sizes.ours.file}\`) | ${human(sizes.ours.raw_bytes)} | ${human(sizes.ours.gzip9_bytes)} |`);

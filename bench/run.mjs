@@ -27,6 +27,7 @@ const { values: opt } = parseArgs({ options: {
   'cold-reps': { type: 'string' },
   'single-calls': { type: 'string', default: '2000' },
   'rtt-calls': { type: 'string', default: '1000' },
+  'outbox-reps': { type: 'string', default: '3' },
   headed: { type: 'boolean', default: false },
   'js-flags': { type: 'string', default: '' }, // V8 flags for Chromium, e.g. --no-wasm-deopt
   table: { type: 'boolean', default: false }, // only print the table of bench/results/latest.json
@@ -36,6 +37,7 @@ const cfg = {
   reps, coldReps: Number(opt['cold-reps'] || reps), warmupCalls: 200, warmupBatchMs: 300, singleCalls: Number(opt['single-calls']),
   batchSizes: [64, 1024, 4096], minBatchMs: 300, rttCalls: Number(opt['rtt-calls']), correctnessRows: 32,
   sampleRows: 2000, chromiumJsFlags: opt['js-flags'],
+  outbox: { reps: Number(opt['outbox-reps']), readings: 10_000, chunk: 100, singles: 1000 },
 };
 
 function die(msg) {
@@ -133,6 +135,15 @@ async function measure(models) {
     }
     for (const kind of ['f32', 'int8']) {
       raw.sw[kind] = await step(page, `our engine inside the service worker, shuttle/${kind}`, (k) => window.bench.swMeasure(k), kind);
+    }
+    raw.outbox = [];
+    for (let r = 0; r < cfg.outbox.reps; r++) {
+      server.resetSink();
+      const rep = await step(page, `outbox write and flush ${r + 1}/${cfg.outbox.reps}`, () => window.bench.swOutbox());
+      rep.sink = server.sinkStats();
+      const total = rep.readings + rep.singles;
+      if (rep.sink.distinct !== total) throw new Error(`the sink received ${rep.sink.distinct} distinct records, expected ${total}`);
+      raw.outbox.push(rep);
     }
     return raw;
   } finally {

@@ -1,11 +1,14 @@
 // Tiny static server for the benchmark: cross-origin isolation headers on every response (so
 // performance.now() is fine-grained in the page, the worker and the service worker), the right
 // MIME types for modules and wasm, no caching (every cold start compiles from scratch), and only
-// the folders the benchmark needs.
+// the folders the benchmark needs. It is also the telemetry endpoint of the outbox measurement:
+// `/sink/down/v1/logs` answers 503 (the collector is away), `/sink/up/v1/logs` decodes the OTLP
+// JSON batch, counts its records by id and answers 200 without storing anything.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 
 const MIME = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
@@ -24,8 +27,10 @@ const ALLOWED = ['/bench/', '/models/', '/node_modules/onnxruntime-web/dist/', '
 
 /** Serves `root` on 127.0.0.1:`port` (0 = any free port); resolves to { url, close }. */
 export async function startServer(root, port = 0) {
+  const sink = { requests: 0, records: 0, ids: new Set(), bytes: 0 };
   const server = createServer(async (req, res) => {
     const send = (code, body) => { res.writeHead(code, { ...ISOLATION, 'Content-Type': 'text/plain' }); res.end(body); };
+    if (req.url.startsWith('/sink/')) return telemetry(req, res, sink, send);
     let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     if (path === '/' || path === '/bench') path = '/bench/index.html';
     if (path.endsWith('/')) path += 'index.html';
@@ -45,8 +50,38 @@ export async function startServer(root, port = 0) {
   await new Promise((ok, fail) => { server.once('error', fail); server.listen(port, '127.0.0.1', ok); });
   return {
     url: `http://127.0.0.1:${server.address().port}`,
+    /** What `/sink/up` received so far: requests, records (with repeats), distinct record ids. */
+    sinkStats: () => ({ requests: sink.requests, records: sink.records, distinct: sink.ids.size, wire_bytes: sink.bytes }),
+    resetSink: () => Object.assign(sink, { requests: 0, records: 0, ids: new Set(), bytes: 0 }),
     close: () => new Promise((ok) => { server.closeAllConnections(); server.close(ok); }),
   };
+}
+
+async function telemetry(req, res, sink, send) {
+  if (req.method !== 'POST' || !/^\/sink\/(up|down)\/v1\/logs$/.test(req.url)) return send(404, 'not found');
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  if (req.url.startsWith('/sink/down/')) return send(503, 'collector away');
+  let body = Buffer.concat(chunks);
+  sink.bytes += body.length;
+  try {
+    if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+    const doc = JSON.parse(body.toString('utf8'));
+    sink.requests++;
+    for (const rl of doc.resourceLogs || []) {
+      for (const sl of rl.scopeLogs || []) {
+        for (const lr of sl.logRecords || []) {
+          sink.records++;
+          const id = (lr.attributes || []).find((a) => a.key === 'edge.record_id');
+          sink.ids.add(id ? JSON.stringify(id.value) : `anon-${sink.records}`);
+        }
+      }
+    }
+  } catch (e) {
+    return send(400, `bad OTLP JSON: ${e.message}`);
+  }
+  res.writeHead(200, { ...ISOLATION, 'Content-Type': 'application/json' });
+  res.end('{}');
 }
 
 // `node bench/server.mjs [port]` serves the repository for poking at the page by hand.
