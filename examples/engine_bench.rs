@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use edge_anomaly::{Engine, EngineConfig, Int8Mode};
+use edge_anomaly::{Backend, Engine, EngineConfig, Int8Mode};
 
 fn main() {
     let mut paths: Vec<String> = std::env::args().skip(1).collect();
@@ -26,13 +26,20 @@ fn main() {
             .expect("model loads")
             .dequantized_matmuls()
             > 0;
-        let modes: &[Int8Mode] = if quantized {
-            &[Int8Mode::DequantizeWeights, Int8Mode::AsWritten]
+        let modes: &[(Int8Mode, Backend)] = if quantized {
+            &[
+                (Int8Mode::DequantizeWeights, Backend::Auto),
+                (Int8Mode::DequantizeWeights, Backend::Tract),
+                (Int8Mode::AsWritten, Backend::Auto),
+            ]
         } else {
-            &[Int8Mode::DequantizeWeights]
+            &[
+                (Int8Mode::DequantizeWeights, Backend::Auto),
+                (Int8Mode::DequantizeWeights, Backend::Tract),
+            ]
         };
-        for &mode in modes {
-            let config = EngineConfig { int8: mode, ..EngineConfig::default() };
+        for &(mode, backend) in modes {
+            let config = EngineConfig { int8: mode, backend, ..EngineConfig::default() };
             let mut engine = Engine::load(&bytes, config).expect("model loads");
             let f = engine.features();
             let row: Vec<f32> = (0..f).map(|i| i as f32 * 0.5).collect();
@@ -41,7 +48,8 @@ fn main() {
                 .iter()
                 .map(|&n| format!("{:.2} M", batch_rate(&mut engine, &row, n) / 1e6))
                 .collect();
-            println!("| {path} | {mode:?} | {p50:.1} | {p99:.1} | {} |", rates.join(" | "));
+            let runs = engine.backend().name();
+            println!("| {path} | {mode:?}, {runs} | {p50:.1} | {p99:.1} | {} |", rates.join(" | "));
         }
     }
 }

@@ -11,4 +11,4 @@ pub mod outbox;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
-pub use engine::{Engine, EngineConfig, EngineError, Int8Mode, ModelSlot};
+pub use engine::{Backend, Chosen, Engine, EngineConfig, EngineError, Int8Mode, ModelSlot};

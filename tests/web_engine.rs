@@ -31,6 +31,7 @@ fn runs_inside_a_service_worker() {
 fn int8_model_matches_golden_per_row_and_batch() {
     let (g, e) = (golden(), loaded(INT8_MODEL));
     assert_eq!(e.features().expect("features"), g.features.len());
+    assert_eq!(e.backend().expect("backend"), "dense", "the fused kernel runs the shipped model");
     let single: Vec<f32> = g.rows.iter().map(|r| e.score(r).expect("scores")[0]).collect();
     assert_close(&single, &g.scores.int8_weight_only, g.tolerance, "int8 per row (browser)");
     let batch = e.score(&g.flat_rows()).expect("scores");
@@ -40,8 +41,11 @@ fn int8_model_matches_golden_per_row_and_batch() {
 #[wasm_bindgen_test]
 fn f32_model_matches_golden() {
     let (g, e) = (golden(), loaded(F32_MODEL));
+    assert_eq!(e.backend().expect("backend"), "dense");
     let batch = e.score(&g.flat_rows()).expect("scores");
     assert_close(&batch, &g.batch_scores.f32, g.tolerance, "f32 batch (browser)");
+    let single: Vec<f32> = g.rows.iter().map(|r| e.score(r).expect("scores")[0]).collect();
+    assert_close(&single, &g.scores.f32, g.tolerance, "f32 per row (browser)");
 }
 
 #[wasm_bindgen_test]

@@ -54,7 +54,7 @@ function renderOutbox(s) {
   $('t-dead').textContent = String(o.dead_letter_records);
   $('t-sent').textContent = String(o.sent_records_total);
   $('t-last').textContent = f ? f.status : '–';
-  $('t-model').textContent = s.model_loaded ? s.model_version : 'none';
+  $('t-model').textContent = s.model_loaded ? `${s.model_version} (${s.engine_backend})` : 'none';
   $('sync').textContent = `device ${s.device_id} · storage ${storage} · evicted ${o.evicted_total}` +
     (o.rejected_records_total ? ` · rejected by collector ${o.rejected_records_total}` : '') +
     (f && f.last_error ? ` · last error: ${f.last_error}` : '');

@@ -145,9 +145,9 @@ fn find_match(graph: &pb::GraphProto) -> Option<Match> {
 }
 
 /// A float initializer: its shape and values.
-struct Floats {
-    shape: Vec<usize>,
-    values: Vec<f32>,
+pub(super) struct Floats {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
 }
 
 /// `(W_q - W_zp) * W_scale` as a float `[K, N]` tensor; scale and zero point
@@ -186,7 +186,7 @@ fn dequantized_weights(graph: &pb::GraphProto, m: &Match) -> Result<Floats, Engi
 }
 
 /// Reads initializer `name` (any numeric ONNX type) as f32 values.
-fn load_floats(graph: &pb::GraphProto, name: &str) -> Result<Floats, EngineError> {
+pub(super) fn load_floats(graph: &pb::GraphProto, name: &str) -> Result<Floats, EngineError> {
     let bad = |e: TractError| EngineError::Parse(format!("initializer {name}: {e:#}"));
     let proto = graph
         .initializer

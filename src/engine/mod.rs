@@ -5,7 +5,9 @@
 //! batch axis to a symbol, optimizes once and keeps the plan; [`Engine::score`] validates the
 //! input and runs it. Nothing here panics on user input: every failure is an [`EngineError`].
 
+mod backend;
 mod contract;
+mod dense;
 mod dequantize;
 mod error;
 mod slot;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
+pub use backend::{Backend, Chosen};
 pub use contract::ModelContract;
 pub use dequantize::Int8Mode;
 pub use error::{ContractViolation, EngineError};
@@ -28,11 +31,13 @@ pub struct EngineConfig {
     pub max_batch: usize,
     /// How onnxruntime `quantize_dynamic` (int8) models are run.
     pub int8: Int8Mode,
+    /// Which scoring implementations may be used.
+    pub backend: Backend,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_batch: 16_384, int8: Int8Mode::default() }
+        EngineConfig { max_batch: 16_384, int8: Int8Mode::default(), backend: Backend::default() }
     }
 }
 
@@ -47,6 +52,8 @@ pub struct Engine {
     contract: ModelContract,
     config: EngineConfig,
     dequantized: usize,
+    dense: Option<dense::DensePlan>,
+    chosen: Chosen,
 }
 
 impl Engine {
@@ -73,7 +80,27 @@ impl Engine {
             .map_err(|e| EngineError::Optimize(format!("{e:#}")))?;
         let state =
             RefCell::new(plan.spawn().map_err(|e| EngineError::Optimize(format!("{e:#}")))?);
-        Ok(Engine { plan, state, contract, config, dequantized })
+        let mut engine = Engine {
+            plan,
+            state,
+            contract,
+            config,
+            dequantized,
+            dense: None,
+            chosen: Chosen::Tract { reason: String::new() },
+        };
+        let (dense, chosen) =
+            backend::choose(config.backend, &proto, engine.contract.features, |rows, out| {
+                engine.tract_score_into(rows, out)
+            });
+        engine.dense = dense;
+        engine.chosen = chosen;
+        Ok(engine)
+    }
+
+    /// Which implementation scores this model, and why.
+    pub fn backend(&self) -> &Chosen {
+        &self.chosen
     }
 
     /// How many int8 `MatMulInteger` chains were rewritten to f32 matmuls at load time
@@ -112,6 +139,18 @@ impl Engine {
         if out.len() != n {
             return Err(EngineError::OutputLength { len: out.len(), rows: n });
         }
+        match &self.dense {
+            Some(dense) => {
+                dense.score_into(rows, out);
+                Ok(())
+            }
+            None => self.tract_score_into(rows, out),
+        }
+    }
+
+    /// Scores validated `rows` through tract.
+    fn tract_score_into(&self, rows: &[f32], out: &mut [f32]) -> Result<(), EngineError> {
+        let n = out.len();
         let input = Tensor::from_shape(&[n, self.contract.features], rows)
             .map_err(|e| EngineError::Inference(format!("{e:#}")))?;
         match self.state.try_borrow_mut() {

@@ -82,6 +82,8 @@ struct Status<'a> {
     model_loaded: bool,
     model_version: Option<String>,
     features: Option<usize>,
+    /// Which implementation scores: `"dense"` (the fused MLP kernel) or `"tract"`.
+    engine_backend: Option<&'static str>,
     threshold: f32,
     endpoint: String,
     outbox: crate::outbox::OutboxStats,
@@ -281,6 +283,7 @@ impl Inner {
             model_loaded: slot.engine().is_ok(),
             model_version: self.model_version.borrow().clone(),
             features: slot.engine().ok().map(|e| e.features()),
+            engine_backend: slot.engine().ok().map(|e| e.backend().name()),
             threshold: self.threshold.get(),
             endpoint: syncer.config().endpoint.clone(),
             outbox,

@@ -65,4 +65,11 @@ impl AnomalyEngine {
     pub fn dequantized_matmuls(&self) -> Result<usize, JsValue> {
         Ok(self.slot.engine()?.dequantized_matmuls())
     }
+
+    /// Which implementation scores the loaded model: `"dense"` (the fused MLP autoencoder
+    /// kernel, checked against tract at load) or `"tract"`.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> Result<String, JsValue> {
+        Ok(self.slot.engine()?.backend().name().to_string())
+    }
 }

@@ -1,0 +1,142 @@
+//! The dense path: MLP autoencoders scored without walking tract's plan.
+//!
+//! tract runs any ONNX graph; for the one family this product ships (per-feature
+//! normalisation, dense layers with `Relu`, mean squared reconstruction error) most of a call's
+//! time goes to tract dispatching ~15 nodes, and batches run tract's generic matmul packing on
+//! very narrow layers. [`DensePlan`] recognises that family in the ONNX graph
+//! ([`pattern`]) and computes it with one fused kernel ([`kernel`]) in wasm SIMD: four readings
+//! at a time, weights packed once at load, no allocation per call.
+//!
+//! The engine still loads every model with tract, and only switches to this path after the two
+//! agree on probe readings (see `Engine::load`); anything the pattern does not cover runs
+//! through tract unchanged.
+
+mod kernel;
+mod lanes;
+mod pattern;
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+
+use kernel::{Layer, TILE};
+use lanes::F4;
+pub use pattern::NotDense;
+pub(crate) use pattern::{recognize, Pre, Recipe};
+
+/// A recognised model, packed for the kernel.
+#[derive(Clone, Debug)]
+pub(crate) struct DensePlan {
+    features: usize,
+    pre: Vec<Pre>,
+    layers: Vec<Layer>,
+    /// The widest activation (input or any layer output).
+    widest: usize,
+    scratch: RefCell<Scratch>,
+}
+
+/// Per-call working memory, kept between calls.
+#[derive(Clone, Debug)]
+struct Scratch {
+    /// Broadcast activations of a tile, ping-ponged between layers.
+    a: Vec<F4>,
+    b: Vec<F4>,
+    /// The normalised input of a tile, packed four features to a vector.
+    target: Vec<F4>,
+    /// One normalised reading.
+    row: Vec<f32>,
+}
+
+impl DensePlan {
+    /// Packs a recognised recipe.
+    pub fn new(recipe: Recipe) -> DensePlan {
+        let layers: Vec<Layer> = recipe
+            .layers
+            .iter()
+            .map(|l| Layer::new(l.inputs, l.outputs, &l.weights, &l.bias, l.relu))
+            .collect();
+        let widest = layers.iter().map(|l| l.outputs).chain([recipe.features]).max().unwrap_or(0);
+        let scratch = RefCell::new(Scratch::new(widest, recipe.features));
+        DensePlan { features: recipe.features, pre: recipe.pre, layers, widest, scratch }
+    }
+
+    /// Number of dense layers.
+    pub fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Scores `rows` (already validated: a whole number of finite readings) into `out`.
+    pub fn score_into(&self, rows: &[f32], out: &mut [f32]) {
+        match self.scratch.try_borrow_mut() {
+            Ok(mut s) => self.score_with(&mut s, rows, out),
+            // Only reachable by re-entrant use; fresh memory is always correct.
+            Err(_) => self.score_with(&mut Scratch::new(self.widest, self.features), rows, out),
+        }
+    }
+
+    fn score_with(&self, s: &mut Scratch, rows: &[f32], out: &mut [f32]) {
+        let f = self.features;
+        let mut tiles = rows.chunks_exact(TILE * f);
+        let mut outs = out.chunks_exact_mut(TILE);
+        for (tile, scores) in (&mut tiles).zip(&mut outs) {
+            self.tile::<TILE>(s, tile, scores);
+        }
+        for (row, score) in tiles.remainder().chunks_exact(f).zip(outs.into_remainder()) {
+            self.tile::<1>(s, row, std::slice::from_mut(score));
+        }
+    }
+
+    /// Scores `R` readings.
+    #[inline(always)]
+    fn tile<const R: usize>(&self, s: &mut Scratch, rows: &[f32], scores: &mut [f32]) {
+        let f = self.features;
+        let groups = f.div_ceil(4);
+        for (r, raw) in rows.chunks_exact(f).enumerate() {
+            s.row.copy_from_slice(raw);
+            for step in &self.pre {
+                apply(step, &mut s.row);
+            }
+            for (slot, v) in s.a[r * f..(r + 1) * f].iter_mut().zip(&s.row) {
+                *slot = F4::splat(*v);
+            }
+            for (g, slot) in s.target[r * groups..(r + 1) * groups].iter_mut().enumerate() {
+                *slot = F4::from_array(std::array::from_fn(|l| {
+                    s.row.get(4 * g + l).copied().unwrap_or(0.0)
+                }));
+            }
+        }
+        let Some((last, hidden)) = self.layers.split_last() else { return };
+        let (mut input, mut output) = (&mut s.a, &mut s.b);
+        for layer in hidden {
+            layer.forward::<R>(&input[..R * layer.inputs], &mut output[..R * layer.outputs]);
+            std::mem::swap(&mut input, &mut output);
+        }
+        let mut squares = [F4::zero(); R];
+        last.squared_error::<R>(&input[..R * last.inputs], &s.target[..R * groups], &mut squares);
+        for (score, sq) in scores.iter_mut().zip(squares) {
+            *score = sq.sum() / f as f32;
+        }
+    }
+}
+
+impl Scratch {
+    fn new(widest: usize, features: usize) -> Scratch {
+        Scratch {
+            a: vec![F4::zero(); TILE * widest],
+            b: vec![F4::zero(); TILE * widest],
+            target: vec![F4::zero(); TILE * features.div_ceil(4)],
+            row: vec![0.0; features],
+        }
+    }
+}
+
+/// One per-feature step on a normalised reading.
+fn apply(step: &Pre, row: &mut [f32]) {
+    match step {
+        Pre::Add(c) => row.iter_mut().zip(c).for_each(|(v, c)| *v += c),
+        Pre::Sub(c) => row.iter_mut().zip(c).for_each(|(v, c)| *v -= c),
+        Pre::Mul(c) => row.iter_mut().zip(c).for_each(|(v, c)| *v *= c),
+        Pre::Div(c) => row.iter_mut().zip(c).for_each(|(v, c)| *v /= c),
+        Pre::Clip(lo, hi) => row.iter_mut().for_each(|v| *v = v.max(*lo).min(*hi)),
+    }
+}
