@@ -46,6 +46,9 @@ fn f32_model_matches_golden() {
     assert_close(&batch, &g.batch_scores.f32, g.tolerance, "f32 batch (browser)");
     let single: Vec<f32> = g.rows.iter().map(|r| e.score(r).expect("scores")[0]).collect();
     assert_close(&single, &g.scores.f32, g.tolerance, "f32 per row (browser)");
+    // Five readings: one tile of four and a lone tail reading in the same call.
+    let five = e.score(&g.flat_rows()[..5 * g.features.len()]).expect("scores");
+    assert_close(&five, &g.scores.f32[..5], g.tolerance, "f32 tile + tail (browser)");
 }
 
 #[wasm_bindgen_test]
