@@ -155,6 +155,9 @@ async fn static_files_get_pwa_headers() {
             cache,
             "{path}"
         );
+        // Cross-origin isolation: fine-grained timers for the dashboard's latency figures.
+        assert_eq!(reply.headers["cross-origin-opener-policy"], "same-origin", "{path}");
+        assert_eq!(reply.headers["cross-origin-embedder-policy"], "require-corp", "{path}");
     }
     let missing = send(&app, Request::get("/nope.js").body(Body::empty()).unwrap()).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);

@@ -27,6 +27,11 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
       assert.ok(Math.abs(scores[0] - want) <= atol + rtol * Math.abs(want), `row ${i}: ${scores[0]} vs ${want}`);
     }
 
+    // Served cross-origin isolated (COOP + COEP from the collector), so page and worker get
+    // fine-grained timers; the model tile names the backend that scores (the fused kernel).
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
+    await page.waitForFunction(() => document.querySelector('#t-model').textContent.includes('(dense)'));
+
     // Chrome's own installability check.
     const cdp = await context.newCDPSession(page);
     const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
