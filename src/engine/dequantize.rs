@@ -187,12 +187,18 @@ fn dequantized_weights(graph: &pb::GraphProto, m: &Match) -> Result<Floats, Engi
 
 /// Reads initializer `name` (any numeric ONNX type) as f32 values.
 pub(super) fn load_floats(graph: &pb::GraphProto, name: &str) -> Result<Floats, EngineError> {
-    let bad = |e: TractError| EngineError::Parse(format!("initializer {name}: {e:#}"));
     let proto = graph
         .initializer
         .iter()
         .find(|t| t.name == name)
         .ok_or_else(|| EngineError::Parse(format!("initializer {name} is missing")))?;
+    tensor_floats(proto, name)
+}
+
+/// Reads a tensor (an initializer or a `Constant` node's value) of any numeric ONNX type as f32
+/// values; `name` is for the error message.
+pub(super) fn tensor_floats(proto: &pb::TensorProto, name: &str) -> Result<Floats, EngineError> {
+    let bad = |e: TractError| EngineError::Parse(format!("initializer {name}: {e:#}"));
     let resolver = tract_onnx::data_resolver::default();
     let tensor = tract_onnx::tensor::load_tensor(&*resolver, proto, None).map_err(bad)?;
     let floats = tensor.cast_to::<f32>().map_err(bad)?;

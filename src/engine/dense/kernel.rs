@@ -9,7 +9,7 @@
 //! its outputs, not in the inner loop. The last layer never writes its outputs: it subtracts the
 //! normalised input and accumulates squares in place, so the reconstruction is never stored.
 
-use super::lanes::F4;
+use super::lanes::{pack, F4};
 
 /// Readings per tile; the tail of a batch goes one reading at a time.
 pub(super) const TILE: usize = 4;
@@ -35,21 +35,12 @@ impl Layer {
     /// Packs a row-major `[K, N]` weight matrix and an `N`-long bias.
     pub fn new(inputs: usize, outputs: usize, weights: &[f32], bias: &[f32], relu: bool) -> Layer {
         let groups = outputs.div_ceil(4);
-        let pack = |row: &[f32]| -> Vec<F4> {
-            (0..groups)
-                .map(|g| {
-                    F4::from_array(std::array::from_fn(|l| {
-                        row.get(4 * g + l).copied().unwrap_or(0.0)
-                    }))
-                })
-                .collect()
-        };
         Layer {
             inputs,
             outputs,
             groups,
             weights: weights.chunks_exact(outputs).flat_map(pack).collect(),
-            bias: pack(bias),
+            bias: pack(bias).collect(),
             relu,
         }
     }
@@ -89,16 +80,14 @@ impl Layer {
         squares: &mut [F4; R],
     ) {
         let mut g = 0;
-        while g < self.groups {
-            if g + 2 <= self.groups {
-                let acc = self.block::<R, 2>(input, g);
-                self.accumulate(&acc, g, target, squares);
-                g += 2;
-            } else {
-                let acc = self.block::<R, 1>(input, g);
-                self.accumulate(&acc, g, target, squares);
-                g += 1;
-            }
+        while g + 2 <= self.groups {
+            let acc = self.block::<R, 2>(input, g);
+            self.accumulate(&acc, g, target, squares);
+            g += 2;
+        }
+        if g < self.groups {
+            let acc = self.block::<R, 1>(input, g);
+            self.accumulate(&acc, g, target, squares);
         }
     }
 
@@ -114,10 +103,8 @@ impl Layer {
         let rows: [&[F4]; R] = std::array::from_fn(|r| &input[r * k..(r + 1) * k]);
         let weights = &self.weights[..k * self.groups];
         for (kk, w_row) in (0..k).zip(weights.chunks_exact(self.groups)) {
-            let w: &[F4; C] = match w_row[g..g + C].try_into() {
-                Ok(w) => w,
-                Err(_) => continue, // unreachable: the slice is C long
-            };
+            // A fixed-size array: the compiler keeps the C weight vectors in registers.
+            let Ok(w) = <&[F4; C]>::try_from(&w_row[g..g + C]) else { continue };
             for r in 0..R {
                 let x = rows[r][kk];
                 for c in 0..C {

@@ -152,6 +152,13 @@ mod imp {
 
 pub use imp::F4;
 
+/// `values` four to a vector, the last one padded with zeros: `ceil(len / 4)` vectors.
+pub fn pack(values: &[f32]) -> impl Iterator<Item = F4> + '_ {
+    values
+        .chunks(4)
+        .map(|c| F4::from_array(std::array::from_fn(|l| c.get(l).copied().unwrap_or(0.0))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::F4;
@@ -171,5 +178,12 @@ mod tests {
             [[1.0; 4], [-2.0; 4], [3.0; 4], [-4.0; 4]]
         );
         assert_eq!(F4::zero().to_array(), [0.0; 4]);
+    }
+
+    #[test]
+    fn pack_pads_with_zeros() {
+        let packed: Vec<[f32; 4]> =
+            super::pack(&[1.0, 2.0, 3.0, 4.0, 5.0]).map(F4::to_array).collect();
+        assert_eq!(packed, [[1.0, 2.0, 3.0, 4.0], [5.0, 0.0, 0.0, 0.0]]);
     }
 }

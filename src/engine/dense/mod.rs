@@ -20,7 +20,7 @@ mod tests;
 use std::cell::RefCell;
 
 use kernel::{Layer, TILE};
-use lanes::F4;
+use lanes::{pack, F4};
 pub use pattern::NotDense;
 pub(crate) use pattern::{recognize, Pre, Recipe};
 
@@ -99,10 +99,8 @@ impl DensePlan {
             for (slot, v) in s.a[r * f..(r + 1) * f].iter_mut().zip(&s.row) {
                 *slot = F4::splat(*v);
             }
-            for (g, slot) in s.target[r * groups..(r + 1) * groups].iter_mut().enumerate() {
-                *slot = F4::from_array(std::array::from_fn(|l| {
-                    s.row.get(4 * g + l).copied().unwrap_or(0.0)
-                }));
+            for (slot, v) in s.target[r * groups..(r + 1) * groups].iter_mut().zip(pack(&s.row)) {
+                *slot = v;
             }
         }
         let Some((last, hidden)) = self.layers.split_last() else { return };

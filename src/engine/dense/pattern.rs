@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use tract_onnx::pb;
 
-use super::super::dequantize::{load_floats, Floats};
+use super::super::dequantize::{load_floats, tensor_floats, Floats};
 
 /// Why a graph is not one the dense path runs (diagnostic text, not an error: tract runs it).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -362,10 +362,7 @@ impl<'g> Matcher<'g> {
             .find(|a| a.name == "value")
             .and_then(|a| a.t.as_ref())
             .ok_or_else(|| no(format!("Constant {name} has no tensor value")))?;
-        let mut t = tensor.clone();
-        t.name = name.to_string();
-        let holder = pb::GraphProto { initializer: vec![t], ..Default::default() };
-        load_floats(&holder, name).map_err(|e| no(e.to_string()))
+        tensor_floats(tensor, name).map_err(|e| no(e.to_string()))
     }
 
     fn scalar(&self, name: &str) -> Result<f32, NotDense> {
