@@ -141,12 +141,13 @@ async fn reset_is_a_tcp_rst() {
             let body = request("dev-raw", 1..=1).to_string();
             let mut stream = std::net::TcpStream::connect(addr).unwrap();
             stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            write!(
-                stream,
+            // One write of the whole request: `write!` sends it piece by piece, and the server
+            // may reset the connection between the pieces, which is the same reset seen earlier.
+            let request = format!(
                 "POST /v1/logs HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
-            )
-            .unwrap();
+            );
+            stream.write_all(request.as_bytes())?;
             let mut buf = Vec::new();
             stream.read_to_end(&mut buf).map(|_| buf)
         })
