@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let sample = std::fs::read_to_string(format!("{root}/models/shuttle/sample.csv"))?;
     let config = SyncConfig::new("http://127.0.0.1:8080", "0.1.0");
-    let origin = Origin { device_id: "3f9c2a7e51d04b88".into(), service_version: "0.1.0".into() };
+    let origin = Origin::new("3f9c2a7e51d04b88", "0.1.0");
     let t0 = 1_795_000_000_000u64;
     let mut records = Vec::new();
     for (i, line) in sample.lines().skip(1).enumerate() {

@@ -29,17 +29,19 @@ step "rust: collector tests"
 cargo test --locked -p collector
 
 step "rust: browser tests in a Chromium service worker"
-CHROMEDRIVER=/usr/bin/chromedriver cargo test --locked --target wasm32-unknown-unknown
+CHROMEDRIVER=/usr/bin/chromedriver cargo test --locked -p edge-anomaly --target wasm32-unknown-unknown
 
 step "rust: browser tests in a Firefox ESR service worker"
-GECKODRIVER="$(command -v geckodriver)" cargo test --locked --target wasm32-unknown-unknown
+GECKODRIVER="$(command -v geckodriver)" cargo test --locked -p edge-anomaly --target wasm32-unknown-unknown
 
 step "pwa: trunk build"
 trunk build --locked
 
-step "end to end: collector + headless Chromium (PWA, offline, app update, 10,000-reading outbox with faults)"
+step "end to end: collector + headless Chromium (protocol fuzz, PWA, offline, app update, 10,000-reading outbox with faults, worker stops mid-stream, chaos, storage pressure)"
 cargo build --locked -p collector
-node --test tests/e2e/outbox.test.mjs tests/e2e/pwa.test.mjs tests/e2e/update.test.mjs
+node --test tests/e2e/protocol.test.mjs tests/e2e/outbox.test.mjs tests/e2e/pwa.test.mjs \
+  tests/e2e/update.test.mjs tests/e2e/worker.test.mjs tests/e2e/inflight.test.mjs \
+  tests/e2e/chaos.test.mjs tests/e2e/pressure.test.mjs
 
 step "end to end: collector + headless Firefox ESR through geckodriver (load, score, offline, drain)"
 GECKODRIVER="$(command -v geckodriver)" node --test tests/e2e/firefox.test.mjs

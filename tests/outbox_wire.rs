@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sync_fakes::{attr, body_text, json_body, log_records, T0};
 
 fn origin() -> Origin {
-    Origin { device_id: "d3v1ce".into(), service_version: "1.2.3".into() }
+    Origin::new("d3v1ce", "1.2.3")
 }
 
 fn scored(seq: u64, score: f32, anomaly: bool) -> Record {
@@ -252,31 +252,6 @@ fn batches_stop_at_the_byte_cap() {
 #[test]
 fn nothing_to_batch_makes_no_batch() {
     assert_eq!(make_batch(vec![], &origin(), &config(), T0, 1).expect("ok"), None);
-}
-
-#[test]
-fn partial_success_is_read_leniently() {
-    use edge_anomaly::outbox::otlp::{parse_partial_success, PartialSuccess};
-    let cases: &[(&str, u64, Option<&str>)] = &[
-        (
-            r#"{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"too old"}}"#,
-            3,
-            Some("too old"),
-        ),
-        (r#"{"partialSuccess":{"rejectedLogRecords":2}}"#, 2, None),
-        (r#"{"partialSuccess":{"errorMessage":"warning only"}}"#, 0, Some("warning only")),
-        (r#"{"partialSuccess":{}}"#, 0, None),
-        (r#"{}"#, 0, None),
-        ("", 0, None),
-        ("\u{8}\u{1}binary protobuf", 0, None),
-    ];
-    for &(body, rejected, message) in cases {
-        assert_eq!(
-            parse_partial_success(body.as_bytes()),
-            PartialSuccess { rejected, message: message.map(str::to_owned) },
-            "{body:?}"
-        );
-    }
 }
 
 #[test]

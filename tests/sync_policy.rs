@@ -103,7 +103,8 @@ fn retryable_failures_keep_the_batch_and_back_off() {
 
 #[test]
 fn final_refusals_are_dead_lettered_not_retried() {
-    for status in [400, 401, 403, 404, 405, 413, 415, 500, 501, 505, 302] {
+    // 401/403 and redirects are not final: tests/sync_acks.rs.
+    for status in [400, 404, 405, 409, 413, 415, 422, 500, 501, 505] {
         let (store, collector, env) = (MemoryStore::new(), FakeCollector::new(), FakeEnv::new());
         record(&store, &env, 4);
         collector.script([Step::Respond(HttpResponse::status(status).with_body("nope"))]);
@@ -152,13 +153,13 @@ fn a_dead_letter_does_not_block_the_batches_behind_it() {
 fn redrive_moves_a_dead_batch_back_and_it_is_sent() {
     let (store, collector, env) = (MemoryStore::new(), FakeCollector::new(), FakeEnv::new());
     record(&store, &env, 6);
-    collector.respond(401);
+    collector.respond(422);
     let s = syncer(&store, &collector, &env, config());
     assert_eq!(flush(&s).dead_lettered_records, 6);
     let dead = block_on(store.dead_letters()).expect("dead");
     let dead_key = dead[0].key.clone();
 
-    // Token fixed; the user re-drives.
+    // The collector was fixed; the user re-drives.
     assert_eq!(block_on(store.redrive_dead_letter(&dead_key)).expect("redrive"), Some(6));
     let out = flush(&s);
     assert_eq!((out.status, out.sent_records), (FlushStatus::Drained, 6));

@@ -13,8 +13,9 @@ use std::pin::pin;
 use std::rc::Rc;
 
 use edge_anomaly::outbox::{
-    Ack, AppendOutcome, Batch, DeadLetter, Failure, FlushStatus, HttpResponse, MemoryStore,
-    OutboxStats, OutboxStore, Record, RetryState, Seq, StoreError, Syncer, TransportError,
+    Ack, AppendOutcome, Batch, DeadLetter, Entry, Failure, FlushStatus, HttpResponse, MemoryStore,
+    OutboxStats, OutboxStore, Record, RetryState, Seq, StoreError, SyncSettings, Syncer,
+    TransportError,
 };
 use futures::executor::block_on;
 use futures::poll;
@@ -114,19 +115,26 @@ impl OutboxStore for Faulty {
     async fn init_device_id(&self, candidate: &str) -> Result<String, StoreError> {
         self.inner.init_device_id(candidate).await
     }
-    async fn reserve_seqs(&self, count: u64) -> Result<Seq, StoreError> {
-        self.inner.reserve_seqs(count).await
+    async fn next_seq(&self) -> Result<Seq, StoreError> {
+        self.inner.next_seq().await
     }
-    async fn append(&self, records: &[Record], capacity: u64) -> Result<AppendOutcome, StoreError> {
-        self.inner.append(records, capacity).await
+    async fn append_entries(
+        &self,
+        entries: &[Entry],
+        capacity: u64,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.inner.append_entries(entries, capacity).await
+    }
+    async fn evict_for_quota(&self, max: u64) -> Result<u64, StoreError> {
+        self.inner.evict_for_quota(max).await
     }
     async fn oldest(&self, max: usize) -> Result<Vec<Record>, StoreError> {
         let oldest = self.inner.oldest(max).await;
         if self.evict_after_oldest.replace(false) {
             // A new reading arrives at capacity between `oldest` and `begin_inflight`.
             let queued = self.inner.queued().await?;
-            let seq = self.inner.reserve_seqs(1).await?;
-            self.inner.append(&[Record::new(seq, sync_fakes::entry(seq))], queued).await?;
+            let seq = self.inner.next_seq().await?;
+            self.inner.append_entries(&[sync_fakes::entry(seq)], queued).await?;
         }
         oldest
     }
@@ -161,6 +169,15 @@ impl OutboxStore for Faulty {
     }
     async fn redrive_dead_letter(&self, key: &str) -> Result<Option<u64>, StoreError> {
         self.inner.redrive_dead_letter(key).await
+    }
+    async fn count_dropped(&self, reason: &str, n: u64) -> Result<(), StoreError> {
+        self.inner.count_dropped(reason, n).await
+    }
+    async fn sync_settings(&self) -> Result<Option<SyncSettings>, StoreError> {
+        self.inner.sync_settings().await
+    }
+    async fn set_sync_settings(&self, settings: &SyncSettings) -> Result<(), StoreError> {
+        self.inner.set_sync_settings(settings).await
     }
     async fn stats(&self) -> Result<OutboxStats, StoreError> {
         self.inner.stats().await

@@ -1,9 +1,10 @@
 // Service worker shim: registers every listener during the first synchronous evaluation (the
-// spec requires it), starts the wasm app once, and makes each handler wait on that start
-// inside event.waitUntil. Scoring, the outbox and the sync policy live in Rust (EdgeApp); this
+// spec requires it), starts the wasm app (again, after a backoff, if a start failed), and makes
+// each handler wait on that start inside event.waitUntil. Scoring, the outbox and the sync policy live in Rust (EdgeApp); this
 // file only routes events and decides *when* to flush (the triggers), never *how*.
 import init, { EdgeApp } from './edge-anomaly.js';
-import { MSG, ERR, PROTOCOL_VERSION, reply, fail, errorOf } from './protocol.js';
+import { MSG, ERR, PROTOCOL_VERSION, reply, fail, errorOf, checkEnvelope, parseRequest } from './protocol.js';
+import { retryingStart } from './start_retry.js';
 
 const APP_VERSION = '0.1.0';
 const DB_NAME = 'edge-anomaly-outbox';
@@ -12,7 +13,7 @@ const FLUSH_TIMER_MS = 10_000;
 const CACHE = `edge-anomaly-shell-${APP_VERSION}`;
 const scoped = (path) => new URL(path, self.registration.scope).href;
 // The app shell: everything the page and the engine need to load and score with no network.
-const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'style.css',
+const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'start_retry.js', 'style.css',
   'chart.js', 'sources.js', 'edge-anomaly.js', 'edge-anomaly_bg.wasm', 'manifest.webmanifest', 'models/model.int8.onnx',
   'models/metadata.json', 'models/sample.csv', 'icons/icon-192.png', 'icons/icon-512.png',
   'icons/icon-maskable-512.png'].map(scoped);
@@ -36,14 +37,19 @@ async function start() {
     // No model: readings are still recorded (raw, flagged for cloud scoring).
     console.error('edge-anomaly: model not loaded', e);
   }
+  // Pages resend the readings they sent and got no answer for (this worker may have been
+  // stopped while handling them); the outbox recognises the ones already recorded by their id.
+  self.clients.matchAll({ includeUncontrolled: true })
+    .then((clients) => clients.forEach((c) => c.postMessage({ v: PROTOCOL_VERSION, type: MSG.READY })))
+    .catch(() => {});
   return { app, metadata };
 }
 
-// One start per worker lifetime; a failure is remembered and reported to every request.
-const ready = start();
+// The app, started on first use; a failed start is retried by the next event after a backoff.
+const started = retryingStart(start);
 
 function flushSoon(reason) {
-  return ready.then(({ app }) => app.flush()).catch((e) => console.warn(`flush (${reason})`, e));
+  return started().then(({ app }) => app.flush()).catch((e) => console.warn(`flush (${reason})`, e));
 }
 
 // Flush triggers: worker start, a timer while the worker is alive, Background Sync where the
@@ -64,7 +70,7 @@ self.addEventListener('install', (event) => {
   // `cache: 'reload'` bypasses the HTTP cache so a new version never precaches stale files.
   event.waitUntil(caches.open(CACHE)
     .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: 'reload' }))))
-    .then(() => ready)
+    .then(() => started())
     .then(() => self.skipWaiting()));
 });
 
@@ -89,8 +95,10 @@ self.addEventListener('fetch', (event) => {
 self.addEventListener('sync', (event) => {
   if (event.tag !== SYNC_TAG) return;
   // Rejecting tells the browser to retry the sync later.
-  event.waitUntil(ready.then(({ app }) => app.flush()).then((o) => {
-    if (o.status === 'Backoff' || o.last_error) throw new Error(o.last_error || 'backoff');
+  event.waitUntil(started().then(({ app }) => app.flush()).then((o) => {
+    if (o.status === 'Backoff' || o.status === 'AlreadyRunning' || o.last_error) {
+      throw new Error(o.last_error || o.status);
+    }
   }));
 });
 
@@ -99,26 +107,26 @@ self.addEventListener('message', (event) => {
 });
 
 async function handle(req) {
-  if (!req || typeof req !== 'object' || typeof req.type !== 'string') {
-    return fail(req, ERR.BAD_MESSAGE, 'message must be an object with a type');
-  }
-  if (req.v !== PROTOCOL_VERSION) {
-    return fail(req, ERR.VERSION_MISMATCH, `worker speaks v${PROTOCOL_VERSION}, got v${req.v}`);
-  }
+  const envelope = checkEnvelope(req);
+  if (!envelope.ok) return envelope.reply;
   let app, metadata;
   try {
-    ({ app, metadata } = await ready);
+    ({ app, metadata } = await started());
   } catch (e) {
     return fail(req, ERR.INIT_FAILED, errorOf(e, ERR.INIT_FAILED).message);
   }
+  const parsed = parseRequest(req, { defaultFeatures: (metadata.features || []).length });
+  if (!parsed.ok) {
+    // A reading refused here is not recorded: it is counted like every other such reading.
+    if (parsed.readings) await app.countDropped(parsed.reply.error.code, parsed.readings).catch(() => {});
+    return parsed.reply;
+  }
   try {
-    switch (req.type) {
+    switch (parsed.type) {
       case MSG.SCORE: {
-        const rows = req.rows instanceof Float32Array ? req.rows : Float32Array.from(req.rows || []);
-        const features = req.features || (metadata.features || []).length;
-        const r = await app.score(rows, features);
+        const r = await app.score(parsed.rows, parsed.features, parsed.ids || undefined);
         requestBackgroundSync();
-        return reply(req, { scores: r.scores, latencyUs: r.latencyUs });
+        return reply(req, r);
       }
       case MSG.STATUS:
         return reply(req, { status: { ...(await app.status()), feature_names: metadata.features || [] } });
@@ -127,12 +135,13 @@ async function handle(req) {
       case MSG.ONLINE:
         return reply(req, { outcome: await app.networkRestored() });
       case MSG.CONFIGURE:
-        app.configure(req.endpoint, req.token || undefined);
+        await app.configure(parsed.endpoint, parsed.token || undefined);
+        flushSoon('configure');
         return reply(req, {});
       case MSG.REDRIVE:
         return reply(req, { records: await app.redriveAll() });
       default:
-        return fail(req, ERR.UNKNOWN_TYPE, `unknown message type ${req.type}`);
+        return fail(req, ERR.UNKNOWN_TYPE, `unknown message type ${parsed.type}`);
     }
   } catch (e) {
     const err = errorOf(e, 'INTERNAL');

@@ -3,7 +3,7 @@
 import { registerWorker, request } from './client.js';
 import { MSG } from './protocol.js';
 import { drawChannels, drawScores } from './chart.js';
-import { deviceMotion, parseCsv, replay, synthetic } from './sources.js';
+import { deviceMotion, parseCsv, parseReading, replay, synthetic } from './sources.js';
 
 const $ = (id) => document.getElementById(id);
 const HISTORY = 300;
@@ -24,11 +24,13 @@ function quantile(xs, q) {
 async function score(row, label) {
   const r = await request(MSG.SCORE, { rows: Float32Array.from(row), features: row.length });
   const s = r.scores[0], now = performance.now();
-  points.push({ score: s, t: now }); if (points.length > HISTORY) points.shift();
+  latest = row;
+  // A reading recorded unscored (a missing value, no model) has no score to draw.
+  if (s === null) return r;
+  points.push({ score: s, t: now, anomaly: r.anomalies[0] }); if (points.length > HISTORY) points.shift();
   latencies.push(r.latencyUs); if (latencies.length > 500) latencies.shift();
   stamps.push(now); while (stamps.length && now - stamps[0] > 5000) stamps.shift();
-  latest = row;
-  if (s > model.threshold) {
+  if (r.anomalies[0]) {
     const li = document.createElement('li');
     li.textContent = `${new Date().toLocaleTimeString()} score ${s.toPrecision(3)}${label === undefined ? '' : label ? ' (labelled/injected anomaly)' : ' (labelled normal)'}`;
     $('alerts').prepend(li);
@@ -36,6 +38,12 @@ async function score(row, label) {
     while ($('alerts').children.length > 50) $('alerts').lastChild.remove();
   }
   return r;
+}
+
+/** "REASON n, REASON n" for a { reason: count } map, or "0". */
+function reasons(counts) {
+  const parts = Object.entries(counts || {}).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  return parts.length ? parts.join(', ') : '0';
 }
 
 function render() {
@@ -54,6 +62,12 @@ function renderOutbox(s) {
   $('t-dead').textContent = String(o.dead_letter_records);
   $('t-sent').textContent = String(o.sent_records_total);
   $('t-last').textContent = f ? f.status : '–';
+  $('t-dropped').textContent = reasons(s.dropped);
+  // The collector refused our credentials: the queue is held (not dead-lettered) until a token
+  // is given.
+  const auth = Boolean(f && f.status === 'AuthNeeded');
+  $('auth').hidden = !auth;
+  if (auth) $('t-last').textContent = 'authentication needed';
   $('t-model').textContent = s.model_loaded ? `${s.model_version} (${s.engine_backend})` : 'none';
   $('sync').textContent = `device ${s.device_id} · storage ${storage} · evicted ${o.evicted_total}` +
     (o.rejected_records_total ? ` · rejected by collector ${o.rejected_records_total}` : '') +
@@ -87,15 +101,28 @@ async function main() {
 
 $('one').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const values = $('reading').value.split(',').map((s) => Number(s.trim()));
   try {
+    const values = parseReading($('reading').value, model.features);
     const r = await score(values);
     const s = r.scores[0];
-    $('one-result').textContent = `score ${s.toPrecision(4)} — ${s > model.threshold ? 'ANOMALY' : 'normal'} (${r.latencyUs.toFixed(0)} µs)`;
+    $('one-result').textContent = s === null
+      ? `recorded unscored (${r.reasons[0]})`
+      : `score ${s.toPrecision(4)} — ${r.anomalies[0] ? 'ANOMALY' : 'normal'} (${r.latencyUs.toFixed(0)} µs)`;
   } catch (err) {
-    $('one-result').textContent = `error ${err.code}: ${err.message}`;
+    $('one-result').textContent = err.code ? `error ${err.code}: ${err.message}` : `not sent: ${err.message}`;
   }
   $('one-result').dataset.done = 'true';
+});
+
+$('auth').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try {
+    const { status } = await request(MSG.STATUS);
+    await request(MSG.CONFIGURE, { endpoint: status.endpoint, token: $('token').value });
+    $('token').value = '';
+    await request(MSG.FLUSH);
+  } catch (err) { $('sync').textContent = `cannot set the token: ${err.code || ''} ${err.message}`; }
+  refreshOutbox();
 });
 
 let timer = null, source = null, scored = 0, flagged = 0;
@@ -154,7 +181,7 @@ $('replay').addEventListener('click', async () => {
     scored++;
     try {
       const r = await score(reading.row, reading.label);
-      if (r.scores[0] > model.threshold) flagged++;
+      if (r.anomalies[0]) flagged++;
     } catch (err) { $('replay-stats').textContent = `error ${err.code}: ${err.message}`; return; }
     $('replay-stats').textContent = `${scored} scored, ${flagged} flagged`;
   }, 1000 / Math.max(1, Number($('rate').value)));

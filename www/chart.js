@@ -16,7 +16,8 @@ function setup(canvas) {
     alert: css.getPropertyValue('--alert').trim(), grid: css.getPropertyValue('--grid').trim() };
 }
 
-/** Scores on a log scale (they span 1e-4 .. 1e2), threshold dashed, anomalies as red dots. */
+/** Scores on a log scale (they span 1e-4 .. 1e2), threshold dashed, anomalies (as the worker
+ * flagged them) as red dots. */
 export function drawScores(canvas, points, threshold) {
   const { ctx, width, height, fg, accent, alert, grid } = setup(canvas);
   const pad = { l: 48, r: 8, t: 8, b: 18 };
@@ -43,7 +44,7 @@ export function drawScores(canvas, points, threshold) {
   ctx.stroke();
   ctx.fillStyle = alert;
   points.forEach((p, i) => {
-    if (p.score > threshold) { ctx.beginPath(); ctx.arc(x(i), y(p.score), 3, 0, 2 * Math.PI); ctx.fill(); }
+    if (p.anomaly) { ctx.beginPath(); ctx.arc(x(i), y(p.score), 3, 0, 2 * Math.PI); ctx.fill(); }
   });
 }
 

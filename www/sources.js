@@ -1,6 +1,33 @@
 // Input sources for the dashboard. Each yields readings (arrays of F numbers) on demand; the
 // page pulls one per tick at the chosen rate and sends it to the worker.
 
+import { F32_MAX, overflowsF32 } from './protocol.js';
+
+/** One value as typed or read from a CSV cell: a number, or `NaN` for a missing value written
+ * as `NaN` (recorded unscored, like a sensor that dropped out). Returns an error message for
+ * anything else, including a number float32 cannot hold (it would become Infinity). */
+export function parseValue(cell) {
+  const text = cell === undefined ? '' : cell.trim();
+  if (text === 'NaN') return { value: NaN };
+  const value = Number(text);
+  if (text === '' || Number.isNaN(value)) return { error: `${JSON.stringify(text)} is not a number` };
+  if (!Number.isFinite(value) || overflowsF32(value)) {
+    return { error: `${text} is beyond the range a reading can hold (±${F32_MAX.toPrecision(8)})` };
+  }
+  return { value };
+}
+
+/** Parses one typed reading (comma-separated values); throws with the position of a bad value. */
+export function parseReading(text, features) {
+  const cells = text.split(',');
+  if (features && cells.length !== features) throw new Error(`expected ${features} values, got ${cells.length}`);
+  return cells.map((cell, i) => {
+    const { value, error } = parseValue(cell);
+    if (error) throw new Error(`value ${i + 1}: ${error}`);
+    return value;
+  });
+}
+
 /** Parses CSV text into numeric rows of the model's features. Columns are matched by name when
  * the header has them, else the first F numeric columns are used. Throws with the line number. */
 export function parseCsv(text, featureNames) {
@@ -12,10 +39,11 @@ export function parseCsv(text, featureNames) {
   const label = header.indexOf('anomaly');
   return lines.slice(1).map((line, n) => {
     const cells = line.split(',');
-    const row = idx.map((i) => Number(cells[i]));
-    if (row.some((v, j) => cells[idx[j]] === undefined || cells[idx[j]].trim() === '' || !Number.isFinite(v))) {
-      throw new Error(`line ${n + 2}: expected ${featureNames.length} numeric values`);
-    }
+    const row = idx.map((i, j) => {
+      const { value, error } = parseValue(cells[i]);
+      if (error) throw new Error(`line ${n + 2}, column ${featureNames[j] || j + 1}: ${error}`);
+      return value;
+    });
     return { row, label: label >= 0 ? Number(cells[label]) : undefined };
   });
 }

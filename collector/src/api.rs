@@ -1,30 +1,28 @@
-//! The read-only JSON API for the dashboard and tests, `/healthz`, and `/admin/faults`.
+//! The read-only JSON API for the dashboard and tests, and `/healthz`.
 //!
 //! - `GET /healthz` → `ok`
 //! - `GET /api/stats` → totals from the database plus this process's request counters
-//! - `GET /api/records?limit=100&device=ID` → `{"records": [...]}`, newest first (limit 1–1000)
+//! - `GET /api/records?limit=100&device=ID&before=CURSOR` → one page, newest first
 //! - `GET /api/devices` → `{"devices": [...]}`, one summary per device
-//! - `GET /admin/faults` → the current fault; `POST /admin/faults` sets it (token-protected
-//!   like `/v1/logs` when `--token` is set)
+//! - `GET /api/devices/{id}/gaps?limit=100` → the device's missing seq ranges, lowest first
+//!
+//! Every query runs on the store's reader connection and reads summaries or walks an index, so
+//! none of them scans the records table or waits for an ingest transaction.
 
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth;
 use crate::error::ApiError;
-use crate::faults::{FaultSpec, FaultStatus};
 use crate::state::{AppState, RequestStats};
-use crate::store::StoredStats;
+use crate::store::{Gaps, RecordPage, StoredStats};
 
-/// Default and maximum `limit` of `GET /api/records`.
-pub const DEFAULT_RECORDS_LIMIT: u32 = 100;
+/// Default `limit` of `GET /api/records` and `GET /api/devices/{id}/gaps`.
+pub const DEFAULT_LIMIT: u32 = 100;
 /// Largest accepted `limit`.
-pub const MAX_RECORDS_LIMIT: u32 = 1000;
+pub const MAX_LIMIT: u32 = 1000;
 
 /// `GET /healthz`.
 pub async fn healthz() -> &'static str {
@@ -54,23 +52,36 @@ pub struct RecordsQuery {
     pub limit: Option<u32>,
     /// Only this device's records.
     pub device: Option<String>,
+    /// Only records older than this cursor (a record's `cursor`, or the previous page's
+    /// `next_before`).
+    pub before: Option<i64>,
+}
+
+/// Query of `GET /api/devices/{id}/gaps`.
+#[derive(Debug, Deserialize)]
+pub struct LimitQuery {
+    /// How many items (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+fn limit(value: Option<u32>) -> Result<u32, ApiError> {
+    let limit = value.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    Ok(limit)
 }
 
 /// `GET /api/records`.
 pub async fn records(
     State(state): State<AppState>,
     query: Result<Query<RecordsQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RecordPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = query.limit.unwrap_or(DEFAULT_RECORDS_LIMIT);
-    if !(1..=MAX_RECORDS_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_RECORDS_LIMIT}"
-        )));
-    }
-    let device = query.device;
-    let records = state.store(move |s| s.records(limit, device.as_deref())).await?;
-    Ok(Json(json!({ "records": records })))
+    let limit = limit(query.limit)?;
+    let (device, before) = (query.device, query.before);
+    let page = state.store(move |s| s.records(limit, device.as_deref(), before)).await?;
+    Ok(Json(page))
 }
 
 /// `GET /api/devices`.
@@ -79,23 +90,14 @@ pub async fn devices(State(state): State<AppState>) -> Result<Json<serde_json::V
     Ok(Json(json!({ "devices": devices })))
 }
 
-/// `GET /admin/faults`.
-pub async fn get_faults(
+/// `GET /api/devices/{id}/gaps`.
+pub async fn gaps(
     State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<FaultStatus>, ApiError> {
-    auth::check(state.config().token.as_deref(), &headers)?;
-    Ok(Json(state.faults().status()))
-}
-
-/// `POST /admin/faults` with a [`FaultSpec`] as JSON (any `Content-Type`).
-pub async fn set_faults(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<FaultStatus>, ApiError> {
-    auth::check(state.config().token.as_deref(), &headers)?;
-    let spec = FaultSpec::from_json(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    state.faults().set(spec);
-    Ok(Json(state.faults().status()))
+    Path(device): Path<String>,
+    query: Result<Query<LimitQuery>, QueryRejection>,
+) -> Result<Json<Gaps>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = limit(query.limit)? as usize;
+    let gaps = state.store(move |s| s.gaps(&device, limit)).await?;
+    Ok(Json(gaps))
 }

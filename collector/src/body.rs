@@ -22,6 +22,18 @@ pub enum Encoding {
     Gzip,
 }
 
+/// Requires `Content-Type: application/json` on a JSON API request other than `/v1/logs`.
+pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let value = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("<non-ASCII>"));
+    match value.and_then(|v| v.split(';').next()).map(str::trim) {
+        Some(m) if m.eq_ignore_ascii_case("application/json") => Ok(()),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be application/json, got {}",
+            other.map_or_else(|| "none".to_owned(), |m| format!("{m:?}"))
+        ))),
+    }
+}
+
 /// Requires `Content-Type: application/json` (parameters such as `charset` are allowed).
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let value = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("<non-ASCII>"));

@@ -1,5 +1,6 @@
-//! Run-time fault injection for `/v1/logs`, so tests and demos can exercise the client's retry
-//! and idempotency logic against a misbehaving server.
+//! The fault switch for `/v1/logs`, so tests and demos can exercise the client's retry and
+//! idempotency logic against a misbehaving server. It exists only in a collector started with
+//! `--test-faults`; [`crate::fault_layer`] applies it around the routes.
 //!
 //! A [`FaultSpec`] (the JSON of `POST /admin/faults` and `--fault`) selects one mode:
 //! - `none`: clear any fault;
@@ -8,7 +9,9 @@
 //! - `delay`: wait `delay_ms` (default 500), then process the request normally;
 //! - `reset`: process and store the batch, then drop the connection with a TCP RST and no
 //!   response ("the server did the work but the ack was lost");
-//! - `reset_before_store`: drop the connection with a TCP RST without storing anything.
+//! - `reset_before_store`: drop the connection with a TCP RST without storing anything;
+//! - `hang`: read the request, store nothing and never answer; the connection stays open until
+//!   the client gives up (its own timeout) or the collector stops.
 //!
 //! `delay_ms` also delays the other modes. `count` limits the fault to that many upcoming
 //! `/v1/logs` requests (omitted: until cleared). Only requests that pass the bearer-token check
@@ -40,6 +43,8 @@ pub enum FaultMode {
     Reset,
     /// Reset the connection without storing.
     ResetBeforeStore,
+    /// Read the request, never answer, keep the connection open.
+    Hang,
 }
 
 /// A fault as configured (`POST /admin/faults`, `--fault`) and as shown (`GET /admin/faults`).
@@ -133,6 +138,8 @@ pub enum Action {
     ResetAfterStore,
     /// Reset the connection without storing.
     ResetBeforeStore,
+    /// Read the request, store nothing, never answer.
+    Hang,
 }
 
 /// The current fault, shown by `GET /admin/faults`.
@@ -224,6 +231,7 @@ impl Faults {
             },
             FaultMode::Reset => Action::ResetAfterStore,
             FaultMode::ResetBeforeStore => Action::ResetBeforeStore,
+            FaultMode::Hang => Action::Hang,
         };
         Some(Injection { delay, action })
     }
@@ -245,6 +253,7 @@ mod tests {
             (r#"{"mode": "delay", "delay_ms": 500}"#, Ok(FaultMode::Delay)),
             (r#"{"mode": "reset"}"#, Ok(FaultMode::Reset)),
             (r#"{"mode": "reset_before_store", "count": 1}"#, Ok(FaultMode::ResetBeforeStore)),
+            (r#"{"mode": "hang", "count": 1}"#, Ok(FaultMode::Hang)),
             (r#"{"mode": "explode"}"#, Err("invalid fault spec")),
             (r#"{"mode": "status", "stauts": 503}"#, Err("invalid fault spec")),
             (r#"{"mode": "status", "status": 700}"#, Err("status must be")),

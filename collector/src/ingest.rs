@@ -1,11 +1,13 @@
 //! `POST /v1/logs`: the OTLP/HTTP JSON logs endpoint.
 //!
-//! Order of checks: bearer token (401) → injected fault, if any → `Content-Type` (415) →
-//! `Content-Encoding` (415) → body size (413) → gzip (400/413) → OTLP JSON (400) →
-//! `Idempotency-Key` header (400) → one SQLite transaction. A request that fails any check
-//! stores nothing. Success is 200 with `{}`, or with `{"partialSuccess": …}` when records with
-//! non-finite numbers were rejected individually (see [`crate::otlp`]). A replayed
-//! `Idempotency-Key` gets the stored response back with an `Idempotent-Replayed: true` header.
+//! Order of checks: bearer token (401) → `Content-Type` (415) → `Content-Encoding` (415) →
+//! `Idempotency-Key` header (400) → body size (413) and read time (408) → then, on the blocking
+//! pool, gzip (400/413) → OTLP JSON (400) and limits (413) → one SQLite transaction. A request
+//! that fails any check stores nothing. Success is 200 with `{}`, or with
+//! `{"partialSuccess": …}` when records were refused individually (a non-finite score, see
+//! [`crate::otlp`]; a record id already stored with other content, see [`crate::store`]). A
+//! replayed `Idempotency-Key` gets the stored response back with `Idempotent-Replayed: true`.
+//! A storage failure that may pass is 503 with `Retry-After`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,10 +16,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::faults::Action;
 use crate::state::AppState;
-use crate::store::IngestOutcome;
-use crate::{auth, body, otlp, server};
+use crate::store::{IngestOutcome, StoreError};
+use crate::{auth, body, otlp};
 
 /// The idempotency header our client sends, one value per logical batch.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -26,32 +27,7 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 
 /// The handler.
 pub async fn post_logs(State(state): State<AppState>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    if let Err(e) = auth::check(state.config().token.as_deref(), &parts.headers) {
-        state.counters().rejected();
-        return e.into_response();
-    }
-
-    let mut reset_after = false;
-    if let Some(injection) = state.faults().take() {
-        state.counters().faulted();
-        if let Some(delay) = injection.delay {
-            tokio::time::sleep(delay).await;
-        }
-        match injection.action {
-            Action::Proceed => {}
-            Action::Status { status, retry_after } => return fault_status(status, retry_after),
-            Action::ResetBeforeStore => return server::reset_connection(),
-            Action::ResetAfterStore => reset_after = true,
-        }
-    }
-
-    let result = handle(&state, &parts.headers, body).await;
-    if reset_after {
-        // The batch is stored (if it was valid); the client never learns it.
-        return server::reset_connection();
-    }
-    match result {
+    match handle(&state, request).await {
         Ok(response) => {
             state.counters().ok();
             response
@@ -63,28 +39,35 @@ pub async fn post_logs(State(state): State<AppState>, request: Request) -> Respo
     }
 }
 
-async fn handle(
-    state: &AppState,
-    headers: &HeaderMap,
-    raw: axum::body::Body,
-) -> Result<Response, ApiError> {
+async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    let (parts, raw) = request.into_parts();
+    let headers = &parts.headers;
+    auth::check(state.config().token.as_deref(), headers)?;
     body::check_content_type(headers)?;
     let encoding = body::encoding(headers)?;
-    let limit = state.config().max_body_bytes;
-    let raw = body::read_limited(headers, raw, limit).await?;
-    let decoded = body::decode(encoding, raw, limit)?;
-    let batch = otlp::parse(&decoded)?;
     let key = idempotency_key(headers)?;
-    let response_json = batch.response_json();
-    let received_at = now_ms();
+    let config = state.config();
+    let limit = config.max_body_bytes;
+    let raw = tokio::time::timeout(config.body_timeout, body::read_limited(headers, raw, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout(config.body_timeout.as_secs()))??;
 
-    let to_store = response_json.clone();
-    let outcome = state
-        .store(move |store| store.ingest(key.as_deref(), &batch.records, &to_store, received_at))
-        .await?;
+    let limits = config.limits;
+    let store = state.store_handle();
+    let received_at = now_ms();
+    // Inflating, parsing and storing are CPU and disk work: keep them off the async workers.
+    let outcome = tokio::task::spawn_blocking(move || -> Result<IngestOutcome, ApiError> {
+        let decoded = body::decode(encoding, raw, limit)?;
+        let batch = otlp::parse_with(&decoded, &limits)?;
+        drop(decoded);
+        Ok(store.ingest(key.as_deref(), &batch, received_at)?)
+    })
+    .await
+    .map_err(|e| ApiError::Store(StoreError::Task(e.to_string())))??;
+
     let (body, replayed) = match outcome {
-        IngestOutcome::Replayed { response_json: stored } => (stored, true),
-        IngestOutcome::Stored { .. } => (response_json, false),
+        IngestOutcome::Replayed { response_json } => (response_json, true),
+        IngestOutcome::Stored { response_json, .. } => (response_json, false),
     };
     let mut response =
         (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
@@ -108,15 +91,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         )));
     }
     Ok(Some(key.to_owned()))
-}
-
-fn fault_status(status: StatusCode, retry_after: Option<u64>) -> Response {
-    let body = serde_json::json!({ "error": format!("injected fault: {status}") }).to_string();
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if let Some(seconds) = retry_after {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
 }
 
 fn now_ms() -> i64 {

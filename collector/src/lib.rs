@@ -2,17 +2,24 @@
 //!
 //! The PWA's service worker sends scored sensor readings as OTLP/HTTP JSON logs to
 //! `POST /v1/logs`; this crate checks them, stores them in SQLite (deduplicated by
-//! `Idempotency-Key` and by `edge.record_id`), serves them back as JSON for the dashboard,
-//! serves the built PWA itself, and can inject faults so the client's retry logic can be tested.
+//! `Idempotency-Key` and by `edge.record_id`, reporting conflicting record ids), serves them back
+//! as JSON for the dashboard, serves the built PWA itself, and — only when started with
+//! `--test-faults` — injects faults so the client's retry logic can be tested.
 //!
 //! Build the app with [`app`] (a plain axum `Router`, good for in-process tests) or run it on a
-//! socket with [`serve`] (needed for the connection-reset faults).
+//! socket with [`serve`] (which adds the `Host` check and the connection cap, and is needed for
+//! the reset and hang faults).
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod body;
+pub mod conn_control;
 pub mod error;
+pub mod fault_layer;
 pub mod faults;
+pub mod guard;
+pub mod headers;
 pub mod ingest;
 pub mod log;
 pub mod otlp;

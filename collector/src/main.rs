@@ -1,16 +1,17 @@
 //! `collector`: command line and startup.
 //!
-//! Parses the flags, opens the database, arms the startup fault (`--fault`), binds the address,
-//! prints the URL, and serves until Ctrl-C or SIGTERM. Errors here are reported with `anyhow`
+//! Parses the flags, opens the database, arms the startup fault (`--fault`, only with
+//! `--test-faults`), binds the address, prints the URL, and serves until Ctrl-C or SIGTERM. Errors here are reported with `anyhow`
 //! and end the process with a non-zero status; request-time errors never reach this file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use collector::log;
-use collector::state::DEFAULT_MAX_BODY_BYTES;
+use collector::state::{DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS};
 use collector::{AppState, Config, FaultSpec, Store};
 
 /// Edge Anomaly's telemetry endpoint (OTLP/HTTP JSON logs into SQLite) and PWA dev server.
@@ -29,10 +30,28 @@ struct Cli {
     /// Largest accepted /v1/logs body in bytes, before and after gzip decompression.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
-    /// Require `Authorization: Bearer TOKEN` on /v1/logs and /admin/*.
+    /// Seconds allowed for a whole /v1/logs body to arrive (408 after that).
+    #[arg(long, default_value_t = DEFAULT_BODY_TIMEOUT.as_secs())]
+    body_timeout_secs: u64,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Require `Authorization: Bearer TOKEN` on /v1/logs, /api/* and /admin/*.
     #[arg(long, env = "COLLECTOR_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// Fault to inject from startup, as the JSON of POST /admin/faults,
+    /// Another `Host` this collector answers to (repeatable), e.g. `box.lan` or `box.lan:8080`.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    allowed_hosts: Vec<String>,
+    /// An origin allowed to POST /v1/logs cross-origin (repeatable), e.g. `https://app.example`.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// An origin the served PWA may connect to besides its own (repeatable; CSP connect-src).
+    #[arg(long = "connect-src", value_name = "ORIGIN")]
+    connect_src: Vec<String>,
+    /// Enable fault injection (/admin/faults and --fault). For tests only; never in production.
+    #[arg(long)]
+    test_faults: bool,
+    /// Fault to inject from startup (needs --test-faults), as the JSON of POST /admin/faults,
     /// e.g. '{"mode":"status","status":503,"retry_after":2,"count":3}'.
     #[arg(long)]
     fault: Option<String>,
@@ -43,11 +62,27 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
 
     let fault = match &cli.fault {
+        Some(_) if !cli.test_faults => {
+            anyhow::bail!("--fault needs --test-faults (fault injection is off by default)")
+        }
         Some(json) => FaultSpec::from_json(json.as_bytes()).context("--fault")?,
         None => FaultSpec::default(),
     };
     if cli.max_body_bytes == 0 {
         anyhow::bail!("--max-body-bytes must be at least 1");
+    }
+    if cli.max_connections == 0 {
+        anyhow::bail!("--max-connections must be at least 1");
+    }
+    if cli.body_timeout_secs == 0 {
+        anyhow::bail!("--body-timeout-secs must be at least 1");
+    }
+    for origin in &cli.cors_origins {
+        if !(origin.starts_with("http://") || origin.starts_with("https://"))
+            || origin.trim_end_matches('/') != origin
+        {
+            anyhow::bail!("--cors-origin {origin:?}: expected scheme://host[:port], no path");
+        }
     }
     let static_dir = if cli.static_dir.is_dir() {
         Some(cli.static_dir.clone())
@@ -61,8 +96,18 @@ async fn main() -> anyhow::Result<()> {
 
     let store =
         Store::open(&cli.db).with_context(|| format!("opening database {}", cli.db.display()))?;
-    let config =
-        Config { max_body_bytes: cli.max_body_bytes, token: cli.token.clone(), static_dir };
+    let config = Config {
+        max_body_bytes: cli.max_body_bytes,
+        token: cli.token.clone(),
+        static_dir,
+        test_faults: cli.test_faults,
+        allowed_hosts: cli.allowed_hosts.clone(),
+        cors_origins: cli.cors_origins.clone(),
+        connect_src: cli.connect_src.clone(),
+        body_timeout: Duration::from_secs(cli.body_timeout_secs),
+        max_connections: cli.max_connections,
+        ..Config::default()
+    };
     let state = AppState::with_fault(store, config, fault);
 
     let listener = tokio::net::TcpListener::bind(cli.addr)
@@ -75,14 +120,17 @@ async fn main() -> anyhow::Result<()> {
         log::info(format_args!("  static:   {}", dir.display()));
     }
     if state.config().token.is_some() {
-        log::info(format_args!("  auth:     bearer token required on /v1/logs and /admin/*"));
+        log::info(format_args!("  auth:     bearer token required on /v1/logs, /api/*, /admin/*"));
     }
-    let armed = state.faults().status();
-    if armed.spec.mode != collector::FaultMode::None {
-        log::info(format_args!(
-            "  fault:    {}",
-            serde_json::to_string(&armed.spec).unwrap_or_default()
-        ));
+    if state.config().test_faults {
+        log::warn(format_args!("fault injection enabled (--test-faults): for tests only"));
+        let armed = state.faults().status();
+        if armed.spec.mode != collector::FaultMode::None {
+            log::info(format_args!(
+                "  fault:    {}",
+                serde_json::to_string(&armed.spec).unwrap_or_default()
+            ));
+        }
     }
 
     let shutdown = async {

@@ -1,24 +1,51 @@
-//! The route table: which path goes to which handler.
+//! The route table and the layers around it.
+//!
+//! Outermost first: the security headers (every response) → per group: `/v1/logs` gets the
+//! origin check, CORS and, with `--test-faults`, the fault layer; `/api/*` and `/admin/*` get
+//! the guard (same-origin, token). `/admin/faults` exists only with `--test-faults`. Everything
+//! else is the static PWA, if configured. The `Host` check wraps all of this in
+//! [`crate::serve`], which knows the listen address.
 
+use axum::http::HeaderValue;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
-use crate::{api, ingest, static_files};
+use crate::{admin, api, fault_layer, guard, headers, ingest, static_files};
 
 /// The whole app: the API routes, then the static PWA (if configured) for everything else.
 pub fn app(state: AppState) -> Router {
-    let static_dir = state.config().static_dir.clone();
-    let api = Router::new()
-        .route("/v1/logs", post(ingest::post_logs))
-        .route("/healthz", get(api::healthz))
+    let config = state.config().clone();
+
+    let mut logs = post(ingest::post_logs);
+    if config.test_faults {
+        logs = logs.layer(from_fn_with_state(state.clone(), fault_layer::inject));
+    }
+    let logs = logs
+        .layer(headers::logs_cors(&config.cors_origins))
+        .layer(from_fn_with_state(state.clone(), guard::logs_origin));
+
+    let mut protected = Router::new()
         .route("/api/stats", get(api::stats))
         .route("/api/records", get(api::records))
         .route("/api/devices", get(api::devices))
-        .route("/admin/faults", get(api::get_faults).post(api::set_faults))
-        .with_state(state);
-    match static_dir {
-        Some(dir) => api.fallback_service(static_files::router(&dir)),
-        None => api,
+        .route("/api/devices/{id}/gaps", get(api::gaps));
+    if config.test_faults {
+        protected =
+            protected.route("/admin/faults", get(admin::get_faults).post(admin::set_faults));
     }
+    let protected = protected.route_layer(from_fn_with_state(state.clone(), guard::protect));
+
+    let mut router = Router::new()
+        .route("/v1/logs", logs)
+        .route("/healthz", get(api::healthz))
+        .merge(protected)
+        .with_state(state);
+    if let Some(dir) = &config.static_dir {
+        router = router.fallback_service(static_files::router(dir));
+    }
+    let csp = HeaderValue::from_str(&headers::csp(&config.connect_src))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    router.layer(from_fn_with_state(csp, headers::security))
 }

@@ -7,14 +7,22 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::faults::{FaultSpec, Faults};
+use crate::otlp::Limits;
 use crate::store::{Store, StoreError};
 
 /// Default for `--max-body-bytes`: 4 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default for `--body-timeout-secs`: the whole request body must arrive within 30 s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for `--max-connections`: connections served at once; more wait in the kernel's
+/// accept queue. Each costs a task and its buffers (tens of KiB), so 512 stays far below the
+/// default open-file limit of 1024 while serving many more devices than a dev collector sees.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// Run-time settings (from the command line in `main`, built directly in tests).
 #[derive(Debug, Clone)]
@@ -25,11 +33,40 @@ pub struct Config {
     pub token: Option<String>,
     /// Directory of the built PWA to serve at `/`; `None` serves only the API.
     pub static_dir: Option<PathBuf>,
+    /// Whether fault injection exists (`--test-faults`): the layer around `/v1/logs` and the
+    /// `/admin/faults` endpoint. Off, neither exists.
+    pub test_faults: bool,
+    /// `Host` values accepted besides the listen address and the loopback names with its port
+    /// (`--allowed-host`). Checked only when served by [`crate::serve`], which knows the address.
+    pub allowed_hosts: Vec<String>,
+    /// Origins allowed to call `/v1/logs` cross-origin (`--cors-origin`), e.g.
+    /// `https://app.example`.
+    pub cors_origins: Vec<String>,
+    /// Origins the PWA may connect to besides its own (`--connect-src`), added to the CSP's
+    /// `connect-src`.
+    pub connect_src: Vec<String>,
+    /// Time limit on reading a whole `/v1/logs` body (408 after it).
+    pub body_timeout: Duration,
+    /// Connections served at once by [`crate::serve`].
+    pub max_connections: usize,
+    /// Limits on one request's content.
+    pub limits: Limits,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_body_bytes: DEFAULT_MAX_BODY_BYTES, token: None, static_dir: None }
+        Config {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            token: None,
+            static_dir: None,
+            test_faults: false,
+            allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
+            connect_src: Vec::new(),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -46,7 +83,7 @@ pub struct RequestCounters {
 pub struct RequestStats {
     /// Answered 200 (including idempotent replays and partial successes).
     pub ok: u64,
-    /// Answered with an error status (4xx for bad requests, 500 for storage failures).
+    /// Answered with an error status (4xx for bad requests, 503/500 for storage failures).
     pub rejected: u64,
     /// Hit by an injected fault (a delayed request is also counted by its outcome).
     pub faulted: u64,
@@ -127,5 +164,10 @@ impl AppState {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// The store itself, for callers already on a blocking thread.
+    pub fn store_handle(&self) -> Arc<Store> {
+        Arc::clone(&self.0.store)
     }
 }

@@ -4,11 +4,8 @@
 //! wasm PWA regardless of the platform's MIME tables (`.wasm` → `application/wasm`, needed for
 //! `WebAssembly.instantiateStreaming`; `.js`/`.mjs` → `text/javascript`; `.webmanifest` →
 //! `application/manifest+json`) and marks `sw.js` `Cache-Control: no-cache` so a new service
-//! worker is picked up on the next update check. Every file also carries
-//! `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy: require-corp`:
-//! the page and its service worker become cross-origin isolated, which is what gives them
-//! `performance.now()` at 5 µs instead of 100 µs, so the dashboard's inference latency p50/p99 are
-//! measurements rather than 0 or 100 µs. The app loads nothing cross-origin, so nothing breaks.
+//! worker is picked up on the next update check. The security and cross-origin isolation headers
+//! every response carries are added by [`crate::headers`].
 
 use std::path::Path;
 
@@ -44,9 +41,6 @@ async fn pwa_headers(request: Request, next: Next) -> Response {
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
         }
-        let headers = response.headers_mut();
-        headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-        headers.insert("cross-origin-embedder-policy", HeaderValue::from_static("require-corp"));
         if path == "/sw.js" || path.ends_with("/sw.js") {
             response
                 .headers_mut()

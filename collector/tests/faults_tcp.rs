@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 async fn set_fault(addr: SocketAddr, spec: Value) {
     let response = client()
         .post(format!("http://{addr}/admin/faults"))
+        .header("content-type", "application/json")
         .body(spec.to_string())
         .send()
         .await
@@ -54,7 +55,7 @@ async fn status_faults_answer_without_storing() {
         (json!({"mode": "status"}), 503, None),
     ];
     for (fault, status, retry_after) in cases {
-        let addr = spawn_server(memory_state(Config::default())).await;
+        let addr = spawn_server(faults_state()).await;
         set_fault(addr, fault.clone()).await;
         let response = post(addr, &request("dev-a", 1..=3), "k1").await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{fault}");
@@ -85,7 +86,7 @@ async fn status_faults_answer_without_storing() {
 
 #[tokio::test]
 async fn delay_fault_delays_then_stores() {
-    let addr = spawn_server(memory_state(Config::default())).await;
+    let addr = spawn_server(faults_state()).await;
     set_fault(addr, json!({"mode": "delay", "delay_ms": 400, "count": 1})).await;
     let started = Instant::now();
     let response = post(addr, &request("dev-a", 1..=2), "k1").await.unwrap();
@@ -101,7 +102,7 @@ async fn delay_fault_delays_then_stores() {
 
 #[tokio::test]
 async fn reset_stores_the_batch_but_the_client_sees_a_connection_error() {
-    let addr = spawn_server(memory_state(Config::default())).await;
+    let addr = spawn_server(faults_state()).await;
     set_fault(addr, json!({"mode": "reset", "count": 1})).await;
     let error = post(addr, &request("dev-a", 1..=4), "k1").await.expect_err("the ack must be lost");
     assert!(!error.is_status() && !error.is_timeout(), "{error:?}");
@@ -119,7 +120,7 @@ async fn reset_stores_the_batch_but_the_client_sees_a_connection_error() {
 
 #[tokio::test]
 async fn reset_before_store_stores_nothing_and_the_client_sees_a_connection_error() {
-    let addr = spawn_server(memory_state(Config::default())).await;
+    let addr = spawn_server(faults_state()).await;
     set_fault(addr, json!({"mode": "reset_before_store", "count": 1})).await;
     let error = post(addr, &request("dev-a", 1..=4), "k1").await.expect_err("no answer");
     assert!(!error.is_status() && !error.is_timeout(), "{error:?}");
@@ -134,7 +135,7 @@ async fn reset_before_store_stores_nothing_and_the_client_sees_a_connection_erro
 /// With a raw socket we can see it is a real RST (ECONNRESET), not a clean close.
 #[tokio::test]
 async fn reset_is_a_tcp_rst() {
-    let addr = spawn_server(memory_state(Config::default())).await;
+    let addr = spawn_server(faults_state()).await;
     for mode in ["reset", "reset_before_store"] {
         set_fault(addr, json!({"mode": mode, "count": 1})).await;
         let result = tokio::task::spawn_blocking(move || {
@@ -165,7 +166,7 @@ async fn reset_is_a_tcp_rst() {
 
 #[tokio::test]
 async fn count_expires_after_n_requests() {
-    let addr = spawn_server(memory_state(Config::default())).await;
+    let addr = spawn_server(faults_state()).await;
     set_fault(addr, json!({"mode": "status", "status": 503, "retry_after": 1, "count": 2})).await;
     let mut statuses = vec![];
     for i in 0..4 {
@@ -194,7 +195,7 @@ async fn count_expires_after_n_requests() {
 
 #[tokio::test]
 async fn fault_without_count_lasts_until_cleared() {
-    let addr = spawn_server(memory_state(Config::default())).await;
+    let addr = spawn_server(faults_state()).await;
     set_fault(addr, json!({"mode": "status", "status": 500})).await;
     for i in 0..3 {
         assert_eq!(
@@ -223,7 +224,8 @@ async fn startup_fault_is_armed() {
     let fault =
         FaultSpec::from_json(br#"{"mode": "status", "status": 429, "retry_after": 3, "count": 1}"#)
             .unwrap();
-    let state = AppState::with_fault(Store::open_in_memory().unwrap(), Config::default(), fault);
+    let config = Config { test_faults: true, ..Config::default() };
+    let state = AppState::with_fault(Store::open_in_memory().unwrap(), config, fault);
     let addr = spawn_server(state).await;
     let first = post(addr, &request("dev-a", [1]), "k1").await.unwrap();
     assert_eq!(first.status(), 429);
@@ -233,15 +235,20 @@ async fn startup_fault_is_armed() {
 
 #[tokio::test]
 async fn invalid_fault_specs_are_rejected() {
-    let addr = spawn_server(memory_state(Config::default())).await;
+    let addr = spawn_server(faults_state()).await;
     for spec in [
         r#"{"mode": "boom"}"#,
         r#"{"mode": "status", "status": 99}"#,
         "nope",
         r#"{"mode": "reset", "count": 0}"#,
     ] {
-        let response =
-            client().post(format!("http://{addr}/admin/faults")).body(spec).send().await.unwrap();
+        let response = client()
+            .post(format!("http://{addr}/admin/faults"))
+            .header("content-type", "application/json")
+            .body(spec)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400, "{spec}");
     }
     let shown: Value = serde_json::from_str(
@@ -260,13 +267,19 @@ async fn invalid_fault_specs_are_rejected() {
 
 #[tokio::test]
 async fn admin_requires_the_token_when_one_is_set() {
-    let addr =
-        spawn_server(memory_state(Config { token: Some("t0k".into()), ..Config::default() })).await;
+    let addr = spawn_server(memory_state(Config {
+        token: Some("t0k".into()),
+        test_faults: true,
+        ..Config::default()
+    }))
+    .await;
     let url = format!("http://{addr}/admin/faults");
     let spec = json!({"mode": "status", "status": 503}).to_string();
-    assert_eq!(client().post(&url).body(spec.clone()).send().await.unwrap().status(), 401);
+    let post_spec =
+        |spec: String| client().post(&url).header("content-type", "application/json").body(spec);
+    assert_eq!(post_spec(spec.clone()).send().await.unwrap().status(), 401);
     assert_eq!(client().get(&url).send().await.unwrap().status(), 401);
-    let ok = client().post(&url).bearer_auth("t0k").body(spec).send().await.unwrap();
+    let ok = post_spec(spec).bearer_auth("t0k").send().await.unwrap();
     assert_eq!(ok.status(), 200);
     // An unauthenticated upload is refused before it can consume the fault.
     assert_eq!(post(addr, &request("dev-a", [1]), "k1").await.unwrap().status(), 401);
@@ -275,4 +288,36 @@ async fn admin_requires_the_token_when_one_is_set() {
     )
     .unwrap();
     assert_eq!(shown["injected"], 0);
+}
+
+#[tokio::test]
+async fn hang_reads_the_request_and_never_answers() {
+    let addr = spawn_server(faults_state()).await;
+    set_fault(addr, json!({"mode": "hang", "count": 1})).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let body = request("dev-h", 1..=2).to_string();
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(800))).unwrap();
+        let request = format!(
+            "POST /v1/logs HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut buf = [0u8; 1024];
+        stream.read(&mut buf).map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+    })
+    .await
+    .unwrap();
+    match outcome {
+        // Still open, still silent: the read timed out.
+        Err(e) => assert!(
+            matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "expected a read timeout, got {e}"
+        ),
+        Ok(text) => panic!("expected no answer and an open connection, read {text:?}"),
+    }
+    let s = stats(addr).await;
+    assert_eq!(s["records"], 0);
+    assert_eq!(s["requests"]["faulted"], 1);
+    assert_eq!(post(addr, &request("dev-h", 1..=2), "k1").await.unwrap().status(), 200);
 }

@@ -255,6 +255,7 @@ async fn malformed_requests_are_rejected_and_store_nothing() {
     ];
 
     for case in cases {
+        let token = case.config.token.clone();
         let app = app(memory_state(case.config));
         let mut builder = axum::http::Request::post("/v1/logs");
         if let Some(ct) = case.content_type {
@@ -275,7 +276,7 @@ async fn malformed_requests_are_rejected_and_store_nothing() {
         if case.status == StatusCode::UNAUTHORIZED {
             assert_eq!(reply.headers["www-authenticate"], "Bearer", "{}", case.name);
         }
-        let stats = get_json(&app, "/api/stats").await;
+        let stats = get_json_with_token(&app, "/api/stats", token.as_deref()).await;
         assert_eq!(stats["records"], 0, "{}", case.name);
         assert_eq!(stats["batches"], 0, "{}", case.name);
         assert_eq!(stats["requests"]["rejected"], 1, "{}", case.name);
@@ -365,7 +366,7 @@ async fn unscored_reading_and_unknown_attributes_are_kept() {
     );
     assert_eq!(r["resource"], json!({"service.name": "edge-anomaly"}));
     assert_eq!(r["service_version"], "0.1.0");
-    assert_eq!(r["time_unix_nano"], 1_700_000_000_000_000_000i64);
+    assert_eq!(r["time_unix_nano"], 1_700_000_000_000_000_009i64);
     assert_eq!(r["body"], "edge.reading");
 }
 
@@ -380,7 +381,7 @@ async fn empty_request_is_ok_and_stores_nothing() {
 
 #[tokio::test]
 async fn reset_fault_outside_serve_is_a_visible_500() {
-    let state = memory_state(Config::default());
+    let state = faults_state();
     state
         .faults()
         .set(collector::FaultSpec::from_json(br#"{"mode": "reset_before_store"}"#).unwrap());

@@ -11,6 +11,7 @@ mod dense;
 mod dequantize;
 mod error;
 mod slot;
+mod wiring;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -67,6 +68,7 @@ impl Engine {
         let mut proto = onnx
             .proto_model_for_read(&mut reader)
             .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
+        wiring::check_outputs_defined(&proto)?;
         let dequantized = match config.int8 {
             Int8Mode::DequantizeWeights => dequantize::dequantize_dynamic_matmuls(&mut proto)?,
             Int8Mode::AsWritten => 0,

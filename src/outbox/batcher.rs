@@ -37,8 +37,9 @@ pub fn fit(
     Ok(taken)
 }
 
-/// Makes the next batch from `candidates` (the oldest queued records, in seq order); `None`
-/// when there are none.
+/// Makes the next batch from `candidates` (the front of the queue, in queue order: seq order
+/// except that re-driven records come after the ones queued before their re-drive); `None` when
+/// there are none. The key names the first and last record's seqs as they stand in the batch.
 pub fn make_batch(
     candidates: Vec<Record>,
     origin: &Origin,

@@ -10,10 +10,12 @@
 //! Failures come back as `Err` with one line per failed case, never as a panic, so the caller's
 //! test harness shows them all.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use super::error::StoreError;
-use super::record::{Entry, Record};
+use super::record::{Entry, Record, Seq};
+use super::settings::SyncSettings;
 use super::store::{Ack, Batch, Failure, OutboxStats, OutboxStore, RetryState};
 
 /// Runs every case against stores from `open`; `Err` lists each failed case.
@@ -31,9 +33,15 @@ where
     };
     note("fresh_store_is_empty", fresh_store_is_empty(&open).await);
     note("device_id_is_set_once", device_id_is_set_once(&open).await);
-    note("seqs_are_monotonic", seqs_are_monotonic(&open).await);
-    note("append_orders_by_seq", append_orders_by_seq(&open).await);
+    note("seqs_are_consecutive", seqs_are_consecutive(&open).await);
+    note("append_keeps_queue_order", append_keeps_queue_order(&open).await);
+    note("non_finite_values_round_trip", non_finite_values_round_trip(&open).await);
     note("capacity_evicts_oldest", capacity_evicts_oldest(&open).await);
+    note("redriven_records_are_not_evicted_first", redriven_not_evicted_first(&open).await);
+    note("reading_ids_are_recognised", reading_ids_are_recognised(&open).await);
+    note("quota_eviction_is_counted", quota_eviction_is_counted(&open).await);
+    note("drops_are_counted_by_reason", drops_are_counted_by_reason(&open).await);
+    note("sync_settings_are_kept", sync_settings_are_kept(&open).await);
     note("inflight_moves_records", inflight_moves_records(&open).await);
     note("inflight_conflicts", inflight_conflicts(&open).await);
     note("retry_state_is_kept", retry_state_is_kept(&open).await);
@@ -63,6 +71,17 @@ macro_rules! ensure_eq {
         let (actual, expected) = (&$actual, &$expected);
         if actual != expected {
             return Err(format!("{}: expected {:?}, got {:?}", $what, expected, actual));
+        }
+    }};
+}
+
+/// Like `ensure_eq!`, but compares the `Debug` text: floats equal bit for bit, except that any
+/// NaN equals any NaN (a NaN's payload need not survive storage, and `NaN != NaN`).
+macro_rules! ensure_same {
+    ($actual:expr, $expected:expr, $what:expr) => {{
+        let (actual, expected) = (format!("{:?}", $actual), format!("{:?}", $expected));
+        if actual != expected {
+            return Err(format!("{}: expected {}, got {}", $what, expected, actual));
         }
     }};
 }
@@ -98,17 +117,21 @@ where
     open(name).await.map_err(|e| format!("opening store {name:?} failed: {e}"))
 }
 
-/// A scored record; seqs double as timestamps so records differ.
-fn scored(seq: u64) -> Record {
-    Record::new(
-        seq,
-        Entry::scored(1_700_000_000_000 + seq, "m-1", 0.25 + seq as f32, seq.is_multiple_of(2), 42),
-    )
+/// A scored entry; `i` doubles as the timestamp so entries differ.
+fn scored(i: u64) -> Entry {
+    Entry::scored(1_700_000_000_000 + i, "m-1", 0.25 + i as f32, i.is_multiple_of(2), 42)
 }
 
-fn unscored(seq: u64) -> Record {
+fn unscored(i: u64) -> Entry {
     let reading = vec![0.1, -2.5, 1e-30, f32::MAX, 0.0];
-    Record::new(seq, Entry::unscored(1_700_000_000_000 + seq, None, reading, "NOT_LOADED"))
+    Entry::unscored(1_700_000_000_000 + i, None, reading, "NOT_LOADED")
+}
+
+/// Appends `entries` (no reading ids, room for all) and returns them as the stored records.
+async fn fill<S: OutboxStore>(store: &S, entries: Vec<Entry>) -> Result<Vec<Record>, String> {
+    let outcome = call("append_entries", store.append_entries(&entries, 1_000)).await?;
+    ensure_eq!(outcome.stored, entries.len() as u64, "stored");
+    Ok((outcome.first_seq..).zip(entries).map(|(seq, e)| Record::new(seq, e)).collect())
 }
 
 fn batch(key: &str, records: Vec<Record>) -> Batch {
@@ -129,6 +152,10 @@ fn seqs(records: &[Record]) -> Vec<u64> {
     records.iter().map(|r| r.seq).collect()
 }
 
+async fn queue_seqs<S: OutboxStore>(store: &S) -> Result<Vec<Seq>, String> {
+    Ok(seqs(&call("oldest", store.oldest(1_000)).await?))
+}
+
 async fn fresh_store_is_empty<S, F, Fut>(open: &F) -> Result<(), String>
 where
     S: OutboxStore,
@@ -141,7 +168,8 @@ where
     ensure_eq!(call("inflight", store.inflight()).await?, None, "inflight");
     ensure_eq!(call("dead_letters", store.dead_letters()).await?, vec![], "dead letters");
     ensure_eq!(call("device_id", store.device_id()).await?, None, "device id");
-    ensure_eq!(call("reserve_seqs(0)", store.reserve_seqs(0)).await?, 0, "first seq");
+    ensure_eq!(call("next_seq", store.next_seq()).await?, 0, "first seq");
+    ensure_eq!(call("sync_settings", store.sync_settings()).await?, None, "sync settings");
     Ok(())
 }
 
@@ -169,52 +197,112 @@ where
     Ok(())
 }
 
-async fn seqs_are_monotonic<S, F, Fut>(open: &F) -> Result<(), String>
+/// Seqs come from the store with the records: consecutive across calls, evictions and reopens,
+/// so a gap at the collector can only mean a loss.
+async fn seqs_are_consecutive<S, F, Fut>(open: &F) -> Result<(), String>
 where
     S: OutboxStore,
     F: Fn(&str) -> Fut,
     Fut: Future<Output = Result<S, StoreError>>,
 {
     let store = fresh(open, "seq").await?;
-    ensure_eq!(call("reserve_seqs", store.reserve_seqs(3)).await?, 0, "first block");
-    ensure_eq!(call("reserve_seqs", store.reserve_seqs(2)).await?, 3, "second block");
-    ensure_eq!(call("reserve_seqs", store.reserve_seqs(0)).await?, 5, "peek");
+    let a = call("append_entries", store.append_entries(&[scored(0), scored(1), scored(2)], 100))
+        .await?;
+    ensure_eq!((a.first_seq, a.stored, a.evicted), (0, 3, 0), "(first, stored, evicted)");
+    let b = call("append_entries", store.append_entries(&[scored(3), unscored(4)], 100)).await?;
+    ensure_eq!((b.first_seq, b.stored), (3, 2), "second call (first, stored)");
+    let empty = call("append_entries", store.append_entries(&[], 100)).await?;
+    ensure_eq!((empty.first_seq, empty.stored), (5, 0), "empty call (first, stored)");
+    ensure_eq!(call("next_seq", store.next_seq()).await?, 5, "next seq");
     drop(store);
     let store = reopen(open, "seq").await?;
-    ensure_eq!(call("reserve_seqs", store.reserve_seqs(1)).await?, 5, "after reopen");
-    ensure_eq!(call("reserve_seqs", store.reserve_seqs(1)).await?, 6, "next after reopen");
+    ensure_eq!(call("next_seq", store.next_seq()).await?, 5, "next seq after reopen");
+    // Eviction by the cap takes records, never seqs.
+    let c = call("append_entries", store.append_entries(&[scored(5), scored(6)], 3)).await?;
+    ensure_eq!((c.first_seq, c.stored, c.evicted), (5, 2, 4), "capped call");
+    ensure_eq!(queue_seqs(&store).await?, vec![4, 5, 6], "queue");
+    ensure_eq!(call("next_seq", store.next_seq()).await?, 7, "next seq after eviction");
     Ok(())
 }
 
-async fn append_orders_by_seq<S, F, Fut>(open: &F) -> Result<(), String>
+async fn append_keeps_queue_order<S, F, Fut>(open: &F) -> Result<(), String>
 where
     S: OutboxStore,
     F: Fn(&str) -> Fut,
     Fut: Future<Output = Result<S, StoreError>>,
 {
     let store = fresh(open, "append").await?;
-    // 9 and 10 catch string keys (which sort "10" before "9"); 2^40 catches 32-bit keys.
-    let big = 1u64 << 40;
-    let first = vec![scored(10), unscored(9), scored(big)];
-    let outcome = call("append", store.append(&first, 100)).await?;
-    ensure_eq!(outcome.evicted, 0, "evicted");
-    call("append", store.append(&[scored(1), scored(2)], 100)).await?;
-    let mut replaced = scored(2);
-    replaced.latency_us = 7;
-    call("append (same seq)", store.append(&[replaced.clone()], 100)).await?;
-    ensure_eq!(call("queued", store.queued()).await?, 5, "queued");
-    let all = call("oldest", store.oldest(100)).await?;
-    ensure_eq!(seqs(&all), vec![1, 2, 9, 10, big], "order");
-    ensure_eq!(all[1], replaced, "replaced record");
-    ensure_eq!(all[2], unscored(9), "unscored record round trip");
-    ensure_eq!(all[3], scored(10), "scored record round trip");
-    ensure_eq!(seqs(&call("oldest", store.oldest(2)).await?), vec![1, 2], "oldest(2)");
+    // Twelve records: 9 before 10 catches keys compared as strings.
+    let mut all = fill(&store, (0..5).map(scored).collect()).await?;
+    all.extend(fill(&store, vec![unscored(5)]).await?);
+    all.extend(fill(&store, (6..12).map(scored).collect()).await?);
+    ensure_eq!(call("queued", store.queued()).await?, 12, "queued");
+    let queue = call("oldest", store.oldest(100)).await?;
+    ensure_eq!(seqs(&queue), (0..12).collect::<Vec<_>>(), "order");
+    ensure_eq!(queue, all, "records round trip");
+    ensure_eq!(seqs(&call("oldest", store.oldest(2)).await?), vec![0, 1], "oldest(2)");
     ensure_eq!(call("oldest", store.oldest(0)).await?, vec![], "oldest(0)");
     drop(store);
     let store = reopen(open, "append").await?;
     ensure_eq!(call("oldest", store.oldest(100)).await?, all, "after reopen");
     let stats = call("stats", store.stats()).await?;
-    ensure_eq!(stats.queued, 5, "stats.queued");
+    ensure_eq!(stats.queued, 12, "stats.queued");
+    Ok(())
+}
+
+/// Scores and readings a store must keep bit for bit (NaN as some NaN): non-finite values come
+/// from missing sensor values and from readings recorded unscored with no model loaded.
+fn awkward_floats() -> Vec<f32> {
+    vec![
+        f32::NAN,
+        -f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -0.0,
+        0.0,
+        f32::from_bits(1),
+        -f32::from_bits(0x007f_ffff),
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        f32::MIN,
+        0.1,
+        16_777_215.0,
+    ]
+}
+
+async fn non_finite_values_round_trip<S, F, Fut>(open: &F) -> Result<(), String>
+where
+    S: OutboxStore,
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let store = fresh(open, "floats").await?;
+    let floats = awkward_floats();
+    let mut entries: Vec<Entry> = floats
+        .iter()
+        .enumerate()
+        .map(|(i, &score)| Entry::scored(i as u64, "m-1", score, false, 1))
+        .collect();
+    entries.push(Entry::unscored(99, None, floats.clone(), "NOT_LOADED"));
+    entries.push(Entry::unscored(100, Some("m-1".into()), vec![f32::NAN], "NON_FINITE"));
+    let records = fill(&store, entries).await?;
+    ensure_same!(call("oldest", store.oldest(100)).await?, records, "queued records");
+    drop(store);
+    let store = reopen(open, "floats").await?;
+    ensure_same!(call("oldest", store.oldest(100)).await?, records, "queued after reopen");
+    // The same records through the inflight slot and the dead-letter store.
+    let (head, tail) = records.split_at(4);
+    let b = batch("k1", head.to_vec());
+    call("begin_inflight", store.begin_inflight(&b)).await?;
+    ensure_same!(call("inflight", store.inflight()).await?, Some(b), "inflight batch");
+    call("dead_letter_inflight", store.dead_letter_inflight("k1", &failure(400), 100)).await?;
+    call("redrive_dead_letter", store.redrive_dead_letter("k1")).await?;
+    let requeued: Vec<Record> = tail.iter().chain(head).cloned().collect();
+    ensure_same!(
+        call("oldest", store.oldest(100)).await?,
+        requeued,
+        "after dead letter and re-drive"
+    );
     Ok(())
 }
 
@@ -225,20 +313,148 @@ where
     Fut: Future<Output = Result<S, StoreError>>,
 {
     let store = fresh(open, "capacity").await?;
-    let five: Vec<Record> = (1..=5).map(scored).collect();
-    let outcome = call("append", store.append(&five, 3)).await?;
-    ensure_eq!(outcome.evicted, 2, "evicted by the first append");
-    ensure_eq!(seqs(&call("oldest", store.oldest(10)).await?), vec![3, 4, 5], "kept");
-    let outcome = call("append", store.append(&[scored(6)], 3)).await?;
+    let five: Vec<Entry> = (0..5).map(scored).collect();
+    let outcome = call("append_entries", store.append_entries(&five, 3)).await?;
+    ensure_eq!((outcome.stored, outcome.evicted), (5, 2), "first append (stored, evicted)");
+    ensure_eq!(queue_seqs(&store).await?, vec![2, 3, 4], "kept");
+    let outcome = call("append_entries", store.append_entries(&[scored(5)], 3)).await?;
     ensure_eq!(outcome.evicted, 1, "evicted by the second append");
-    let outcome = call("append", store.append(&[], 3)).await?;
+    let outcome = call("append_entries", store.append_entries(&[], 3)).await?;
     ensure_eq!(outcome.evicted, 0, "evicted by an empty append");
     drop(store);
     let store = reopen(open, "capacity").await?;
-    ensure_eq!(seqs(&call("oldest", store.oldest(10)).await?), vec![4, 5, 6], "kept after reopen");
+    ensure_eq!(queue_seqs(&store).await?, vec![3, 4, 5], "kept after reopen");
     let stats = call("stats", store.stats()).await?;
     ensure_eq!(stats.evicted_total, 3, "stats.evicted_total after reopen");
     ensure_eq!(stats.queued, 3, "stats.queued");
+    Ok(())
+}
+
+/// A re-driven batch joins the end of the queue though its seqs are the oldest, so the cap
+/// evicts the records queued before it first, never the re-driven ones ahead of newer ones.
+async fn redriven_not_evicted_first<S, F, Fut>(open: &F) -> Result<(), String>
+where
+    S: OutboxStore,
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let store = fresh(open, "redrive-cap").await?;
+    let records = fill(&store, (0..3).map(scored).collect()).await?;
+    call("begin_inflight", store.begin_inflight(&batch("k1", records[..2].to_vec()))).await?;
+    call("dead_letter_inflight", store.dead_letter_inflight("k1", &failure(400), 100)).await?;
+    fill(&store, vec![scored(3), scored(4)]).await?;
+    call("redrive_dead_letter", store.redrive_dead_letter("k1")).await?;
+    ensure_eq!(queue_seqs(&store).await?, vec![2, 3, 4, 0, 1], "re-driven at the end");
+    drop(store);
+    let store = reopen(open, "redrive-cap").await?;
+    ensure_eq!(queue_seqs(&store).await?, vec![2, 3, 4, 0, 1], "queue order after reopen");
+    let outcome = call("append_entries", store.append_entries(&[scored(5)], 4)).await?;
+    ensure_eq!(outcome.evicted, 2, "evicted at the cap");
+    ensure_eq!(queue_seqs(&store).await?, vec![4, 0, 1, 5], "kept: the front was evicted");
+    let outcome = call("append_entries", store.append_entries(&[scored(6)], 4)).await?;
+    ensure_eq!(outcome.evicted, 1, "evicted by the next append");
+    ensure_eq!(queue_seqs(&store).await?, vec![0, 1, 5, 6], "re-driven ones evicted in turn");
+    Ok(())
+}
+
+/// A reading sent again with the id the page gave it is recognised and not stored twice,
+/// within a call, across calls, after it was sent, and after a reopen.
+async fn reading_ids_are_recognised<S, F, Fut>(open: &F) -> Result<(), String>
+where
+    S: OutboxStore,
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let store = fresh(open, "reading-ids").await?;
+    let a = scored(0).with_reading_id("page-1:a");
+    let b = unscored(1).with_reading_id("page-1:b");
+    let c = scored(2).with_reading_id("page-1:c");
+    let first = call("append_entries", store.append_entries(&[a.clone(), b.clone()], 100)).await?;
+    ensure_eq!((first.first_seq, first.stored), (0, 2), "first call (first, stored)");
+    ensure_eq!(first.already, vec![], "first call: nothing already recorded");
+    let again = [c.clone(), a.clone(), scored(3), c.clone()];
+    let second = call("append_entries", store.append_entries(&again, 100)).await?;
+    ensure_eq!((second.first_seq, second.stored), (2, 2), "second call (first, stored)");
+    ensure_eq!(second.already, vec![(1, 0), (3, 2)], "second call: already recorded");
+    ensure_eq!(second.seqs(again.len()), vec![2, 0, 3, 2], "seq of each entry");
+    ensure_eq!(queue_seqs(&store).await?, vec![0, 1, 2, 3], "queue");
+    // Sent and gone from the queue: still recognised.
+    let sent = call("oldest", store.oldest(2)).await?;
+    call("begin_inflight", store.begin_inflight(&batch("k1", sent))).await?;
+    call("ack_inflight", store.ack_inflight(&Ack { key: "k1".into(), rejected: 0, message: None }))
+        .await?;
+    drop(store);
+    let store = reopen(open, "reading-ids").await?;
+    let third = call("append_entries", store.append_entries(&[b, scored(4), a], 100)).await?;
+    ensure_eq!((third.first_seq, third.stored), (4, 1), "after reopen (first, stored)");
+    ensure_eq!(third.already, vec![(0, 1), (2, 0)], "after reopen: already recorded");
+    ensure_eq!(queue_seqs(&store).await?, vec![2, 3, 4], "queue after reopen");
+    ensure_eq!(call("next_seq", store.next_seq()).await?, 5, "next seq");
+    Ok(())
+}
+
+async fn quota_eviction_is_counted<S, F, Fut>(open: &F) -> Result<(), String>
+where
+    S: OutboxStore,
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let store = fresh(open, "quota").await?;
+    let records = fill(&store, (0..5).map(scored).collect()).await?;
+    call("begin_inflight", store.begin_inflight(&batch("k1", records[..1].to_vec()))).await?;
+    ensure_eq!(call("evict_for_quota", store.evict_for_quota(2)).await?, 2, "first eviction");
+    ensure_eq!(queue_seqs(&store).await?, vec![3, 4], "the front went first");
+    ensure_eq!(call("evict_for_quota", store.evict_for_quota(10)).await?, 2, "the rest");
+    ensure_eq!(call("evict_for_quota", store.evict_for_quota(1)).await?, 0, "nothing left");
+    drop(store);
+    let store = reopen(open, "quota").await?;
+    let stats = call("stats", store.stats()).await?;
+    ensure_eq!(
+        (stats.queued, stats.inflight_records, stats.evicted_total, stats.evicted_quota_total),
+        (0, 1, 4, 4),
+        "(queued, inflight, evicted total, evicted for quota)"
+    );
+    Ok(())
+}
+
+async fn drops_are_counted_by_reason<S, F, Fut>(open: &F) -> Result<(), String>
+where
+    S: OutboxStore,
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let store = fresh(open, "dropped").await?;
+    call("count_dropped", store.count_dropped("NON_FINITE", 2)).await?;
+    call("count_dropped", store.count_dropped("WORKER_START", 1)).await?;
+    call("count_dropped", store.count_dropped("NON_FINITE", 3)).await?;
+    drop(store);
+    let store = reopen(open, "dropped").await?;
+    let expected: BTreeMap<String, u64> =
+        [("NON_FINITE".to_string(), 5), ("WORKER_START".to_string(), 1)].into();
+    ensure_eq!(call("stats", store.stats()).await?.dropped, expected, "dropped after reopen");
+    Ok(())
+}
+
+async fn sync_settings_are_kept<S, F, Fut>(open: &F) -> Result<(), String>
+where
+    S: OutboxStore,
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let store = fresh(open, "settings").await?;
+    let first =
+        SyncSettings { endpoint: "https://collector.example".into(), token: Some("s3cret".into()) };
+    call("set_sync_settings", store.set_sync_settings(&first)).await?;
+    ensure_eq!(call("sync_settings", store.sync_settings()).await?, Some(first), "after set");
+    let second = SyncSettings { endpoint: "http://localhost:4318".into(), token: None };
+    call("set_sync_settings", store.set_sync_settings(&second)).await?;
+    drop(store);
+    let store = reopen(open, "settings").await?;
+    ensure_eq!(
+        call("sync_settings", store.sync_settings()).await?,
+        Some(second),
+        "the latest after reopen"
+    );
     Ok(())
 }
 
@@ -249,11 +465,10 @@ where
     Fut: Future<Output = Result<S, StoreError>>,
 {
     let store = fresh(open, "inflight").await?;
-    let records: Vec<Record> = (1..=4).map(scored).collect();
-    call("append", store.append(&records, 100)).await?;
+    let records = fill(&store, (1..=4).map(scored).collect()).await?;
     let b = batch("k1", records[..2].to_vec());
     call("begin_inflight", store.begin_inflight(&b)).await?;
-    ensure_eq!(seqs(&call("oldest", store.oldest(10)).await?), vec![3, 4], "queue after begin");
+    ensure_eq!(queue_seqs(&store).await?, vec![2, 3], "queue after begin");
     ensure_eq!(call("queued", store.queued()).await?, 2, "queued after begin");
     ensure_eq!(call("inflight", store.inflight()).await?, Some(b.clone()), "inflight");
     drop(store);
@@ -262,7 +477,7 @@ where
     let stats = call("stats", store.stats()).await?;
     ensure_eq!((stats.queued, stats.inflight_records), (2, 2), "(queued, inflight) stats");
     // Eviction only touches the queue: the inflight records are safe.
-    let outcome = call("append", store.append(&[scored(5)], 1)).await?;
+    let outcome = call("append_entries", store.append_entries(&[scored(5)], 1)).await?;
     ensure_eq!(outcome.evicted, 2, "evicted");
     ensure_eq!(call("stats", store.stats()).await?.inflight_records, 2, "inflight after eviction");
     Ok(())
@@ -275,9 +490,8 @@ where
     Fut: Future<Output = Result<S, StoreError>>,
 {
     let store = fresh(open, "conflict").await?;
-    let records: Vec<Record> = (1..=4).map(scored).collect();
-    call("append", store.append(&records, 100)).await?;
-    let missing = batch("k0", vec![scored(3), scored(99)]);
+    let records = fill(&store, (1..=4).map(scored).collect()).await?;
+    let missing = batch("k0", vec![records[3].clone(), Record::new(99, scored(99))]);
     let result = store.begin_inflight(&missing).await;
     ensure!(
         matches!(result, Err(StoreError::Conflict(_))),
@@ -309,14 +523,15 @@ where
         not_before_ms: 1_700_000_123_456,
         server_directed: true,
         last_error: "HTTP 503".into(),
+        auth_needed: false,
     };
     ensure_eq!(
         call("set_inflight_retry", store.set_inflight_retry("k1", &retry)).await?,
         false,
         "retry with nothing inflight"
     );
-    call("append", store.append(&[scored(1)], 100)).await?;
-    call("begin_inflight", store.begin_inflight(&batch("k1", vec![scored(1)]))).await?;
+    let one = fill(&store, vec![scored(1)]).await?;
+    call("begin_inflight", store.begin_inflight(&batch("k1", one))).await?;
     ensure_eq!(
         call("set_inflight_retry", store.set_inflight_retry("other", &retry)).await?,
         false,
@@ -346,8 +561,7 @@ where
     Fut: Future<Output = Result<S, StoreError>>,
 {
     let store = fresh(open, "ack").await?;
-    let records: Vec<Record> = (1..=3).map(scored).collect();
-    call("append", store.append(&records, 100)).await?;
+    let records = fill(&store, (1..=3).map(scored).collect()).await?;
     call("begin_inflight", store.begin_inflight(&batch("k1", records[..2].to_vec()))).await?;
     let wrong = Ack { key: "other".into(), rejected: 0, message: None };
     ensure_eq!(
@@ -383,8 +597,7 @@ where
     Fut: Future<Output = Result<S, StoreError>>,
 {
     let store = fresh(open, "dead").await?;
-    let records: Vec<Record> = (1..=5).map(scored).collect();
-    call("append", store.append(&records, 100)).await?;
+    let records = fill(&store, (1..=5).map(scored).collect()).await?;
     ensure_eq!(
         call("dead_letter_inflight", store.dead_letter_inflight("k1", &failure(400), 100)).await?,
         false,
@@ -411,7 +624,7 @@ where
     ensure_eq!(dead.len(), 2, "dead batches");
     ensure_eq!(
         (dead[0].key.as_str(), dead[0].first_seq, dead[0].last_seq, dead[0].records),
-        ("k1", 1, 2, 2),
+        ("k1", 0, 1, 2),
         "first dead batch"
     );
     ensure_eq!(dead[0].failure, failure(400), "first failure");
@@ -441,8 +654,7 @@ where
     Fut: Future<Output = Result<S, StoreError>>,
 {
     let store = fresh(open, "redrive").await?;
-    let records = vec![scored(1), unscored(2), scored(3)];
-    call("append", store.append(&records, 100)).await?;
+    let records = fill(&store, vec![scored(1), unscored(2), scored(3)]).await?;
     call("begin_inflight", store.begin_inflight(&batch("k1", records[..2].to_vec()))).await?;
     call("dead_letter_inflight", store.dead_letter_inflight("k1", &failure(400), 100)).await?;
     ensure_eq!(
@@ -462,7 +674,12 @@ where
     );
     drop(store);
     let store = reopen(open, "redrive").await?;
-    ensure_eq!(call("oldest", store.oldest(10)).await?, records, "queue after re-drive and reopen");
+    let requeued = vec![records[2].clone(), records[0].clone(), records[1].clone()];
+    ensure_eq!(
+        call("oldest", store.oldest(10)).await?,
+        requeued,
+        "queue after re-drive (at the end) and reopen"
+    );
     ensure_eq!(
         call("dead_letters", store.dead_letters()).await?,
         vec![],
@@ -484,8 +701,7 @@ where
     Fut: Future<Output = Result<S, StoreError>>,
 {
     let store = fresh(open, "dead-cap").await?;
-    let records: Vec<Record> = (1..=6).map(scored).collect();
-    call("append", store.append(&records, 100)).await?;
+    let records = fill(&store, (1..=6).map(scored).collect()).await?;
     for (i, pair) in records.chunks(2).enumerate() {
         let key = format!("k{i}");
         call("begin_inflight", store.begin_inflight(&batch(&key, pair.to_vec()))).await?;

@@ -19,6 +19,13 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("outbox data is corrupt: {0}")]
     Corrupt(String),
+    /// The storage quota is used up and nothing could be freed to make room; nothing was stored.
+    #[error("outbox storage is full: {0}")]
+    QuotaExceeded(String),
+    /// Opening the database needs an upgrade that another open connection (an old worker or
+    /// tab) keeps blocking; gave up after the deadline.
+    #[error("outbox database upgrade is blocked: {0}")]
+    UpgradeBlocked(String),
 }
 
 impl StoreError {
@@ -28,6 +35,8 @@ impl StoreError {
             StoreError::Backend(_) => "STORE_BACKEND",
             StoreError::Conflict(_) => "STORE_CONFLICT",
             StoreError::Corrupt(_) => "STORE_CORRUPT",
+            StoreError::QuotaExceeded(_) => "STORE_QUOTA",
+            StoreError::UpgradeBlocked(_) => "STORE_UPGRADE_BLOCKED",
         }
     }
 }

@@ -4,15 +4,20 @@
 //! Its state sits behind an `Rc<RefCell<…>>`, so [`MemoryStore::reopen`] can hand out a second
 //! handle on the same state: what a restarted worker would see after reopening its database. No
 //! borrow is held across an await (the methods do not await), so the `RefCell` never conflicts.
+//!
+//! [`MemoryStore::limit_records`] gives it a storage quota (in records), so the full-storage
+//! path ([`StoreError::QuotaExceeded`]) runs natively too.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
 use super::error::StoreError;
-use super::record::{Record, Seq};
+use super::record::{Entry, Record, Seq};
+use super::settings::SyncSettings;
 use super::store::{
-    Ack, AppendOutcome, Batch, DeadBatch, DeadLetter, Failure, OutboxStats, OutboxStore, RetryState,
+    Ack, AppendOutcome, Batch, DeadBatch, DeadLetter, Failure, OutboxStats, OutboxStore,
+    RetryState, READING_IDS_KEPT,
 };
 
 /// An [`OutboxStore`] held in memory. Clones share the same state.
@@ -21,22 +26,110 @@ pub struct MemoryStore {
     state: Rc<RefCell<State>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     device_id: Option<String>,
     next_seq: Seq,
-    records: BTreeMap<Seq, Record>,
+    /// Queue position of the next record to join the queue.
+    next_pos: u64,
+    /// Keyed by queue position: the front of the queue is the first entry.
+    queue: BTreeMap<u64, Record>,
+    /// Where each queued seq sits in `queue`.
+    pos_of: HashMap<Seq, u64>,
     inflight: Option<Batch>,
     /// Keyed by the batch's first seq, so the oldest dead batch is the first entry.
     dead: BTreeMap<Seq, DeadBatch>,
+    /// Recent reading ids and the seq each was recorded under; `reading_order` holds the same
+    /// ids oldest first, for pruning.
+    reading_ids: HashMap<String, Seq>,
+    reading_order: VecDeque<(Seq, String)>,
+    reading_ids_kept: u64,
+    /// Most records (queued, inflight and dead) storage can hold; `None`: unlimited.
+    record_quota: Option<u64>,
+    settings: Option<SyncSettings>,
     /// Only the running totals are kept here; current counts are computed in `stats`.
     totals: OutboxStats,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            device_id: None,
+            next_seq: 0,
+            next_pos: 0,
+            queue: BTreeMap::new(),
+            pos_of: HashMap::new(),
+            inflight: None,
+            dead: BTreeMap::new(),
+            reading_ids: HashMap::new(),
+            reading_order: VecDeque::new(),
+            reading_ids_kept: READING_IDS_KEPT,
+            record_quota: None,
+            settings: None,
+            totals: OutboxStats::default(),
+        }
+    }
+}
+
+impl State {
+    fn held(&self) -> u64 {
+        let inflight = self.inflight.as_ref().map_or(0, |b| b.records.len());
+        let dead: usize = self.dead.values().map(|d| d.records.len()).sum();
+        (self.queue.len() + inflight + dead) as u64
+    }
+
+    fn enqueue(&mut self, record: Record) {
+        let pos = self.next_pos;
+        self.next_pos += 1;
+        self.pos_of.insert(record.seq, pos);
+        self.queue.insert(pos, record);
+    }
+
+    fn pop_front(&mut self) -> bool {
+        match self.queue.pop_first() {
+            Some((_, record)) => {
+                self.pos_of.remove(&record.seq);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remember(&mut self, id: &str, seq: Seq) {
+        self.reading_ids.insert(id.to_owned(), seq);
+        self.reading_order.push_back((seq, id.to_owned()));
+    }
+
+    /// Forgets the reading ids of records older than the last `reading_ids_kept` seqs.
+    fn forget_old_reading_ids(&mut self) {
+        let horizon = self.next_seq.saturating_sub(self.reading_ids_kept);
+        while self.reading_order.front().is_some_and(|(seq, _)| *seq < horizon) {
+            if let Some((_, old)) = self.reading_order.pop_front() {
+                self.reading_ids.remove(&old);
+            }
+        }
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// This (new) store with room for only `quota` records (queued, inflight and dead): an
+    /// append that would need more fails with [`StoreError::QuotaExceeded`], like a browser
+    /// whose storage quota is used up.
+    pub fn limit_records(self, quota: u64) -> MemoryStore {
+        self.state.borrow_mut().record_quota = Some(quota);
+        self
+    }
+
+    /// This (new) store remembering the reading ids of only the last `kept` seqs instead of
+    /// [`READING_IDS_KEPT`].
+    pub fn keep_reading_ids(self, kept: u64) -> MemoryStore {
+        self.state.borrow_mut().reading_ids_kept = kept;
+        self
     }
 
     /// Another handle on the same state, as a restarted worker reopening its database gets.
@@ -54,35 +147,77 @@ impl OutboxStore for MemoryStore {
         Ok(self.state.borrow_mut().device_id.get_or_insert_with(|| candidate.to_owned()).clone())
     }
 
-    async fn reserve_seqs(&self, count: u64) -> Result<Seq, StoreError> {
-        let mut state = self.state.borrow_mut();
-        let first = state.next_seq;
-        state.next_seq = first
-            .checked_add(count)
-            .ok_or_else(|| StoreError::Backend("sequence counter overflow".into()))?;
-        Ok(first)
+    async fn next_seq(&self) -> Result<Seq, StoreError> {
+        Ok(self.state.borrow().next_seq)
     }
 
-    async fn append(&self, records: &[Record], capacity: u64) -> Result<AppendOutcome, StoreError> {
+    async fn append_entries(
+        &self,
+        entries: &[Entry],
+        capacity: u64,
+    ) -> Result<AppendOutcome, StoreError> {
         let mut state = self.state.borrow_mut();
-        for record in records {
-            state.records.insert(record.seq, record.clone());
+        // Decide everything first, so a refusal changes nothing.
+        let first_seq = state.next_seq;
+        let mut seen: HashMap<&str, Seq> = HashMap::new();
+        let mut already = Vec::new();
+        let mut fresh = Vec::new();
+        let mut next = first_seq;
+        for (index, entry) in entries.iter().enumerate() {
+            if let Some(id) = entry.reading_id.as_deref() {
+                if let Some(&seq) = state.reading_ids.get(id).or_else(|| seen.get(id)) {
+                    already.push((index, seq));
+                    continue;
+                }
+                seen.insert(id, next);
+            }
+            fresh.push((next, entry));
+            next += 1;
         }
+        let stored = fresh.len() as u64;
+        let end = first_seq
+            .checked_add(stored)
+            .ok_or_else(|| StoreError::Backend("sequence counter overflow".into()))?;
+        let queued_after = state.queue.len() as u64 + stored;
+        let evict = queued_after.saturating_sub(capacity);
+        if let Some(quota) = state.record_quota {
+            if state.held() + stored - evict > quota {
+                return Err(StoreError::QuotaExceeded(format!("{quota} records")));
+            }
+        }
+        for (seq, entry) in fresh {
+            if let Some(id) = entry.reading_id.as_deref() {
+                state.remember(id, seq);
+            }
+            state.enqueue(Record::new(seq, entry.clone()));
+        }
+        state.next_seq = end;
+        state.forget_old_reading_ids();
         let mut evicted = 0;
-        while state.records.len() as u64 > capacity {
-            state.records.pop_first();
+        while state.queue.len() as u64 > capacity && state.pop_front() {
             evicted += 1;
         }
         state.totals.evicted_total += evicted;
-        Ok(AppendOutcome { evicted })
+        Ok(AppendOutcome { first_seq, stored, evicted, already })
+    }
+
+    async fn evict_for_quota(&self, max: u64) -> Result<u64, StoreError> {
+        let mut state = self.state.borrow_mut();
+        let mut evicted = 0;
+        while evicted < max && state.pop_front() {
+            evicted += 1;
+        }
+        state.totals.evicted_total += evicted;
+        state.totals.evicted_quota_total += evicted;
+        Ok(evicted)
     }
 
     async fn oldest(&self, max: usize) -> Result<Vec<Record>, StoreError> {
-        Ok(self.state.borrow().records.values().take(max).cloned().collect())
+        Ok(self.state.borrow().queue.values().take(max).cloned().collect())
     }
 
     async fn queued(&self) -> Result<u64, StoreError> {
-        Ok(self.state.borrow().records.len() as u64)
+        Ok(self.state.borrow().queue.len() as u64)
     }
 
     async fn begin_inflight(&self, batch: &Batch) -> Result<(), StoreError> {
@@ -90,14 +225,16 @@ impl OutboxStore for MemoryStore {
         if let Some(current) = &state.inflight {
             return Err(StoreError::Conflict(format!("batch {} is already inflight", current.key)));
         }
-        if let Some(missing) = batch.records.iter().find(|r| !state.records.contains_key(&r.seq)) {
+        if let Some(missing) = batch.records.iter().find(|r| !state.pos_of.contains_key(&r.seq)) {
             return Err(StoreError::Conflict(format!(
                 "record {} is no longer queued",
                 missing.seq
             )));
         }
         for record in &batch.records {
-            state.records.remove(&record.seq);
+            if let Some(pos) = state.pos_of.remove(&record.seq) {
+                state.queue.remove(&pos);
+            }
         }
         state.inflight = Some(batch.clone());
         Ok(())
@@ -169,15 +306,29 @@ impl OutboxStore for MemoryStore {
         let Some(dead) = state.dead.remove(&first) else { return Ok(None) };
         let n = dead.records.len() as u64;
         for record in dead.records {
-            state.records.insert(record.seq, record);
+            state.enqueue(record);
         }
         Ok(Some(n))
+    }
+
+    async fn count_dropped(&self, reason: &str, n: u64) -> Result<(), StoreError> {
+        *self.state.borrow_mut().totals.dropped.entry(reason.to_owned()).or_default() += n;
+        Ok(())
+    }
+
+    async fn sync_settings(&self) -> Result<Option<SyncSettings>, StoreError> {
+        Ok(self.state.borrow().settings.clone())
+    }
+
+    async fn set_sync_settings(&self, settings: &SyncSettings) -> Result<(), StoreError> {
+        self.state.borrow_mut().settings = Some(settings.clone());
+        Ok(())
     }
 
     async fn stats(&self) -> Result<OutboxStats, StoreError> {
         let state = self.state.borrow();
         Ok(OutboxStats {
-            queued: state.records.len() as u64,
+            queued: state.queue.len() as u64,
             inflight_records: state.inflight.as_ref().map_or(0, |b| b.records.len() as u64),
             dead_letter_batches: state.dead.len() as u64,
             dead_letter_records: state.dead.values().map(|d| d.records.len() as u64).sum(),

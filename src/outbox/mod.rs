@@ -5,8 +5,10 @@
 //! ([`Env`]) are injected traits, so every rule runs in fast native tests. The web layer supplies
 //! IndexedDB, `fetch` and `Date.now`/`crypto`.
 //!
-//! - [`Recorder`] gives readings a per-device seq (persisted: survives restarts) and appends
-//!   them, evicting (and counting) the oldest past the capacity cap.
+//! - [`Recorder`] appends readings; the store gives each a per-device seq in the same
+//!   transaction (persisted, no gaps), recognises a reading the page sent again by its reading
+//!   id, evicts (and counts) the oldest past the capacity cap, and when storage is full evicts
+//!   the oldest (counted) rather than stop recording.
 //! - [`Syncer`] cuts batches (≤ N records, ≤ B body bytes), persists each as inflight under an
 //!   idempotency key *before* sending, deletes only on 2xx, retries 429/502/503/504 and network
 //!   errors with backoff or `Retry-After`, and dead-letters other refusals without blocking the
@@ -23,7 +25,9 @@ pub mod otlp;
 mod record;
 mod recorder;
 pub mod retry;
+mod settings;
 mod store;
+pub mod stored;
 mod syncer;
 mod transport;
 mod wire;
@@ -36,8 +40,10 @@ pub use memory::MemoryStore;
 pub use record::{Entry, Record, Scoring, Seq};
 pub use recorder::{ensure_device_id, Recorded, Recorder};
 pub use retry::RetryPolicy;
+pub use settings::SyncSettings;
 pub use store::{
-    Ack, AppendOutcome, Batch, DeadBatch, DeadLetter, Failure, OutboxStats, OutboxStore, RetryState,
+    Ack, AppendOutcome, Batch, DeadBatch, DeadLetter, Failure, OutboxStats, OutboxStore,
+    RetryState, READING_IDS_KEPT,
 };
 pub use syncer::{FlushOutcome, FlushStatus, Syncer};
 pub use transport::{HttpRequest, HttpResponse, Transport};

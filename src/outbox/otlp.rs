@@ -3,16 +3,21 @@
 //! Hand-written serde types for the few messages we send, following the protobuf JSON mapping:
 //! camelCase field names, 64-bit integers as decimal strings, `AnyValue` as a one-key object,
 //! non-finite doubles as `"NaN"` / `"Infinity"` / `"-Infinity"`. A pulled-in OTLP crate would
-//! bring protobuf and tonic along for five structs. The response side only needs
-//! `partialSuccess`, read leniently (see [`parse_partial_success`]).
+//! bring protobuf and tonic along for five structs. Attribute names and the non-finite encoding
+//! come from [`edge_wire`], which the collector reads with; what acknowledges a batch is
+//! [`edge_wire::response`].
 
+use std::collections::BTreeMap;
+
+use edge_wire::{attr, double, record_id};
 use serde::{Serialize, Serializer};
 
 use super::error::OutboxError;
 use super::record::{Record, Scoring};
+use super::store::OutboxStats;
 
 /// `service.name` and the instrumentation scope name.
-pub const SERVICE_NAME: &str = "edge-anomaly";
+pub const SERVICE_NAME: &str = attr::SERVICE_NAME;
 /// The log record body: every record is a score (or a reading awaiting one).
 pub const BODY: &str = "anomaly score";
 /// `SEVERITY_NUMBER_INFO`: a normal reading, scored or not.
@@ -27,6 +32,59 @@ pub struct Origin {
     pub device_id: String,
     /// The app version (`service.version`).
     pub service_version: String,
+    /// What the device lost so far, sent with every batch so the collector can tell a seq gap
+    /// it can explain (an eviction) from one it cannot.
+    pub losses: Losses,
+}
+
+impl Origin {
+    /// A device that has lost nothing (yet).
+    pub fn new(device_id: impl Into<String>, service_version: impl Into<String>) -> Origin {
+        Origin {
+            device_id: device_id.into(),
+            service_version: service_version.into(),
+            losses: Losses::default(),
+        }
+    }
+}
+
+/// Cumulative loss counters of a device, as resource attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Losses {
+    /// Readings not recorded at all, by reason code (`edge.dropped.<REASON>`).
+    pub dropped: BTreeMap<String, u64>,
+    /// Recorded readings evicted before they were sent (`edge.outbox.evicted_total`).
+    pub evicted: u64,
+    /// Dead-lettered readings dropped at the dead-letter cap
+    /// (`edge.outbox.dead_letter_evicted_total`).
+    pub dead_letter_evicted: u64,
+}
+
+impl Losses {
+    /// The counters of a store's stats.
+    pub fn of(stats: &OutboxStats) -> Losses {
+        Losses {
+            dropped: stats.dropped.clone(),
+            evicted: stats.evicted_total,
+            dead_letter_evicted: stats.dead_letter_evicted_total,
+        }
+    }
+
+    /// The resource attributes: zero counters are left out, so a device that lost nothing sends
+    /// none of them.
+    fn attributes(&self) -> impl Iterator<Item = KeyValue> + '_ {
+        let named = [
+            (attr::EVICTED_TOTAL, self.evicted),
+            (attr::DEAD_LETTER_EVICTED_TOTAL, self.dead_letter_evicted),
+        ]
+        .into_iter()
+        .map(|(key, n)| (key.to_owned(), n));
+        let dropped = self
+            .dropped
+            .iter()
+            .map(|(reason, &n)| (format!("{}{reason}", attr::DROPPED_PREFIX), n));
+        named.chain(dropped).filter(|&(_, n)| n > 0).map(|(key, n)| KeyValue { key, value: int(n) })
+    }
 }
 
 /// `opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest`.
@@ -130,15 +188,9 @@ pub struct Double(pub f32);
 
 impl Serialize for Double {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let v = self.0;
-        if v.is_finite() {
-            s.serialize_f32(v)
-        } else if v.is_nan() {
-            s.serialize_str("NaN")
-        } else if v > 0.0 {
-            s.serialize_str("Infinity")
-        } else {
-            s.serialize_str("-Infinity")
+        match double::non_finite_str(f64::from(self.0)) {
+            Some(spelling) => s.serialize_str(spelling),
+            None => s.serialize_f32(self.0),
         }
     }
 }
@@ -161,25 +213,25 @@ pub fn log_record(record: &Record, device_id: &str) -> LogRecord {
     let (severity_number, severity_text) =
         if record.is_anomaly() { (SEVERITY_WARN, "WARN") } else { (SEVERITY_INFO, "INFO") };
     let mut attributes = vec![
-        kv("edge.record_id", string(&record.id(device_id))),
-        kv("edge.seq", int(record.seq)),
-        kv("edge.scored", AnyValue::BoolValue(record.is_scored())),
+        kv(attr::RECORD_ID, string(&record_id::format(device_id, record.seq))),
+        kv(attr::SEQ, int(record.seq)),
+        kv(attr::SCORED, AnyValue::BoolValue(record.is_scored())),
     ];
     match &record.result {
         Scoring::Scored { score, anomaly } => {
-            attributes.push(kv("edge.score", AnyValue::DoubleValue(Double(*score))));
-            attributes.push(kv("edge.anomaly", AnyValue::BoolValue(*anomaly)));
+            attributes.push(kv(attr::SCORE, AnyValue::DoubleValue(Double(*score))));
+            attributes.push(kv(attr::ANOMALY, AnyValue::BoolValue(*anomaly)));
         }
-        Scoring::Unscored { .. } => attributes.push(kv("edge.anomaly", AnyValue::BoolValue(false))),
+        Scoring::Unscored { .. } => attributes.push(kv(attr::ANOMALY, AnyValue::BoolValue(false))),
     }
     if let Some(version) = &record.model_version {
-        attributes.push(kv("edge.model_version", string(version)));
+        attributes.push(kv(attr::MODEL_VERSION, string(version)));
     }
-    attributes.push(kv("edge.latency_us", int(record.latency_us)));
+    attributes.push(kv(attr::LATENCY_US, int(record.latency_us)));
     if let Scoring::Unscored { reading, reason } = &record.result {
         let values = reading.iter().map(|&v| AnyValue::DoubleValue(Double(v))).collect();
-        attributes.push(kv("edge.reading", AnyValue::ArrayValue(ArrayValue { values })));
-        attributes.push(kv("edge.unscored_reason", string(reason)));
+        attributes.push(kv(attr::READING, AnyValue::ArrayValue(ArrayValue { values })));
+        attributes.push(kv(attr::UNSCORED_REASON, string(reason)));
     }
     LogRecord {
         time_unix_nano: nanos.to_string(),
@@ -193,13 +245,13 @@ pub fn log_record(record: &Record, device_id: &str) -> LogRecord {
 
 /// The request carrying `records` from `origin`.
 pub fn request(records: &[Record], origin: &Origin) -> ExportLogsServiceRequest {
-    let resource = Resource {
-        attributes: vec![
-            kv("service.name", string(SERVICE_NAME)),
-            kv("service.version", string(&origin.service_version)),
-            kv("device.id", string(&origin.device_id)),
-        ],
-    };
+    let mut attributes = vec![
+        kv(attr::SERVICE_NAME_KEY, string(SERVICE_NAME)),
+        kv(attr::SERVICE_VERSION, string(&origin.service_version)),
+        kv(attr::DEVICE_ID, string(&origin.device_id)),
+    ];
+    attributes.extend(origin.losses.attributes());
+    let resource = Resource { attributes };
     let scope =
         Scope { name: SERVICE_NAME.to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() };
     let log_records = records.iter().map(|r| log_record(r, &origin.device_id)).collect();
@@ -246,34 +298,4 @@ impl BodySizer {
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, OutboxError> {
     serde_json::to_string(value).map_err(|e| OutboxError::Encode(e.to_string()))
-}
-
-/// What a 2xx `ExportLogsServiceResponse` body says about partial success.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PartialSuccess {
-    /// `partialSuccess.rejectedLogRecords` (0 when absent).
-    pub rejected: u64,
-    /// `partialSuccess.errorMessage`, when present and non-empty.
-    pub message: Option<String>,
-}
-
-/// Reads `partialSuccess` from a response body. An empty, non-JSON (e.g. protobuf) or
-/// unexpected body counts as full success: the 2xx status is what acknowledges the batch.
-/// `rejectedLogRecords` is accepted as a string (the int64 mapping) or as a number.
-pub fn parse_partial_success(body: &[u8]) -> PartialSuccess {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return PartialSuccess::default();
-    };
-    let Some(partial) = value.get("partialSuccess") else { return PartialSuccess::default() };
-    let rejected = match partial.get("rejectedLogRecords") {
-        Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0),
-        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
-        _ => 0,
-    };
-    let message = partial
-        .get("errorMessage")
-        .and_then(serde_json::Value::as_str)
-        .filter(|m| !m.is_empty())
-        .map(str::to_owned);
-    PartialSuccess { rejected, message }
 }

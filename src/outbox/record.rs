@@ -4,14 +4,19 @@
 //! could not score it (no model yet, or the model failed), carries the raw reading so the cloud
 //! can score it instead. Records are identified by a per-device sequence number; together with
 //! the device id it forms the globally unique id `"{device}:{seq}"` that the collector can
-//! dedupe on. The sequence is handed out by the store ([`super::OutboxStore::reserve_seqs`]), so
-//! it survives restarts.
+//! dedupe on. The store hands out the seq in the same transaction that stores the record
+//! ([`super::OutboxStore::append_entries`]), so seqs survive restarts and have no gaps: a gap at
+//! the collector is a lost reading.
+//!
+//! Floats are stored with the wire's encoding ([`edge_wire::double`]): a NaN or infinite score or
+//! reading value round-trips instead of becoming an unreadable `null`.
 
 use serde::{Deserialize, Serialize};
 
 /// A record's sequence number: unique and increasing within one device (one store).
 ///
-/// Seqs are never reused but may have gaps (a crash between reserving and appending).
+/// Seqs start at 0, are never reused and have no gaps: each is assigned in the transaction that
+/// stores its record.
 pub type Seq = u64;
 
 /// What the caller hands the [`super::Recorder`]: a reading's outcome, before it gets a [`Seq`].
@@ -25,6 +30,10 @@ pub struct Entry {
     pub latency_us: u64,
     /// The score, or why there is none.
     pub result: Scoring,
+    /// An id the page gave the reading, so a reading sent again (its first reply was lost) is
+    /// recognised and not recorded twice. Kept by the store only; never sent on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading_id: Option<String>,
 }
 
 /// The engine's verdict on one reading.
@@ -32,14 +41,16 @@ pub struct Entry {
 pub enum Scoring {
     /// Scored on the device.
     Scored {
-        /// Anomaly score as the model produced it.
+        /// Anomaly score as the model produced it (NaN and infinities included).
+        #[serde(with = "edge_wire::double::f32_serde")]
         score: f32,
         /// Whether the score crossed the anomaly threshold.
         anomaly: bool,
     },
     /// Not scored on the device: the raw reading goes to the cloud for scoring.
     Unscored {
-        /// The reading's feature values, as received.
+        /// The reading's feature values, as received (NaN and infinities included).
+        #[serde(with = "edge_wire::double::vec_f32_serde")]
         reading: Vec<f32>,
         /// A stable machine-readable reason code, e.g. [`crate::EngineError::code`]
         /// (`"NOT_LOADED"`, `"INFERENCE"`).
@@ -63,9 +74,9 @@ pub struct Record {
 }
 
 impl Record {
-    /// Gives `entry` its sequence number.
+    /// Gives `entry` its sequence number (its reading id stays with the store).
     pub fn new(seq: Seq, entry: Entry) -> Record {
-        let Entry { timestamp_ms, model_version, latency_us, result } = entry;
+        let Entry { timestamp_ms, model_version, latency_us, result, reading_id: _ } = entry;
         Record { seq, timestamp_ms, model_version, latency_us, result }
     }
 
@@ -99,6 +110,7 @@ impl Entry {
             model_version: Some(model_version.into()),
             latency_us,
             result: Scoring::Scored { score, anomaly },
+            reading_id: None,
         }
     }
 
@@ -115,6 +127,13 @@ impl Entry {
             model_version,
             latency_us: 0,
             result: Scoring::Unscored { reading, reason: reason.into() },
+            reading_id: None,
         }
+    }
+
+    /// The same entry under the page-assigned reading id `id`.
+    pub fn with_reading_id(mut self, id: impl Into<String>) -> Entry {
+        self.reading_id = Some(id.into());
+        self
     }
 }

@@ -1,24 +1,45 @@
-//! [`Recorder`]: the write side. Gives each scored (or unscored) reading its seq and puts it in
-//! the outbox, enforcing the capacity cap.
+//! [`Recorder`]: the write side. Puts each scored (or unscored) reading in the outbox, where the
+//! store gives it its seq in the same transaction, enforcing the capacity cap.
 //!
 //! Writing never waits for the network: recording and syncing are separate so a reading is
-//! durable as soon as `record` returns, online or not.
+//! durable as soon as `record` returns, online or not. Full storage does not stop recording
+//! either: the oldest queued records make room (counted as quota evictions), and only when there
+//! is nothing left to evict does `record` fail with [`StoreError::QuotaExceeded`].
 
 use super::config::OutboxConfig;
 use super::env::Env;
 use super::error::{OutboxError, StoreError};
-use super::record::{Entry, Record, Seq};
-use super::store::OutboxStore;
+use super::record::{Entry, Seq};
+use super::store::{AppendOutcome, OutboxStore};
 
-/// What [`Recorder::record`] stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What [`Recorder::record`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recorded {
     /// Seq of the first new record (the others follow consecutively).
     pub first_seq: Seq,
     /// Records stored.
     pub count: u64,
-    /// Oldest queued records evicted to make room (already counted in the store's stats).
+    /// Oldest queued records evicted to make room, for the capacity cap or for full storage
+    /// (already counted in the store's stats).
     pub evicted: u64,
+    /// Of `evicted`, those evicted because storage was full.
+    pub evicted_for_quota: u64,
+    /// Entries recognised by their reading id as already recorded: (index in the call, seq).
+    pub already: Vec<(usize, Seq)>,
+}
+
+impl Recorded {
+    /// The seq of each of the `entries` entries of the call, in order (see
+    /// [`AppendOutcome::seqs`]).
+    pub fn seqs(&self, entries: usize) -> Vec<Seq> {
+        let outcome = AppendOutcome {
+            first_seq: self.first_seq,
+            stored: self.count,
+            evicted: self.evicted,
+            already: self.already.clone(),
+        };
+        outcome.seqs(entries)
+    }
 }
 
 /// Puts readings into the outbox.
@@ -47,19 +68,44 @@ impl<S: OutboxStore> Recorder<S> {
         &self.store
     }
 
-    /// Stores `entries` as consecutive records, evicting the oldest queued ones past the
-    /// capacity. Seqs are reserved first, in their own transaction: a crash in between leaves a
-    /// gap in the seqs, never a reused one.
+    /// Stores `entries` as consecutive records (the seqs are assigned in the same transaction,
+    /// so none is lost to a crash), skipping those whose reading id was already recorded, and
+    /// evicting the oldest queued ones past the capacity. When storage is full, evicts the
+    /// oldest queued records (as many as the call brings, doubling on each further refusal)
+    /// and tries again.
     pub async fn record(&self, entries: Vec<Entry>) -> Result<Recorded, OutboxError> {
         if entries.is_empty() {
             return Ok(Recorded::default());
         }
-        let count = entries.len() as u64;
-        let first_seq = self.store.reserve_seqs(count).await?;
-        let records: Vec<Record> =
-            (first_seq..).zip(entries).map(|(seq, entry)| Record::new(seq, entry)).collect();
-        let outcome = self.store.append(&records, self.config.capacity).await?;
-        Ok(Recorded { first_seq, count, evicted: outcome.evicted })
+        let mut room = entries.len() as u64;
+        let mut evicted_for_quota = 0;
+        loop {
+            match self.store.append_entries(&entries, self.config.capacity).await {
+                Ok(outcome) => {
+                    return Ok(Recorded {
+                        first_seq: outcome.first_seq,
+                        count: outcome.stored,
+                        evicted: outcome.evicted + evicted_for_quota,
+                        evicted_for_quota,
+                        already: outcome.already,
+                    })
+                }
+                Err(StoreError::QuotaExceeded(why)) => {
+                    let freed = self.store.evict_for_quota(room).await?;
+                    if freed == 0 {
+                        return Err(StoreError::QuotaExceeded(why).into());
+                    }
+                    evicted_for_quota += freed;
+                    room = room.saturating_mul(2);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Counts `n` readings the app did not record, under `reason` (a stable code).
+    pub async fn count_dropped(&self, reason: &str, n: u64) -> Result<(), OutboxError> {
+        Ok(self.store.count_dropped(reason, n).await?)
     }
 }
 

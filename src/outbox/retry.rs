@@ -1,8 +1,13 @@
 //! The retry policy of the OTLP/HTTP spec: which answers are retried, and when.
 //!
-//! Network errors, 429, 502, 503 and 504 are retryable; any other non-2xx is final (the batch
-//! is dead-lettered). A retry waits for the server's `Retry-After` when it gives one (seconds,
-//! or an IMF-fixdate HTTP-date), and otherwise for an exponential backoff with jitter, capped.
+//! Network errors, timeouts, 429, 502, 503 and 504 are retryable, and so is a redirect (the
+//! transport never follows one: a login page behind it must not acknowledge a batch). 401 and
+//! 403 hold the queue until the credentials change: every batch would be refused the same way,
+//! and dead-lettering them all would only move the whole queue aside. Any other non-2xx is
+//! final (the batch is dead-lettered). A retry waits for the server's `Retry-After` when it
+//! gives one (seconds, or an IMF-fixdate HTTP-date), and otherwise for an exponential backoff
+//! with jitter; both are capped, and so is every stored wait (see [`RetryPolicy::max_wait_ms`]),
+//! so neither a huge header nor a clock that jumps backwards can stall sending for long.
 //! Everything here is a pure function of its inputs so each rule is tested without a clock.
 
 use super::error::ConfigError;
@@ -42,15 +47,20 @@ pub enum Disposition {
     Acknowledge,
     /// Retryable: keep the batch inflight and try again later.
     Retry,
+    /// The credentials were refused: keep the batch inflight and hold the queue until they
+    /// change.
+    AuthNeeded,
     /// Final refusal: move the batch to the dead-letter store.
     DeadLetter,
 }
 
-/// Classifies an HTTP status per the OTLP/HTTP spec.
+/// Classifies an HTTP status per the OTLP/HTTP spec. A 2xx still has to carry an OTLP
+/// response body to acknowledge (the syncer checks it with [`edge_wire::response::parse`]).
 pub fn classify(status: u16) -> Disposition {
     match status {
         200..=299 => Disposition::Acknowledge,
-        429 | 502 | 503 | 504 => Disposition::Retry,
+        300..=399 | 429 | 502 | 503 | 504 => Disposition::Retry,
+        401 | 403 => Disposition::AuthNeeded,
         _ => Disposition::DeadLetter,
     }
 }
@@ -87,6 +97,13 @@ impl RetryPolicy {
         let nominal = self.nominal_backoff_ms(attempts);
         let cut = (nominal as f64 * self.jitter * unit.clamp(0.0, 1.0)) as u64;
         nominal - cut.min(nominal)
+    }
+
+    /// The longest any stored wait may still last: the larger of the backoff cap and the
+    /// `Retry-After` cap. A stored retry time further away than this was made by a clock that
+    /// has since jumped backwards, and is pulled in.
+    pub fn max_wait_ms(&self) -> u64 {
+        self.max_backoff_ms.max(self.max_retry_after_ms)
     }
 
     /// The delay a `Retry-After` header value asks for, capped at `max_retry_after_ms`; `None`

@@ -1,35 +1,74 @@
 //! The durable store behind the outbox, as a trait the core owns.
 //!
 //! Shaped for IndexedDB: every method is one short transaction over a few object stores with
-//! simple keys (`records` keyed by seq, one `inflight` slot, `dead` keyed by first seq, a `meta`
-//! store for the device id, the sequence counter and the counters), and nothing holds a
-//! transaction across a network await. Methods return `impl Future` without `Send`, because wasm
-//! futures are `!Send`. Each state change of a record is a single method, so a worker killed at
-//! any await leaves the store consistent:
+//! simple keys (the queue keyed by queue position, one `inflight` slot, `dead` keyed by first
+//! seq, recent reading ids, a `meta` store for the device id, the seq and position counters, the
+//! totals and the sync settings), and nothing holds a transaction across a network await.
+//! Methods return `impl Future` without `Send`, because wasm futures are `!Send`. Each state
+//! change of a record is a single method, so a worker killed at any await leaves the store
+//! consistent:
 //!
 //! ```text
-//! append ──► records ──begin_inflight──► inflight ──ack_inflight──► gone (sent_total += n)
-//!               ▲                            └──dead_letter_inflight──► dead ──┐
-//!               └──────────────────── redrive_dead_letter ◄────────────────────┘
+//! append_entries ─► queue ─begin_inflight─► inflight ─ack_inflight─► gone (sent_total += n)
+//!                    ▲                         └─dead_letter_inflight─► dead ─┐
+//!                    └─────────────── redrive_dead_letter ◄───────────────────┘
 //! ```
+//!
+//! The queue has its own order, separate from seqs: a record joins at the end (a re-driven one
+//! too, though its seq is old), [`OutboxStore::oldest`] reads from the front and the capacity
+//! cap evicts from the front, so a re-driven record is never evicted before records queued after
+//! it.
 //!
 //! [`super::MemoryStore`] implements it natively; [`super::conformance`] checks any
 //! implementation against these rules.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
-use super::record::{Record, Seq};
+use super::record::{Entry, Record, Seq};
+use super::settings::SyncSettings;
 
-/// What [`OutboxStore::append`] did besides storing the records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A store remembers the reading ids of the records with the last this-many seqs (older ones
+/// are forgotten, oldest first, in the transaction that stores new records). A page resends an
+/// unanswered reading within seconds; this covers hours of a 10 Hz sensor.
+pub const READING_IDS_KEPT: u64 = 100_000;
+
+/// What [`OutboxStore::append_entries`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendOutcome {
+    /// Seq of the first stored entry; the stored entries got consecutive seqs from here, in
+    /// their order in the call. When nothing was stored, the next seq to be assigned.
+    pub first_seq: Seq,
+    /// Entries stored as new records.
+    pub stored: u64,
     /// Oldest queued records dropped to stay within the capacity (also added to
     /// [`OutboxStats::evicted_total`]).
     pub evicted: u64,
+    /// Entries not stored because their reading id was already recorded: (index in the call,
+    /// the seq it was recorded under).
+    pub already: Vec<(usize, Seq)>,
+}
+
+impl AppendOutcome {
+    /// The seq of each of the `entries` entries of the call, in order: a new one for each stored
+    /// entry, the original one for each already recorded.
+    pub fn seqs(&self, entries: usize) -> Vec<Seq> {
+        let mut already = self.already.iter().peekable();
+        let mut next = self.first_seq;
+        (0..entries)
+            .map(|i| match already.next_if(|(index, _)| *index == i) {
+                Some(&(_, seq)) => seq,
+                None => {
+                    next += 1;
+                    next - 1
+                }
+            })
+            .collect()
+    }
 }
 
 /// A batch taken out of the queue for sending: its idempotency key and exactly what is sent.
@@ -40,7 +79,8 @@ pub struct AppendOutcome {
 pub struct Batch {
     /// The `Idempotency-Key` header: unique per logical batch, never reused for another payload.
     pub key: String,
-    /// The records in the batch, in seq order.
+    /// The records in the batch, in queue order (seq order, but for re-driven records, which
+    /// queue behind the records that were queued before their re-drive).
     pub records: Vec<Record>,
     /// The uncompressed OTLP JSON body, frozen when the batch was made.
     pub body: String,
@@ -75,6 +115,10 @@ pub struct RetryState {
     pub server_directed: bool,
     /// The last failure, for display.
     pub last_error: String,
+    /// The collector refused our credentials (401/403): the batch waits for a new token (or
+    /// the next periodic re-check), and the queue behind it is held, not dead-lettered.
+    #[serde(default)]
+    pub auth_needed: bool,
 }
 
 /// Why a batch was dead-lettered.
@@ -95,7 +139,7 @@ pub struct Failure {
 pub struct DeadBatch {
     /// The idempotency key it was sent under.
     pub key: String,
-    /// Its records, in seq order.
+    /// Its records, in the order they were sent.
     pub records: Vec<Record>,
     /// Why it is here.
     pub failure: Failure,
@@ -142,6 +186,7 @@ pub struct Ack {
 
 /// Counts, current and since the store was created; every loss is in here, none is silent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)] // totals stored before a field existed read it as 0
 pub struct OutboxStats {
     /// Records waiting in the queue.
     pub queued: u64,
@@ -151,8 +196,11 @@ pub struct OutboxStats {
     pub dead_letter_batches: u64,
     /// Records in the dead-letter store.
     pub dead_letter_records: u64,
-    /// Queued records dropped by the capacity cap, ever.
+    /// Queued records dropped to make room, ever: by the capacity cap or because storage was
+    /// full (the latter also in `evicted_quota_total`).
     pub evicted_total: u64,
+    /// Queued records dropped because storage was full, ever.
+    pub evicted_quota_total: u64,
     /// Dead-lettered records dropped by the dead-letter cap, ever.
     pub dead_letter_evicted_total: u64,
     /// Records acknowledged by the collector, ever (partially rejected ones included).
@@ -165,6 +213,9 @@ pub struct OutboxStats {
     pub rejected_records_total: u64,
     /// The latest partial-success message.
     pub last_rejection: Option<String>,
+    /// Readings the app did not record, ever, by reason code (see
+    /// [`OutboxStore::count_dropped`]).
+    pub dropped: BTreeMap<String, u64>,
 }
 
 /// Durable storage for the outbox. See the module docs for the life of a record.
@@ -181,19 +232,28 @@ pub trait OutboxStore {
     /// old record ids.
     fn init_device_id(&self, candidate: &str) -> impl Future<Output = Result<String, StoreError>>;
 
-    /// Reserves `count` consecutive seqs and returns the first. The counter is persisted and
-    /// only moves forward; `count == 0` returns the next seq without reserving.
-    fn reserve_seqs(&self, count: u64) -> impl Future<Output = Result<Seq, StoreError>>;
+    /// The seq the next stored record will get (0 for a new store).
+    fn next_seq(&self) -> impl Future<Output = Result<Seq, StoreError>>;
 
-    /// Adds `records` to the queue (a record with an already-queued seq replaces it), then
-    /// evicts the oldest queued records while more than `capacity` are queued, counting them.
-    fn append(
+    /// Stores `entries` as records at the end of the queue, in one transaction with the seq
+    /// counter: each new record gets the next seq, so seqs have no gaps. An entry whose
+    /// `reading_id` was recorded within the last [`READING_IDS_KEPT`] seqs (earlier in this
+    /// call included) is not stored again but reported in [`AppendOutcome::already`].
+    /// Then evicts the oldest queued records while more than `capacity` are queued, counting
+    /// them.
+    ///
+    /// Fails with [`StoreError::QuotaExceeded`] (storing nothing) when storage is full.
+    fn append_entries(
         &self,
-        records: &[Record],
+        entries: &[Entry],
         capacity: u64,
     ) -> impl Future<Output = Result<AppendOutcome, StoreError>>;
 
-    /// Up to `max` queued records, lowest seq first.
+    /// Evicts up to `max` records from the front of the queue to free storage, counting them in
+    /// `evicted_quota_total` and `evicted_total`; returns how many it evicted (0: nothing left).
+    fn evict_for_quota(&self, max: u64) -> impl Future<Output = Result<u64, StoreError>>;
+
+    /// Up to `max` queued records, front of the queue first.
     fn oldest(&self, max: usize) -> impl Future<Output = Result<Vec<Record>, StoreError>>;
 
     /// Number of queued records.
@@ -235,13 +295,26 @@ pub trait OutboxStore {
     /// The dead batches, lowest first seq first, without their records.
     fn dead_letters(&self) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>>;
 
-    /// Moves dead batch `key`'s records back into the queue (not subject to the capacity cap)
+    /// Moves dead batch `key`'s records to the end of the queue (not subject to the capacity cap)
     /// so they are sent again in a new batch. Returns how many records moved, or `None` when
     /// there is no such dead batch.
     fn redrive_dead_letter(
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>>;
+
+    /// Adds `n` readings the app did not record to the persisted count for `reason` (a stable
+    /// code), shown in [`OutboxStats::dropped`].
+    fn count_dropped(&self, reason: &str, n: u64) -> impl Future<Output = Result<(), StoreError>>;
+
+    /// The stored collector settings, if the page has set any.
+    fn sync_settings(&self) -> impl Future<Output = Result<Option<SyncSettings>, StoreError>>;
+
+    /// Stores the collector settings, replacing any earlier ones.
+    fn set_sync_settings(
+        &self,
+        settings: &SyncSettings,
+    ) -> impl Future<Output = Result<(), StoreError>>;
 
     /// Current counts and the running totals.
     fn stats(&self) -> impl Future<Output = Result<OutboxStats, StoreError>>;
@@ -255,15 +328,18 @@ impl<S: OutboxStore + ?Sized> OutboxStore for Rc<S> {
     fn init_device_id(&self, candidate: &str) -> impl Future<Output = Result<String, StoreError>> {
         (**self).init_device_id(candidate)
     }
-    fn reserve_seqs(&self, count: u64) -> impl Future<Output = Result<Seq, StoreError>> {
-        (**self).reserve_seqs(count)
+    fn next_seq(&self) -> impl Future<Output = Result<Seq, StoreError>> {
+        (**self).next_seq()
     }
-    fn append(
+    fn append_entries(
         &self,
-        records: &[Record],
+        entries: &[Entry],
         capacity: u64,
     ) -> impl Future<Output = Result<AppendOutcome, StoreError>> {
-        (**self).append(records, capacity)
+        (**self).append_entries(entries, capacity)
+    }
+    fn evict_for_quota(&self, max: u64) -> impl Future<Output = Result<u64, StoreError>> {
+        (**self).evict_for_quota(max)
     }
     fn oldest(&self, max: usize) -> impl Future<Output = Result<Vec<Record>, StoreError>> {
         (**self).oldest(max)
@@ -303,6 +379,18 @@ impl<S: OutboxStore + ?Sized> OutboxStore for Rc<S> {
         key: &str,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> {
         (**self).redrive_dead_letter(key)
+    }
+    fn count_dropped(&self, reason: &str, n: u64) -> impl Future<Output = Result<(), StoreError>> {
+        (**self).count_dropped(reason, n)
+    }
+    fn sync_settings(&self) -> impl Future<Output = Result<Option<SyncSettings>, StoreError>> {
+        (**self).sync_settings()
+    }
+    fn set_sync_settings(
+        &self,
+        settings: &SyncSettings,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        (**self).set_sync_settings(settings)
     }
     fn stats(&self) -> impl Future<Output = Result<OutboxStats, StoreError>> {
         (**self).stats()

@@ -7,17 +7,25 @@
 //! the persisted inflight batch, so a restarted worker honours it too.
 //!
 //! A batch is persisted as inflight (records moved out of the queue, key and body frozen) before
-//! its first send, and leaves only on a 2xx (acknowledged) or a final refusal (dead-lettered).
+//! its first send, and leaves only when acknowledged (a 2xx whose body is an OTLP
+//! `ExportLogsServiceResponse`: a captive portal's `200 text/html` is not one) or finally
+//! refused (dead-lettered). A 401/403 holds the queue until [`Syncer::reconfigure`] brings new
+//! credentials.
+//!
+//! One syncer per worker: [`Syncer::reconfigure`] changes where and how it sends in place, so
+//! a new endpoint never starts a second flush beside a running one.
 //! A worker killed anywhere in between resends the same key and body when it comes back, so a
 //! collector that dedupes on `Idempotency-Key` stores each record once.
 
 use std::cell::{Cell, RefCell};
 
+use edge_wire::response as otlp_response;
+
 use super::batcher::make_batch;
 use super::config::SyncConfig;
 use super::env::{unit_interval, Env};
 use super::error::{OutboxError, StoreError};
-use super::otlp::{parse_partial_success, Origin};
+use super::otlp::{Losses, Origin};
 use super::recorder::ensure_device_id;
 use super::retry::{classify, Disposition};
 use super::store::{Ack, Batch, Failure, OutboxStore, RetryState};
@@ -43,6 +51,9 @@ pub enum FlushStatus {
     MorePending,
     /// Another flush is running; this call did nothing.
     AlreadyRunning,
+    /// The collector refused our credentials (401/403): the queue is held until
+    /// [`Syncer::reconfigure`] gives new ones (or `next_attempt_at_ms` re-checks them).
+    AuthNeeded,
 }
 
 /// What one [`Syncer::flush`] did.
@@ -77,7 +88,7 @@ pub struct Syncer<S, T, E> {
     store: S,
     transport: T,
     env: E,
-    config: SyncConfig,
+    config: RefCell<SyncConfig>,
     running: Cell<bool>,
     device_id: RefCell<Option<String>>,
 }
@@ -106,7 +117,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
             store,
             transport,
             env,
-            config,
+            config: RefCell::new(config),
             running: Cell::new(false),
             device_id: RefCell::new(None),
         })
@@ -118,8 +129,24 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
     }
 
     /// The configuration in force.
-    pub fn config(&self) -> &SyncConfig {
-        &self.config
+    pub fn config(&self) -> SyncConfig {
+        self.config.borrow().clone()
+    }
+
+    /// Sends to another endpoint, or with other credentials, from the next batch on; a flush in
+    /// progress finishes its current request first. When the inflight batch is waiting for new
+    /// credentials, the wait ends now. Fails (changing nothing) on an invalid `config`.
+    pub async fn reconfigure(&self, config: SyncConfig) -> Result<(), OutboxError> {
+        config.validate()?;
+        *self.config.borrow_mut() = config;
+        let now = self.env.now_ms();
+        if let Some(batch) = self.store.inflight().await? {
+            if let Some(retry) = batch.retry.filter(|r| r.auth_needed) {
+                let retry = RetryState { not_before_ms: now, auth_needed: false, ..retry };
+                self.store.set_inflight_retry(&batch.key, &retry).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether a flush is in progress.
@@ -141,13 +168,14 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
             });
         };
         let origin = self.origin().await?;
+        let config = self.config();
         let mut out = FlushOutcome::default();
         let mut attempted = 0;
         let mut conflicts = 0;
         loop {
             let now = self.env.now_ms();
             let inflight = self.store.inflight().await?;
-            if attempted >= self.config.max_batches_per_flush {
+            if attempted >= config.max_batches_per_flush {
                 if inflight.is_some() || self.store.queued().await? > 0 {
                     out.status = FlushStatus::MorePending;
                     out.next_attempt_at_ms = Some(now);
@@ -157,10 +185,9 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
             let batch = match inflight {
                 Some(batch) => batch,
                 None => {
-                    let candidates = self.store.oldest(self.config.max_batch_records).await?;
+                    let candidates = self.store.oldest(config.max_batch_records).await?;
                     let nonce = self.env.random_u64();
-                    let Some(batch) = make_batch(candidates, &origin, &self.config, now, nonce)?
-                    else {
+                    let Some(batch) = make_batch(candidates, &origin, &config, now, nonce)? else {
                         return Ok(out);
                     };
                     match self.store.begin_inflight(&batch).await {
@@ -174,22 +201,49 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                 }
             };
             if let Some(retry) = batch.retry.as_ref().filter(|r| r.not_before_ms > now) {
-                out.status = FlushStatus::Backoff;
-                out.next_attempt_at_ms = Some(retry.not_before_ms);
+                let not_before_ms = self.bounded_wait(&batch.key, retry, now, &config).await?;
+                out.status =
+                    if retry.auth_needed { FlushStatus::AuthNeeded } else { FlushStatus::Backoff };
+                out.next_attempt_at_ms = Some(not_before_ms);
                 out.last_error = Some(retry.last_error.clone());
                 return Ok(out);
             }
             attempted += 1;
-            if !self.send(batch, &mut out).await? {
+            if !self.send(batch, &mut out, &config).await? {
                 return Ok(out);
             }
         }
     }
 
+    /// The stored retry time of the inflight batch `key`, pulled in (and stored) when it lies
+    /// further ahead than any wait the policy can ask for: the clock jumped backwards since it
+    /// was set. Without this, a device whose clock was an hour fast would stop sending for an
+    /// hour after the clock is corrected.
+    async fn bounded_wait(
+        &self,
+        key: &str,
+        retry: &RetryState,
+        now: u64,
+        config: &SyncConfig,
+    ) -> Result<u64, OutboxError> {
+        let latest = now.saturating_add(config.retry.max_wait_ms());
+        if retry.not_before_ms <= latest {
+            return Ok(retry.not_before_ms);
+        }
+        let pulled_in = RetryState { not_before_ms: latest, ..retry.clone() };
+        self.store.set_inflight_retry(key, &pulled_in).await?;
+        Ok(latest)
+    }
+
     /// Sends `batch` once and applies the policy to the answer. Returns whether the flush may
     /// go on with the next batch (false after a retryable failure).
-    async fn send(&self, batch: Batch, out: &mut FlushOutcome) -> Result<bool, OutboxError> {
-        let request = build_request(&batch, &self.config);
+    async fn send(
+        &self,
+        batch: Batch,
+        out: &mut FlushOutcome,
+        config: &SyncConfig,
+    ) -> Result<bool, OutboxError> {
+        let request = build_request(&batch, config);
         let wire_bytes = request.body.len() as u64;
         let attempts = batch.retry.as_ref().map_or(0, |r| r.attempts).saturating_add(1);
         let result = self.transport.send(request).await;
@@ -198,12 +252,23 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
         let response = match result {
             Ok(response) => response,
             Err(e) => {
-                return self.retry_later(&batch, attempts, None, e.to_string(), out, now).await
+                let wait = Wait::Backoff;
+                return self.retry_later(&batch, attempts, wait, e.to_string(), out, now).await;
             }
         };
         match classify(response.status) {
             Disposition::Acknowledge => {
-                let partial = parse_partial_success(&response.body);
+                let content_type = response.header("content-type");
+                let partial = match otlp_response::parse(content_type, &response.body) {
+                    Ok(partial) => partial,
+                    Err(e) => {
+                        // Not our collector answering (a captive portal, a proxy's page): the
+                        // batch was not delivered. Keep it and try again later.
+                        let error = format!("HTTP {}: {e}", response.status);
+                        let wait = Wait::Backoff;
+                        return self.retry_later(&batch, attempts, wait, error, out, now).await;
+                    }
+                };
                 let ack = Ack {
                     key: batch.key.clone(),
                     rejected: partial.rejected,
@@ -218,18 +283,34 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                 Ok(true)
             }
             Disposition::Retry => {
-                let retry_after = response
+                let wait = match response
                     .header("retry-after")
-                    .and_then(|v| self.config.retry.retry_after_ms(v, now));
-                let error = format!("HTTP {}", response.status);
-                self.retry_later(&batch, attempts, retry_after, error, out, now).await
+                    .and_then(|v| config.retry.retry_after_ms(v, now))
+                {
+                    Some(ms) => Wait::Server(ms),
+                    None => Wait::Backoff,
+                };
+                let error = match response.status {
+                    300..=399 => format!("HTTP {}: redirect not followed", response.status),
+                    status => format!("HTTP {status}"),
+                };
+                self.retry_later(&batch, attempts, wait, error, out, now).await
+            }
+            Disposition::AuthNeeded => {
+                let error = format!(
+                    "HTTP {}: authentication needed ({})",
+                    response.status,
+                    excerpt(&response.body)
+                );
+                let wait = Wait::Auth(config.retry.max_backoff_ms);
+                self.retry_later(&batch, attempts, wait, error, out, now).await
             }
             Disposition::DeadLetter => {
                 let message = excerpt(&response.body);
                 out.last_error = Some(format!("HTTP {}: {message}", response.status));
                 let failure =
                     Failure { status: Some(response.status), message, at_ms: now, attempts };
-                let max = self.config.max_dead_letter_records;
+                let max = config.max_dead_letter_records;
                 self.store.dead_letter_inflight(&batch.key, &failure, max).await?;
                 out.dead_lettered_batches += 1;
                 out.dead_lettered_records += records;
@@ -238,27 +319,31 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
         }
     }
 
-    /// Records a retryable failure: the server's delay if it gave one, else jittered backoff.
+    /// Records a failure that keeps the batch: waits as `wait` says.
     async fn retry_later(
         &self,
         batch: &Batch,
         attempts: u32,
-        retry_after_ms: Option<u64>,
+        wait: Wait,
         error: String,
         out: &mut FlushOutcome,
         now: u64,
     ) -> Result<bool, OutboxError> {
-        let policy = &self.config.retry;
-        let delay =
-            retry_after_ms.unwrap_or_else(|| policy.backoff_ms(attempts, unit_interval(&self.env)));
+        let policy = self.config.borrow().retry;
+        let delay = match wait {
+            Wait::Backoff => policy.backoff_ms(attempts, unit_interval(&self.env)),
+            Wait::Server(ms) | Wait::Auth(ms) => ms,
+        };
+        let auth_needed = matches!(wait, Wait::Auth(_));
         let retry = RetryState {
             attempts,
             not_before_ms: now.saturating_add(delay),
-            server_directed: retry_after_ms.is_some(),
+            server_directed: !matches!(wait, Wait::Backoff),
             last_error: error.clone(),
+            auth_needed,
         };
         self.store.set_inflight_retry(&batch.key, &retry).await?;
-        out.status = FlushStatus::Backoff;
+        out.status = if auth_needed { FlushStatus::AuthNeeded } else { FlushStatus::Backoff };
         out.next_attempt_at_ms = Some(retry.not_before_ms);
         out.last_error = Some(error);
         Ok(false)
@@ -296,8 +381,21 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                 id
             }
         };
-        Ok(Origin { device_id, service_version: self.config.service_version.clone() })
+        let mut origin = Origin::new(device_id, self.config.borrow().service_version.clone());
+        origin.losses = Losses::of(&self.store.stats().await?);
+        Ok(origin)
     }
+}
+
+/// How long a batch that was not delivered waits before its next attempt.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// Our own jittered exponential backoff.
+    Backoff,
+    /// The server's `Retry-After`, already capped.
+    Server(u64),
+    /// Credentials refused: re-check after this long unless new ones come first.
+    Auth(u64),
 }
 
 /// The start of a response body as text, for the dead-letter reason.

@@ -12,13 +12,16 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
 
+use super::dropped::DroppedCounts;
 use super::env::BrowserEnv;
 use super::fetch_transport::FetchTransport;
+use super::flush_lock::with_flush_lock;
 use super::idb_store::IdbStore;
-use crate::engine::{EngineConfig, EngineError, ModelSlot};
+use super::score_rows::{score_rows, RowOutcome, ScoreContext};
+use crate::engine::{EngineConfig, ModelSlot};
 use crate::outbox::{
-    Entry, FlushOutcome, FlushStatus, OutboxConfig, OutboxError, OutboxStore, Recorder, SyncConfig,
-    Syncer,
+    FlushOutcome, FlushStatus, OutboxConfig, OutboxError, OutboxStore, Recorder, SyncConfig,
+    SyncSettings, Syncer,
 };
 
 type AppSyncer = Syncer<Rc<IdbStore>, FetchTransport, BrowserEnv>;
@@ -28,12 +31,16 @@ struct Inner {
     model_version: RefCell<Option<String>>,
     threshold: Cell<f32>,
     recorder: Recorder<Rc<IdbStore>>,
-    syncer: RefCell<Rc<AppSyncer>>,
+    /// The one syncer of this worker; `configure` changes it in place, so a second syncer never
+    /// runs beside a flush.
+    syncer: Rc<AppSyncer>,
     app_version: String,
     last_flush: RefCell<Option<FlushOutcome>>,
     /// When a write last triggered a flush (ms); such flushes are spaced by
     /// [`WRITE_FLUSH_INTERVAL_MS`] so a 10 Hz sensor sends batches, not a request per reading.
     last_write_flush_ms: Cell<f64>,
+    /// Readings not recorded, by reason, while the store cannot take the count.
+    dropped: DroppedCounts,
 }
 
 /// Least time between two write-triggered flushes.
@@ -63,15 +70,10 @@ fn now_ms() -> f64 {
         .map_or_else(js_sys::Date::now, |p| p.now())
 }
 
-fn make_syncer(
-    store: Rc<IdbStore>,
-    endpoint: &str,
-    token: Option<String>,
-    app_version: &str,
-) -> Result<AppSyncer, JsValue> {
-    let mut config = SyncConfig::new(endpoint, app_version);
-    config.bearer_token = token.filter(|t| !t.is_empty());
-    Syncer::new(store, FetchTransport, BrowserEnv, config).map_err(outbox_err)
+fn sync_config(settings: &SyncSettings, app_version: &str) -> SyncConfig {
+    let mut config = SyncConfig::new(settings.endpoint.as_str(), app_version);
+    config.bearer_token = settings.token.clone().filter(|t| !t.is_empty());
+    config
 }
 
 /// What `status()` reports.
@@ -87,6 +89,8 @@ struct Status<'a> {
     threshold: f32,
     endpoint: String,
     outbox: crate::outbox::OutboxStats,
+    /// Readings the app did not record, by reason code, ever.
+    dropped: std::collections::BTreeMap<String, u64>,
     dead_letters: Vec<crate::outbox::DeadLetter>,
     flushing: bool,
     last_flush: Option<FlushOutcome>,
@@ -94,8 +98,9 @@ struct Status<'a> {
 
 #[wasm_bindgen]
 impl EdgeApp {
-    /// Opens the outbox database `db_name` and prepares a syncer for `endpoint`
-    /// (`{endpoint}/v1/logs`). `capacity` caps queued records (0 = default 1,000,000).
+    /// Opens the outbox database `db_name` and prepares a syncer for the endpoint and token
+    /// stored by an earlier `configure`, else for `endpoint` (`{endpoint}/v1/logs`) with no
+    /// token. `capacity` caps queued records (0 = default 1,000,000).
     pub async fn open(
         db_name: String,
         endpoint: String,
@@ -114,17 +119,26 @@ impl EdgeApp {
         }
         let recorder =
             Recorder::open(Rc::clone(&store), config, &BrowserEnv).await.map_err(outbox_err)?;
-        let syncer = make_syncer(Rc::clone(&store), &endpoint, None, &app_version)?;
+        let err = |e: crate::outbox::StoreError| super::js_error(e.code(), &e.to_string());
+        let settings = store
+            .sync_settings()
+            .await
+            .map_err(err)?
+            .unwrap_or(SyncSettings { endpoint, token: None });
+        let config = sync_config(&settings, &app_version);
+        let syncer = Syncer::new(Rc::clone(&store), FetchTransport::default(), BrowserEnv, config)
+            .map_err(outbox_err)?;
         Ok(EdgeApp {
             inner: Rc::new(Inner {
                 slot: RefCell::new(ModelSlot::new()),
                 model_version: RefCell::new(None),
                 threshold: Cell::new(f32::INFINITY),
                 recorder,
-                syncer: RefCell::new(Rc::new(syncer)),
+                syncer: Rc::new(syncer),
                 app_version,
                 last_flush: RefCell::new(None),
                 last_write_flush_ms: Cell::new(f64::NEG_INFINITY),
+                dropped: DroppedCounts::default(),
             }),
         })
     }
@@ -139,12 +153,33 @@ impl EdgeApp {
         Ok(())
     }
 
-    /// Points the syncer at another collector, with an optional bearer token.
-    pub fn configure(&self, endpoint: String, token: Option<String>) -> Result<(), JsValue> {
-        let store = Rc::clone(self.inner.recorder.store());
-        let syncer = make_syncer(store, &endpoint, token, &self.inner.app_version)?;
-        *self.inner.syncer.borrow_mut() = Rc::new(syncer);
-        Ok(())
+    /// Points the syncer at another collector, with an optional bearer token, and stores both
+    /// so a restarted worker keeps them. A flush in progress finishes its request first; a queue
+    /// held for credentials is sent again at once. Resolves when stored.
+    pub fn configure(&self, endpoint: String, token: Option<String>) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let settings = SyncSettings { endpoint, token: token.filter(|t| !t.is_empty()) };
+            let config = sync_config(&settings, &inner.app_version);
+            inner.syncer.reconfigure(config).await.map_err(outbox_err)?;
+            let store = inner.recorder.store();
+            store
+                .set_sync_settings(&settings)
+                .await
+                .map_err(|e| super::js_error(e.code(), &e.to_string()))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Counts `n` readings that were refused before reaching the app (e.g. by the worker's
+    /// message checks) under `reason`, like every reading the app does not record.
+    #[wasm_bindgen(js_name = countDropped)]
+    pub fn count_dropped(&self, reason: String, n: f64) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            inner.count_dropped(&reason, n.max(0.0) as u64).await;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// The device id (stable across restarts; part of every record id).
@@ -154,21 +189,22 @@ impl EdgeApp {
     }
 
     /// Scores row-major readings of `features` values each and records every one in the outbox.
-    /// Resolves to `{ scores: Float32Array, latencyUs }`. Invalid input (wrong length, NaN/Inf,
-    /// batch over the cap) rejects and records nothing; when no model is loaded or it fails, the
-    /// raw readings are recorded for cloud scoring and the promise rejects with that code.
-    pub fn score(&self, rows: Vec<f32>, features: usize) -> Promise {
+    /// `ids`, when given, names each reading (one id per reading, assigned by the page): a
+    /// reading whose id was already recorded is not recorded again, and answered the same way.
+    /// Resolves to `{ scores, reasons, anomalies, latencyUs }`, one entry per reading: the
+    /// score (or `null` when the reading was recorded unscored: `NON_FINITE`, `NOT_LOADED`,
+    /// `INFERENCE`, the reason in `reasons`) and the anomaly flag. Rejects, recording nothing and
+    /// counting the readings as not recorded, when the request does not split into readings of
+    /// the model's length (`WRONG_LENGTH`) or the store fails.
+    pub fn score(&self, rows: Vec<f32>, features: usize, ids: Option<Vec<String>>) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move { inner.score(rows, features).await })
+        future_to_promise(async move { inner.score(rows, features, ids).await })
     }
 
     /// Sends queued records now. Resolves to the flush outcome.
     pub fn flush(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let outcome = inner.flush().await?;
-            to_js(&outcome)
-        })
+        future_to_promise(async move { inner.flush().await })
     }
 
     /// The network is back (the page saw `online`): cut our own backoff short and flush.
@@ -176,9 +212,8 @@ impl EdgeApp {
     pub fn network_restored(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let syncer = Rc::clone(&inner.syncer.borrow());
-            syncer.network_restored().await.map_err(outbox_err)?;
-            to_js(&inner.flush().await?)
+            inner.syncer.network_restored().await.map_err(outbox_err)?;
+            inner.flush().await
         })
     }
 
@@ -187,8 +222,7 @@ impl EdgeApp {
     pub fn redrive_all(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let syncer = Rc::clone(&inner.syncer.borrow());
-            let n = syncer.redrive_all().await.map_err(outbox_err)?;
+            let n = inner.syncer.redrive_all().await.map_err(outbox_err)?;
             Ok(JsValue::from_f64(n as f64))
         })
     }
@@ -201,44 +235,67 @@ impl EdgeApp {
 }
 
 impl Inner {
-    async fn score(self: Rc<Self>, rows: Vec<f32>, features: usize) -> Result<JsValue, JsValue> {
-        if features == 0 || rows.is_empty() || !rows.len().is_multiple_of(features) {
-            return Err(EngineError::WrongLength { len: rows.len(), features }.into());
-        }
-        let n = rows.len() / features;
-        let t0 = now_ms();
-        let result = self.slot.borrow().score(&rows);
-        let elapsed_us = ((now_ms() - t0) * 1000.0).max(0.0);
-        let per_row_us = (elapsed_us / n as f64).round() as u64;
-        let ts = js_sys::Date::now() as u64;
-        let version = self.model_version.borrow().clone();
-        let threshold = self.threshold.get();
-        let (entries, outcome) = match result {
-            Ok(scores) => {
-                let v = version.unwrap_or_default();
-                let entries = scores
-                    .iter()
-                    .map(|&s| Entry::scored(ts, v.clone(), s, s > threshold, per_row_us))
-                    .collect();
-                (entries, Ok(scores))
-            }
-            // Could not score: keep the raw readings for the cloud, and say why.
-            Err(e @ (EngineError::NotLoaded | EngineError::Inference(_))) => {
-                let entries = rows
-                    .chunks(features)
-                    .map(|r| Entry::unscored(ts, version.clone(), r.to_vec(), e.code()))
-                    .collect();
-                (entries, Err(e))
-            }
-            Err(e) => return Err(e.into()),
+    async fn score(
+        self: Rc<Self>,
+        rows: Vec<f32>,
+        features: usize,
+        ids: Option<Vec<String>>,
+    ) -> Result<JsValue, JsValue> {
+        let scored = {
+            let slot = self.slot.borrow();
+            let ctx = ScoreContext {
+                slot: &slot,
+                version: self.model_version.borrow().clone(),
+                threshold: self.threshold.get(),
+                timestamp_ms: js_sys::Date::now() as u64,
+                now_ms: &now_ms,
+            };
+            score_rows(&rows, features, &ctx)
         };
-        self.recorder.record(entries).await.map_err(outbox_err)?;
+        let scored = match scored {
+            Ok(scored) => scored,
+            Err(e) => {
+                let readings = if features == 0 { 1 } else { rows.len().div_ceil(features).max(1) };
+                self.count_dropped(e.code(), readings as u64).await;
+                return Err(e.into());
+            }
+        };
+        let n = scored.entries.len();
+        let entries = match ids {
+            Some(ids) if ids.len() == n => {
+                scored.entries.into_iter().zip(ids).map(|(e, id)| e.with_reading_id(id)).collect()
+            }
+            Some(ids) => {
+                self.count_dropped("BAD_IDS", n as u64).await;
+                let message = format!("{} reading ids for {n} readings", ids.len());
+                return Err(super::js_error("BAD_IDS", &message));
+            }
+            None => scored.entries,
+        };
+        if let Err(e) = self.recorder.record(entries).await {
+            self.count_dropped(e.code(), n as u64).await;
+            return Err(outbox_err(e));
+        }
+        self.write_pending_dropped().await;
         self.flush_if_endpoint_answers();
-        let scores = outcome?;
-        let out = js_sys::Object::new();
-        js_sys::Reflect::set(&out, &"scores".into(), &js_sys::Float32Array::from(&scores[..]))?;
-        js_sys::Reflect::set(&out, &"latencyUs".into(), &JsValue::from_f64(elapsed_us))?;
-        Ok(out.into())
+        to_js(&ScoreReply::new(&scored.outcomes, scored.elapsed_us))
+    }
+
+    /// Counts `n` readings not recorded for `reason`.
+    async fn count_dropped(&self, reason: &str, n: u64) {
+        self.dropped.add(reason, n);
+        self.write_pending_dropped().await;
+    }
+
+    /// Moves the in-memory not-recorded counts to the store, keeping them here if it fails.
+    async fn write_pending_dropped(&self) {
+        let mut unwritten = std::collections::BTreeMap::new();
+        for (reason, n) in self.dropped.take() {
+            if self.recorder.count_dropped(&reason, n).await.is_err() {
+                unwritten.insert(reason, n);
+            }
+        }
+        self.dropped.restore(unwritten);
     }
 
     /// After a write, flush in the background if the last flush drained the queue (the
@@ -250,7 +307,7 @@ impl Inner {
         );
         let now = js_sys::Date::now();
         let due = now - self.last_write_flush_ms.get() >= WRITE_FLUSH_INTERVAL_MS;
-        if answering && due && !self.syncer.borrow().is_running() {
+        if answering && due && !self.syncer.is_running() {
             self.last_write_flush_ms.set(now);
             let inner = Rc::clone(self);
             spawn_local(async move {
@@ -261,13 +318,25 @@ impl Inner {
         }
     }
 
-    async fn flush(&self) -> Result<FlushOutcome, JsValue> {
-        let syncer = Rc::clone(&self.syncer.borrow());
-        let outcome = syncer.flush().await.map_err(outbox_err)?;
-        if outcome.status != FlushStatus::AlreadyRunning {
-            *self.last_flush.borrow_mut() = Some(outcome.clone());
+    /// Flushes under the origin-wide flush lock; resolves to the outcome (`AlreadyRunning` when
+    /// another worker or syncer holds the lock).
+    async fn flush(self: &Rc<Self>) -> Result<JsValue, JsValue> {
+        let inner = Rc::clone(self);
+        let locked = with_flush_lock(async move {
+            let outcome = inner.syncer.flush().await.map_err(outbox_err)?;
+            if outcome.status != FlushStatus::AlreadyRunning {
+                *inner.last_flush.borrow_mut() = Some(outcome.clone());
+            }
+            to_js(&outcome)
+        })
+        .await?;
+        match locked {
+            Some(outcome) => Ok(outcome),
+            None => to_js(&FlushOutcome {
+                status: FlushStatus::AlreadyRunning,
+                ..FlushOutcome::default()
+            }),
         }
-        Ok(outcome)
     }
 
     async fn status(&self) -> Result<JsValue, JsValue> {
@@ -276,7 +345,7 @@ impl Inner {
         let outbox = store.stats().await.map_err(err)?;
         let dead_letters = store.dead_letters().await.map_err(err)?;
         let slot = self.slot.borrow();
-        let syncer = Rc::clone(&self.syncer.borrow());
+        let syncer = &self.syncer;
         to_js(&Status {
             device_id: self.recorder.device_id(),
             app_version: &self.app_version,
@@ -285,11 +354,37 @@ impl Inner {
             features: slot.engine().ok().map(|e| e.features()),
             engine_backend: slot.engine().ok().map(|e| e.backend().name()),
             threshold: self.threshold.get(),
-            endpoint: syncer.config().endpoint.clone(),
+            endpoint: syncer.config().endpoint,
+            dropped: self.dropped.merged(&outbox.dropped),
             outbox,
             dead_letters,
             flushing: syncer.is_running(),
             last_flush: self.last_flush.borrow().clone(),
         })
+    }
+}
+
+/// What `score` resolves to: one entry per reading, in order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScoreReply<'a> {
+    /// Score per reading; `null` when recorded unscored.
+    scores: Vec<Option<f32>>,
+    /// Why a reading was not scored; `null` when scored.
+    reasons: Vec<Option<&'a str>>,
+    /// Anomaly flag per reading (false when unscored).
+    anomalies: Vec<bool>,
+    /// Engine time for the whole request, µs.
+    latency_us: f64,
+}
+
+impl<'a> ScoreReply<'a> {
+    fn new(outcomes: &'a [RowOutcome], latency_us: f64) -> Self {
+        ScoreReply {
+            scores: outcomes.iter().map(|o| o.score).collect(),
+            reasons: outcomes.iter().map(|o| o.reason.as_deref()).collect(),
+            anomalies: outcomes.iter().map(|o| o.anomaly).collect(),
+            latency_us,
+        }
     }
 }

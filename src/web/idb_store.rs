@@ -1,95 +1,180 @@
-//! [`IdbStore`]: the outbox's [`OutboxStore`] over IndexedDB (via rexie), for the service worker.
+//! [`IdbStore`]: the outbox's [`OutboxStore`] over IndexedDB (via the `idb` crate), for the
+//! service worker.
 //!
 //! Each trait method is one IndexedDB transaction over the stores it touches, so it is atomic
-//! and a worker killed at any point leaves a consistent outbox. Nothing but IndexedDB requests
-//! is awaited inside a transaction (awaiting `fetch` would auto-commit it). Values are JSON
-//! strings of the core's serde types: the schema lives in [`super::idb_schema`] and the shapes
-//! in the core, so this file is only the mapping. It passes the same conformance suite as
-//! [`crate::outbox::MemoryStore`].
+//! and a worker killed at any point leaves a consistent outbox; a method returns only after its
+//! transaction committed (an aborted one is an error, "storage full" included). Nothing but
+//! IndexedDB requests is awaited inside a transaction (awaiting `fetch` would auto-commit it).
+//! The schema lives in [`super::idb_schema`] and the shapes in the core, so this file is only
+//! the mapping. It passes the same conformance suite as [`crate::outbox::MemoryStore`].
+//!
+//! The connection can be closed under the store: a newer worker's upgrade (`versionchange`) or
+//! the user clearing site data. The next transaction then fails to open with
+//! `InvalidStateError`; the store reopens the database once and carries on.
 
-use rexie::{Rexie, Store, Transaction, TransactionMode};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use idb::{Database, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
+use js_sys::Reflect;
 use serde::{de::DeserializeOwned, Serialize};
 use wasm_bindgen::JsValue;
 
-use super::idb_schema::{self as schema, DEAD, INFLIGHT, META, RECORDS};
+use super::idb_schema::{
+    self as schema, commit, error_name, queue_value, store_error, DEAD, INFLIGHT, META, QUEUE,
+    QUEUE_BY_SEQ, READING_IDS, READING_IDS_BY_ID,
+};
 use crate::outbox::{
-    Ack, AppendOutcome, Batch, DeadBatch, DeadLetter, Failure, OutboxStats, OutboxStore, Record,
-    RetryState, Seq, StoreError,
+    stored, Ack, AppendOutcome, Batch, DeadBatch, DeadLetter, Entry, Failure, OutboxStats,
+    OutboxStore, Record, RetryState, Seq, StoreError, SyncSettings, READING_IDS_KEPT,
 };
 
 /// The outbox in one IndexedDB database.
 pub struct IdbStore {
-    db: Rexie,
+    name: String,
+    upgrade_timeout_ms: u32,
+    db: RefCell<Database>,
 }
 
 impl IdbStore {
-    /// Opens (or creates) the outbox database `name`.
+    /// The schema version this build opens outbox databases at.
+    pub const SCHEMA_VERSION: u32 = schema::VERSION;
+
+    /// Opens (or creates, or upgrades) the outbox database `name`. Fails with
+    /// [`StoreError::UpgradeBlocked`] when an upgrade waits on older connections for more than
+    /// [`schema::UPGRADE_TIMEOUT_MS`].
     pub async fn open(name: &str) -> Result<IdbStore, StoreError> {
-        Ok(IdbStore { db: schema::open(name).await.map_err(backend)? })
+        IdbStore::open_with_timeout(name, schema::UPGRADE_TIMEOUT_MS).await
     }
 
-    fn tx(&self, stores: &[&str], mode: TransactionMode) -> Result<Transaction, StoreError> {
-        self.db.transaction(stores, mode).map_err(backend)
+    /// [`IdbStore::open`] with another upgrade deadline (also used when reopening).
+    pub async fn open_with_timeout(
+        name: &str,
+        upgrade_timeout_ms: u32,
+    ) -> Result<IdbStore, StoreError> {
+        let db = schema::open(name, upgrade_timeout_ms).await?;
+        Ok(IdbStore { name: name.to_owned(), upgrade_timeout_ms, db: RefCell::new(db) })
+    }
+
+    /// A transaction over `stores`. When the connection was closed under us, reopens the
+    /// database once (nothing was done yet, so nothing is repeated).
+    async fn tx(&self, stores: &[&str], mode: TransactionMode) -> Result<Transaction, StoreError> {
+        let first = self.db.borrow().transaction(stores, mode);
+        match first {
+            Ok(tx) => return Ok(tx),
+            Err(e) if error_name(&e).as_deref() == Some("InvalidStateError") => {}
+            Err(e) => return Err(store_error(&e)),
+        }
+        let fresh = schema::open(&self.name, self.upgrade_timeout_ms).await?;
+        self.db.replace(fresh).close();
+        let retry = self.db.borrow().transaction(stores, mode);
+        retry.map_err(|e| store_error(&e))
     }
 }
 
-fn backend(e: rexie::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn err(e: idb::Error) -> StoreError {
+    store_error(&e)
 }
 
-fn key(seq: Seq) -> JsValue {
+fn key(n: u64) -> JsValue {
     // Exact below 2^53, far beyond any device's reading count.
-    JsValue::from_f64(seq as f64)
+    JsValue::from_f64(n as f64)
+}
+
+fn store(tx: &Transaction, name: &str) -> Result<ObjectStore, StoreError> {
+    tx.object_store(name).map_err(err)
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
-    serde_json::to_string(value)
-        .map(|s| JsValue::from_str(&s))
-        .map_err(|e| StoreError::Corrupt(format!("encode: {e}")))
+    Ok(JsValue::from_str(&stored::encode(value)?))
 }
 
 fn decode<T: DeserializeOwned>(value: &JsValue) -> Result<T, StoreError> {
     let text =
         value.as_string().ok_or_else(|| StoreError::Corrupt("value is not a string".into()))?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("decode: {e}")))
+    stored::decode(&text)
 }
 
-async fn get<T: DeserializeOwned>(store: &Store, k: &str) -> Result<Option<T>, StoreError> {
-    match store.get(JsValue::from_str(k)).await.map_err(backend)? {
+fn field(value: &JsValue, name: &str) -> Result<JsValue, StoreError> {
+    Reflect::get(value, &JsValue::from_str(name))
+        .map_err(|_| StoreError::Corrupt(format!("no {name:?} in a stored value")))
+}
+
+fn number_field(value: &JsValue, name: &str) -> Result<u64, StoreError> {
+    field(value, name)?
+        .as_f64()
+        .map(|n| n as u64)
+        .ok_or_else(|| StoreError::Corrupt(format!("{name:?} is not a number")))
+}
+
+fn queued_record(value: &JsValue) -> Result<Record, StoreError> {
+    decode(&field(value, "record")?)
+}
+
+fn reading_id_value(id: &str, seq: Seq) -> Result<JsValue, StoreError> {
+    let object = js_sys::Object::new();
+    let set = |k: &str, v: &JsValue| {
+        Reflect::set(&object, &JsValue::from_str(k), v)
+            .map_err(|_| StoreError::Backend("cannot build a stored value".into()))
+    };
+    set("id", &JsValue::from_str(id))?;
+    set("seq", &key(seq))?;
+    Ok(object.into())
+}
+
+async fn get<T: DeserializeOwned>(store: &ObjectStore, k: &str) -> Result<Option<T>, StoreError> {
+    match store.get(JsValue::from_str(k)).map_err(err)?.await.map_err(err)? {
         Some(v) if !v.is_undefined() => decode(&v).map(Some),
         _ => Ok(None),
     }
 }
 
-async fn put<T: Serialize>(store: &Store, k: &str, value: &T) -> Result<(), StoreError> {
-    store.put(&encode(value)?, Some(&JsValue::from_str(k))).await.map_err(backend)?;
+async fn put<T: Serialize>(store: &ObjectStore, k: &str, value: &T) -> Result<(), StoreError> {
+    store.put(&encode(value)?, Some(&JsValue::from_str(k))).map_err(err)?.await.map_err(err)?;
     Ok(())
 }
 
-async fn totals(meta: &Store) -> Result<OutboxStats, StoreError> {
+async fn put_at(store: &ObjectStore, k: JsValue, value: &JsValue) -> Result<(), StoreError> {
+    store.put(value, Some(&k)).map_err(err)?.await.map_err(err)?;
+    Ok(())
+}
+
+async fn count(store: &ObjectStore) -> Result<u64, StoreError> {
+    Ok(u64::from(store.count(None).map_err(err)?.await.map_err(err)?))
+}
+
+/// Deletes up to `max` entries from the front of `store` (lowest keys); returns how many.
+async fn delete_front(store: &ObjectStore, max: u64) -> Result<u64, StoreError> {
+    let limit = u32::try_from(max).unwrap_or(u32::MAX);
+    if limit == 0 {
+        return Ok(0);
+    }
+    let keys = store.get_all_keys(None, Some(limit)).map_err(err)?.await.map_err(err)?;
+    let Some(last) = keys.last() else { return Ok(0) };
+    let range = KeyRange::upper_bound(last, Some(false)).map_err(err)?;
+    store.delete(Query::from(range)).map_err(err)?.await.map_err(err)?;
+    Ok(keys.len() as u64)
+}
+
+async fn totals(meta: &ObjectStore) -> Result<OutboxStats, StoreError> {
     Ok(get(meta, schema::META_TOTALS).await?.unwrap_or_default())
 }
 
-async fn all_dead(dead: &Store) -> Result<Vec<DeadBatch>, StoreError> {
-    let values = dead.get_all(None, None).await.map_err(backend)?;
-    values.iter().map(decode).collect()
-}
-
-async fn done(tx: Transaction) -> Result<(), StoreError> {
-    tx.done().await.map_err(backend)?;
-    Ok(())
+async fn all_dead(dead: &ObjectStore) -> Result<Vec<(JsValue, DeadBatch)>, StoreError> {
+    let keys = dead.get_all_keys(None, None).map_err(err)?.await.map_err(err)?;
+    let values = dead.get_all(None, None).map_err(err)?.await.map_err(err)?;
+    keys.into_iter().zip(&values).map(|(k, v)| Ok((k, decode(v)?))).collect()
 }
 
 impl OutboxStore for IdbStore {
     async fn device_id(&self) -> Result<Option<String>, StoreError> {
-        let tx = self.tx(&[META], TransactionMode::ReadOnly)?;
-        let meta = tx.store(META).map_err(backend)?;
-        get(&meta, schema::META_DEVICE_ID).await
+        let tx = self.tx(&[META], TransactionMode::ReadOnly).await?;
+        get(&store(&tx, META)?, schema::META_DEVICE_ID).await
     }
 
     async fn init_device_id(&self, candidate: &str) -> Result<String, StoreError> {
-        let tx = self.tx(&[META], TransactionMode::ReadWrite)?;
-        let meta = tx.store(META).map_err(backend)?;
+        let tx = self.tx(&[META], TransactionMode::ReadWrite).await?;
+        let meta = store(&tx, META)?;
         let id = match get::<String>(&meta, schema::META_DEVICE_ID).await? {
             Some(id) => id,
             None => {
@@ -97,97 +182,136 @@ impl OutboxStore for IdbStore {
                 candidate.to_owned()
             }
         };
-        done(tx).await?;
+        commit(tx, &meta).await?;
         Ok(id)
     }
 
-    async fn reserve_seqs(&self, count: u64) -> Result<Seq, StoreError> {
-        let tx = self.tx(&[META], TransactionMode::ReadWrite)?;
-        let meta = tx.store(META).map_err(backend)?;
-        let first: Seq = get(&meta, schema::META_NEXT_SEQ).await?.unwrap_or(0);
-        let next = first
-            .checked_add(count)
-            .ok_or_else(|| StoreError::Backend("sequence counter overflow".into()))?;
-        if count > 0 {
-            put(&meta, schema::META_NEXT_SEQ, &next).await?;
-        }
-        done(tx).await?;
-        Ok(first)
+    async fn next_seq(&self) -> Result<Seq, StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadOnly).await?;
+        Ok(get(&store(&tx, META)?, schema::META_NEXT_SEQ).await?.unwrap_or(0))
     }
 
-    async fn append(&self, records: &[Record], capacity: u64) -> Result<AppendOutcome, StoreError> {
-        let tx = self.tx(&[RECORDS, META], TransactionMode::ReadWrite)?;
-        let store = tx.store(RECORDS).map_err(backend)?;
-        let encoded: Result<Vec<_>, _> =
-            records.iter().map(|r| Ok((encode(r)?, Some(key(r.seq))))).collect();
-        store.put_all(encoded?.into_iter()).await.map_err(backend)?;
-        let queued = u64::from(store.count(None).await.map_err(backend)?);
-        let mut evicted = 0;
-        if queued > capacity {
-            let excess = u32::try_from(queued - capacity).unwrap_or(u32::MAX);
-            for k in store.get_all_keys(None, Some(excess)).await.map_err(backend)? {
-                store.delete(k).await.map_err(backend)?;
-                evicted += 1;
+    async fn append_entries(
+        &self,
+        entries: &[Entry],
+        capacity: u64,
+    ) -> Result<AppendOutcome, StoreError> {
+        let tx = self.tx(&[QUEUE, READING_IDS, META], TransactionMode::ReadWrite).await?;
+        let (queue, ids, meta) = (store(&tx, QUEUE)?, store(&tx, READING_IDS)?, store(&tx, META)?);
+        let first_seq: Seq = get(&meta, schema::META_NEXT_SEQ).await?.unwrap_or(0);
+        let mut pos: u64 = get(&meta, schema::META_NEXT_POS).await?.unwrap_or(0);
+        let by_id = ids.index(READING_IDS_BY_ID).map_err(err)?;
+        let mut seen: HashMap<&str, Seq> = HashMap::new();
+        let mut already = Vec::new();
+        let mut next = first_seq;
+        for (index, entry) in entries.iter().enumerate() {
+            if let Some(id) = entry.reading_id.as_deref() {
+                if let Some(&seq) = seen.get(id) {
+                    already.push((index, seq));
+                    continue;
+                }
+                let known = by_id.get(JsValue::from_str(id)).map_err(err)?.await.map_err(err)?;
+                if let Some(value) = known.filter(|v| !v.is_undefined()) {
+                    already.push((index, number_field(&value, "seq")?));
+                    continue;
+                }
+                seen.insert(id, next);
+                put_at(&ids, key(next), &reading_id_value(id, next)?).await?;
             }
-            let meta = tx.store(META).map_err(backend)?;
+            let record = stored::encode(&Record::new(next, entry.clone()))?;
+            put_at(&queue, key(pos), &queue_value(pos as f64, next as f64, &record)?).await?;
+            next += 1;
+            pos += 1;
+        }
+        if next > first_seq {
+            put(&meta, schema::META_NEXT_SEQ, &next).await?;
+            put(&meta, schema::META_NEXT_POS, &pos).await?;
+        }
+        let horizon = next.saturating_sub(READING_IDS_KEPT);
+        if horizon > 0 {
+            let old = KeyRange::upper_bound(&key(horizon), Some(true)).map_err(err)?;
+            ids.delete(Query::from(old)).map_err(err)?.await.map_err(err)?;
+        }
+        let evicted = delete_front(&queue, count(&queue).await?.saturating_sub(capacity)).await?;
+        if evicted > 0 {
             let mut t = totals(&meta).await?;
             t.evicted_total += evicted;
             put(&meta, schema::META_TOTALS, &t).await?;
         }
-        done(tx).await?;
-        Ok(AppendOutcome { evicted })
+        commit(tx, &meta).await?;
+        Ok(AppendOutcome { first_seq, stored: next - first_seq, evicted, already })
+    }
+
+    async fn evict_for_quota(&self, max: u64) -> Result<u64, StoreError> {
+        let tx = self.tx(&[QUEUE, META], TransactionMode::ReadWrite).await?;
+        let (queue, meta) = (store(&tx, QUEUE)?, store(&tx, META)?);
+        let evicted = delete_front(&queue, max).await?;
+        if evicted > 0 {
+            let mut t = totals(&meta).await?;
+            t.evicted_total += evicted;
+            t.evicted_quota_total += evicted;
+            put(&meta, schema::META_TOTALS, &t).await?;
+        }
+        commit(tx, &meta).await?;
+        Ok(evicted)
     }
 
     async fn oldest(&self, max: usize) -> Result<Vec<Record>, StoreError> {
-        let tx = self.tx(&[RECORDS], TransactionMode::ReadOnly)?;
-        let store = tx.store(RECORDS).map_err(backend)?;
         let limit = u32::try_from(max).unwrap_or(u32::MAX);
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let values = store.get_all(None, Some(limit)).await.map_err(backend)?;
-        values.iter().map(decode).collect()
+        let tx = self.tx(&[QUEUE], TransactionMode::ReadOnly).await?;
+        let queue = store(&tx, QUEUE)?;
+        let values = queue.get_all(None, Some(limit)).map_err(err)?.await.map_err(err)?;
+        values.iter().map(queued_record).collect()
     }
 
     async fn queued(&self) -> Result<u64, StoreError> {
-        let tx = self.tx(&[RECORDS], TransactionMode::ReadOnly)?;
-        let store = tx.store(RECORDS).map_err(backend)?;
-        Ok(u64::from(store.count(None).await.map_err(backend)?))
+        let tx = self.tx(&[QUEUE], TransactionMode::ReadOnly).await?;
+        count(&store(&tx, QUEUE)?).await
     }
 
     async fn begin_inflight(&self, batch: &Batch) -> Result<(), StoreError> {
-        let tx = self.tx(&[RECORDS, INFLIGHT], TransactionMode::ReadWrite)?;
-        let inflight = tx.store(INFLIGHT).map_err(backend)?;
+        let tx = self.tx(&[QUEUE, INFLIGHT], TransactionMode::ReadWrite).await?;
+        let inflight = store(&tx, INFLIGHT)?;
         if let Some(current) = get::<Batch>(&inflight, schema::INFLIGHT_KEY).await? {
             return Err(StoreError::Conflict(format!("batch {} is already inflight", current.key)));
         }
-        let records = tx.store(RECORDS).map_err(backend)?;
+        let queue = store(&tx, QUEUE)?;
+        let by_seq = queue.index(QUEUE_BY_SEQ).map_err(err)?;
+        let mut positions = Vec::with_capacity(batch.records.len());
         for r in &batch.records {
-            if !records.key_exists(key(r.seq)).await.map_err(backend)? {
-                return Err(StoreError::Conflict(format!("record {} is no longer queued", r.seq)));
+            match by_seq.get_key(key(r.seq)).map_err(err)?.await.map_err(err)? {
+                Some(pos) if !pos.is_undefined() => positions.push(pos),
+                _ => {
+                    return Err(StoreError::Conflict(format!(
+                        "record {} is no longer queued",
+                        r.seq
+                    )))
+                }
             }
         }
-        for r in &batch.records {
-            records.delete(key(r.seq)).await.map_err(backend)?;
+        for pos in positions {
+            queue.delete(pos).map_err(err)?.await.map_err(err)?;
         }
         put(&inflight, schema::INFLIGHT_KEY, batch).await?;
-        done(tx).await
+        commit(tx, &inflight).await
     }
 
     async fn inflight(&self) -> Result<Option<Batch>, StoreError> {
-        let tx = self.tx(&[INFLIGHT], TransactionMode::ReadOnly)?;
-        let store = tx.store(INFLIGHT).map_err(backend)?;
-        get(&store, schema::INFLIGHT_KEY).await
+        let tx = self.tx(&[INFLIGHT], TransactionMode::ReadOnly).await?;
+        get(&store(&tx, INFLIGHT)?, schema::INFLIGHT_KEY).await
     }
 
     async fn set_inflight_retry(&self, k: &str, retry: &RetryState) -> Result<bool, StoreError> {
-        let tx = self.tx(&[INFLIGHT], TransactionMode::ReadWrite)?;
-        let store = tx.store(INFLIGHT).map_err(backend)?;
-        match get::<Batch>(&store, schema::INFLIGHT_KEY).await? {
+        let tx = self.tx(&[INFLIGHT], TransactionMode::ReadWrite).await?;
+        let inflight = store(&tx, INFLIGHT)?;
+        match get::<Batch>(&inflight, schema::INFLIGHT_KEY).await? {
             Some(mut batch) if batch.key == k => {
                 batch.retry = Some(retry.clone());
-                put(&store, schema::INFLIGHT_KEY, &batch).await?;
-                done(tx).await?;
+                put(&inflight, schema::INFLIGHT_KEY, &batch).await?;
+                commit(tx, &inflight).await?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -195,16 +319,20 @@ impl OutboxStore for IdbStore {
     }
 
     async fn ack_inflight(&self, ack: &Ack) -> Result<bool, StoreError> {
-        let tx = self.tx(&[INFLIGHT, META], TransactionMode::ReadWrite)?;
-        let inflight = tx.store(INFLIGHT).map_err(backend)?;
+        let tx = self.tx(&[INFLIGHT, META], TransactionMode::ReadWrite).await?;
+        let inflight = store(&tx, INFLIGHT)?;
         let Some(batch) = get::<Batch>(&inflight, schema::INFLIGHT_KEY).await? else {
             return Ok(false);
         };
         if batch.key != ack.key {
             return Ok(false);
         }
-        inflight.delete(JsValue::from_str(schema::INFLIGHT_KEY)).await.map_err(backend)?;
-        let meta = tx.store(META).map_err(backend)?;
+        inflight
+            .delete(JsValue::from_str(schema::INFLIGHT_KEY))
+            .map_err(err)?
+            .await
+            .map_err(err)?;
+        let meta = store(&tx, META)?;
         let mut t = totals(&meta).await?;
         t.sent_records_total += batch.records.len() as u64;
         t.sent_batches_total += 1;
@@ -213,7 +341,7 @@ impl OutboxStore for IdbStore {
             t.last_rejection = Some(message.clone());
         }
         put(&meta, schema::META_TOTALS, &t).await?;
-        done(tx).await?;
+        commit(tx, &meta).await?;
         Ok(true)
     }
 
@@ -223,82 +351,104 @@ impl OutboxStore for IdbStore {
         failure: &Failure,
         max_dead_records: u64,
     ) -> Result<bool, StoreError> {
-        let tx = self.tx(&[INFLIGHT, DEAD, META], TransactionMode::ReadWrite)?;
-        let inflight = tx.store(INFLIGHT).map_err(backend)?;
+        let tx = self.tx(&[INFLIGHT, DEAD, META], TransactionMode::ReadWrite).await?;
+        let inflight = store(&tx, INFLIGHT)?;
         let Some(batch) = get::<Batch>(&inflight, schema::INFLIGHT_KEY).await? else {
             return Ok(false);
         };
         if batch.key != k {
             return Ok(false);
         }
-        inflight.delete(JsValue::from_str(schema::INFLIGHT_KEY)).await.map_err(backend)?;
+        inflight
+            .delete(JsValue::from_str(schema::INFLIGHT_KEY))
+            .map_err(err)?
+            .await
+            .map_err(err)?;
         let first = batch.first_seq();
         let dead_batch =
             DeadBatch { key: batch.key, records: batch.records, failure: failure.clone() };
-        let dead = tx.store(DEAD).map_err(backend)?;
-        dead.put(&encode(&dead_batch)?, Some(&key(first))).await.map_err(backend)?;
-        let meta = tx.store(META).map_err(backend)?;
+        let dead = store(&tx, DEAD)?;
+        put_at(&dead, key(first), &encode(&dead_batch)?).await?;
+        let meta = store(&tx, META)?;
         let mut t = totals(&meta).await?;
         t.dead_lettered_batches_total += 1;
-        // get_all returns key order: lowest first seq first, the eviction order.
+        // Key order: lowest first seq first, the eviction order.
         let held_batches = all_dead(&dead).await?;
-        let mut held: u64 = held_batches.iter().map(|d| d.records.len() as u64).sum();
-        for oldest in &held_batches {
+        let mut held: u64 = held_batches.iter().map(|(_, d)| d.records.len() as u64).sum();
+        for (dead_key, oldest) in held_batches {
             if held <= max_dead_records {
                 break;
             }
             let n = oldest.records.len() as u64;
-            dead.delete(key(oldest.records.first().map_or(0, |r| r.seq))).await.map_err(backend)?;
+            dead.delete(dead_key).map_err(err)?.await.map_err(err)?;
             held -= n;
             t.dead_letter_evicted_total += n;
         }
         put(&meta, schema::META_TOTALS, &t).await?;
-        done(tx).await?;
+        commit(tx, &meta).await?;
         Ok(true)
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let tx = self.tx(&[DEAD], TransactionMode::ReadOnly)?;
-        let dead = tx.store(DEAD).map_err(backend)?;
-        Ok(all_dead(&dead).await?.iter().map(DeadBatch::summary).collect())
+        let tx = self.tx(&[DEAD], TransactionMode::ReadOnly).await?;
+        let dead = all_dead(&store(&tx, DEAD)?).await?;
+        Ok(dead.iter().map(|(_, d)| d.summary()).collect())
     }
 
     async fn redrive_dead_letter(&self, k: &str) -> Result<Option<u64>, StoreError> {
-        let tx = self.tx(&[DEAD, RECORDS], TransactionMode::ReadWrite)?;
-        let dead = tx.store(DEAD).map_err(backend)?;
-        let entries = dead.scan(None, None, None, None).await.map_err(backend)?;
-        for (dead_key, value) in &entries {
-            let batch: DeadBatch = decode(value)?;
-            if batch.key != k {
-                continue;
-            }
-            let records = tx.store(RECORDS).map_err(backend)?;
-            let n = batch.records.len() as u64;
-            let encoded: Result<Vec<_>, _> =
-                batch.records.iter().map(|r| Ok((encode(r)?, Some(key(r.seq))))).collect();
-            records.put_all(encoded?.into_iter()).await.map_err(backend)?;
-            dead.delete(dead_key.clone()).await.map_err(backend)?;
-            done(tx).await?;
-            return Ok(Some(n));
+        let tx = self.tx(&[DEAD, QUEUE, META], TransactionMode::ReadWrite).await?;
+        let dead = store(&tx, DEAD)?;
+        let Some((dead_key, batch)) = all_dead(&dead).await?.into_iter().find(|(_, d)| d.key == k)
+        else {
+            return Ok(None);
+        };
+        let (queue, meta) = (store(&tx, QUEUE)?, store(&tx, META)?);
+        let mut pos: u64 = get(&meta, schema::META_NEXT_POS).await?.unwrap_or(0);
+        for r in &batch.records {
+            let value = queue_value(pos as f64, r.seq as f64, &stored::encode(r)?)?;
+            put_at(&queue, key(pos), &value).await?;
+            pos += 1;
         }
-        Ok(None)
+        put(&meta, schema::META_NEXT_POS, &pos).await?;
+        dead.delete(dead_key).map_err(err)?.await.map_err(err)?;
+        commit(tx, &meta).await?;
+        Ok(Some(batch.records.len() as u64))
+    }
+
+    async fn count_dropped(&self, reason: &str, n: u64) -> Result<(), StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadWrite).await?;
+        let meta = store(&tx, META)?;
+        let mut t = totals(&meta).await?;
+        *t.dropped.entry(reason.to_owned()).or_default() += n;
+        put(&meta, schema::META_TOTALS, &t).await?;
+        commit(tx, &meta).await
+    }
+
+    async fn sync_settings(&self) -> Result<Option<SyncSettings>, StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadOnly).await?;
+        get(&store(&tx, META)?, schema::META_SYNC_SETTINGS).await
+    }
+
+    async fn set_sync_settings(&self, settings: &SyncSettings) -> Result<(), StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadWrite).await?;
+        let meta = store(&tx, META)?;
+        put(&meta, schema::META_SYNC_SETTINGS, settings).await?;
+        commit(tx, &meta).await
     }
 
     async fn stats(&self) -> Result<OutboxStats, StoreError> {
-        let tx = self.tx(&[RECORDS, INFLIGHT, DEAD, META], TransactionMode::ReadOnly)?;
-        let records = tx.store(RECORDS).map_err(backend)?;
-        let queued = u64::from(records.count(None).await.map_err(backend)?);
-        let inflight = tx.store(INFLIGHT).map_err(backend)?;
-        let inflight_records = get::<Batch>(&inflight, schema::INFLIGHT_KEY)
+        let tx = self.tx(&[QUEUE, INFLIGHT, DEAD, META], TransactionMode::ReadOnly).await?;
+        let queued = count(&store(&tx, QUEUE)?).await?;
+        let inflight_records = get::<Batch>(&store(&tx, INFLIGHT)?, schema::INFLIGHT_KEY)
             .await?
             .map_or(0, |b| b.records.len() as u64);
-        let dead = all_dead(&tx.store(DEAD).map_err(backend)?).await?;
-        let t = totals(&tx.store(META).map_err(backend)?).await?;
+        let dead = all_dead(&store(&tx, DEAD)?).await?;
+        let t = totals(&store(&tx, META)?).await?;
         Ok(OutboxStats {
             queued,
             inflight_records,
             dead_letter_batches: dead.len() as u64,
-            dead_letter_records: dead.iter().map(|d| d.records.len() as u64).sum(),
+            dead_letter_records: dead.iter().map(|(_, d)| d.records.len() as u64).sum(),
             ..t
         })
     }

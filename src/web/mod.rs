@@ -5,13 +5,16 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
+mod dropped;
 mod engine_handle;
 mod env;
 mod error;
 mod fetch_transport;
+mod flush_lock;
 mod idb_schema;
 mod idb_store;
 mod panic;
+mod score_rows;
 
 pub use app::EdgeApp;
 pub use engine_handle::AnomalyEngine;

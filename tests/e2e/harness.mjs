@@ -18,10 +18,11 @@ export function tempDir(prefix) {
 }
 
 /** Starts the collector serving the PWA from `staticDir` (the built `dist/`); resolves once it
- * listens. */
-export async function startCollector({ port, db, args = [], staticDir = join(ROOT, 'dist') }) {
+ * listens. `faults: true` enables fault injection (`--test-faults`: `/admin/faults`, `setFault`). */
+export async function startCollector({ port, db, args = [], staticDir = join(ROOT, 'dist'), faults = false }) {
   const proc = spawn(COLLECTOR, ['--addr', `127.0.0.1:${port}`, '--db', db,
-    '--static', staticDir, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--static', staticDir, ...(faults ? ['--test-faults'] : []), ...args],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error('collector did not start')), 20_000);
     proc.stdout.on('data', (d) => { if (String(d).includes('listening')) { clearTimeout(timer); ok(); } });
@@ -45,6 +46,8 @@ export async function api(port, path, init) {
   return r.json();
 }
 
+/** Arms a fault on a collector started with `faults: true` (JSON only: the collector refuses
+ * any other content type). */
 export async function setFault(port, fault) {
   return api(port, '/admin/faults', {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fault),

@@ -46,7 +46,7 @@ async function drain(page, port, faults) {
 async function scenario(name, faults) {
   const port = 18_000 + Math.floor(Math.random() * 2000);
   const db = join(tempDir('edge-e2e-'), 'telemetry.sqlite');
-  let collector = await startCollector({ port, db });
+  let collector = await startCollector({ port, db, faults: true });
   const browser = await launchChromium();
   try {
     const { page } = await openApp(browser, port);
@@ -58,7 +58,7 @@ async function scenario(name, faults) {
     assert.equal(status.outbox.queued + status.outbox.inflight_records, N, 'all readings queued while offline');
     assert.equal(status.outbox.sent_records_total, 0);
 
-    collector = await startCollector({ port, db });
+    collector = await startCollector({ port, db, faults: true });
     const t1 = performance.now();
     const { o } = await drain(page, port, faults);
     const flushSecs = (performance.now() - t1) / 1000;

@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { ROOT, api, launchPersistentChromium, message, openApp, startCollector, stopCollector, tempDir,
   waitFor } from './harness.mjs';
 
+// E2E_DIST serves another build of the PWA than dist/.
+const DIST = process.env.E2E_DIST ? { staticDir: process.env.E2E_DIST } : {};
 const golden = JSON.parse(readFileSync(join(ROOT, 'models/shuttle/golden.json'), 'utf8'));
 
 test('installable PWA that scores like onnxruntime and works offline', { timeout: 300_000 }, async () => {
   const port = 20_000 + Math.floor(Math.random() * 2000);
   const db = join(tempDir('edge-pwa-'), 'telemetry.sqlite');
-  let collector = await startCollector({ port, db });
+  let collector = await startCollector({ port, db, ...DIST });
   const browser = await launchPersistentChromium();
   try {
     const { context, page } = await openApp(browser, port);
@@ -99,7 +101,7 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
     await page.screenshot({ path: join(ROOT, 'artifacts/dashboard-offline.png'), fullPage: true });
 
     // Back online: the outbox drains and the collector holds every record once.
-    collector = await startCollector({ port, db });
+    collector = await startCollector({ port, db, ...DIST });
     await context.setOffline(false);
     const drained = await waitFor('outbox to drain', async () => {
       await message(page, 'online');

@@ -21,7 +21,7 @@ const scoreGolden = async (page, rows) => {
 test('a new version takes over an open page cleanly and keeps the outbox', { timeout: 300_000 }, async () => {
   // A private copy of the build, so the test can deploy a "new version" into it.
   const site = join(tempDir('edge-update-'), 'dist');
-  cpSync(join(ROOT, 'dist'), site, { recursive: true });
+  cpSync(process.env.E2E_DIST || join(ROOT, 'dist'), site, { recursive: true });
   const swPath = join(site, 'sw.js');
   const sw = readFileSync(swPath, 'utf8');
   const current = /const APP_VERSION = '([^']+)'/.exec(sw)?.[1];
@@ -29,7 +29,7 @@ test('a new version takes over an open page cleanly and keeps the outbox', { tim
 
   const port = 24_000 + Math.floor(Math.random() * 2000);
   const db = join(tempDir('edge-update-db-'), 'telemetry.sqlite');
-  const collector = await startCollector({ port, db, staticDir: site });
+  const collector = await startCollector({ port, db, staticDir: site, faults: true });
   const browser = await launchChromium();
   try {
     const { page } = await openApp(browser, port);

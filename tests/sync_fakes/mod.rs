@@ -135,11 +135,11 @@ impl Transport for FakeCollector {
         match step {
             Step::Accept => {
                 self.store(&request);
-                Ok(HttpResponse::status(200).with_body("{}"))
+                Ok(otlp_ok("{}"))
             }
             Step::AcceptWith(body) => {
                 self.store(&request);
-                Ok(HttpResponse::status(200).with_body(body))
+                Ok(otlp_ok(body))
             }
             Step::Respond(response) => Ok(response),
             Step::Fail(e) => Err(e),
@@ -149,6 +149,11 @@ impl Transport for FakeCollector {
             }
         }
     }
+}
+
+/// A 200 carrying an OTLP JSON `ExportLogsServiceResponse`, as a real collector answers.
+pub fn otlp_ok(body: impl Into<Vec<u8>>) -> HttpResponse {
+    HttpResponse::status(200).with_header("content-type", "application/json").with_body(body)
 }
 
 pub fn key_of(request: &HttpRequest) -> String {
@@ -225,7 +230,7 @@ pub fn record(store: &MemoryStore, env: &Rc<FakeEnv>, n: u64) {
     futures::executor::block_on(async {
         let recorder =
             Recorder::open(store.reopen(), OutboxConfig::default(), &**env).await.expect("open");
-        let first = recorder.store().reserve_seqs(0).await.expect("next seq");
+        let first = recorder.store().next_seq().await.expect("next seq");
         let entries = (first..first + n).map(entry).collect();
         recorder.record(entries).await.expect("record");
     });

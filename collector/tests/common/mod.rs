@@ -1,6 +1,8 @@
 //! Shared test helpers: OTLP request builders, an in-process client and a real-socket server.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod client;
+
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -17,7 +19,8 @@ pub fn kv(key: &str, value: Value) -> Value {
     json!({"key": key, "value": value})
 }
 
-/// The attributes the client sends for one scored reading.
+/// Hand-written attributes of one scored reading, for bodies a test edits field by field
+/// (mistyped, non-finite or missing values the device's encoder does not produce).
 pub fn scored_attrs(device: &str, seq: i64) -> Vec<Value> {
     vec![
         kv("edge.record_id", json!({"stringValue": format!("{device}:{seq}")})),
@@ -36,8 +39,15 @@ pub fn request_with(device: &str, records: Vec<Vec<Value>>) -> Value {
         .into_iter()
         .enumerate()
         .map(|(i, attributes)| {
+            // The event time follows the seq, as on a device: a record re-sent in another batch
+            // carries the same time.
+            let seq = attributes
+                .iter()
+                .find(|a| a["key"] == "edge.seq")
+                .and_then(|a| a["value"]["intValue"].as_str()?.parse::<u64>().ok())
+                .unwrap_or(i as u64);
             json!({
-                "timeUnixNano": (1_700_000_000_000_000_000u64 + i as u64).to_string(),
+                "timeUnixNano": (1_700_000_000_000_000_000u64 + seq).to_string(),
                 "severityText": "INFO",
                 "body": {"stringValue": "edge.reading"},
                 "attributes": attributes,
@@ -54,9 +64,11 @@ pub fn request_with(device: &str, records: Vec<Vec<Value>>) -> Value {
     }]})
 }
 
-/// An `ExportLogsServiceRequest` with one scored record per `seq`.
+/// The request the device's encoder writes for one scored record per `seq`
+/// ([`client::scored`]).
 pub fn request(device: &str, seqs: impl IntoIterator<Item = i64>) -> Value {
-    request_with(device, seqs.into_iter().map(|s| scored_attrs(device, s)).collect())
+    let records: Vec<_> = seqs.into_iter().map(|s| client::scored(s as u64)).collect();
+    client::body(device, &records)
 }
 
 /// Gzip-compresses `data`.
@@ -69,6 +81,11 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// A state over an in-memory database.
 pub fn memory_state(config: Config) -> AppState {
     AppState::new(Store::open_in_memory().unwrap(), config)
+}
+
+/// A state over an in-memory database with fault injection enabled (`--test-faults`).
+pub fn faults_state() -> AppState {
+    memory_state(Config { test_faults: true, ..Config::default() })
 }
 
 /// A `POST /v1/logs` with a JSON content type, `extra` headers and `body`.
@@ -104,7 +121,16 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
 
 /// `GET path` in-process, as JSON.
 pub async fn get_json(app: &Router, path: &str) -> Value {
-    let reply = send(app, Request::get(path).body(Body::empty()).unwrap()).await;
+    get_json_with_token(app, path, None).await
+}
+
+/// `GET path` in-process with `Authorization: Bearer token`, as JSON.
+pub async fn get_json_with_token(app: &Router, path: &str, token: Option<&str>) -> Value {
+    let mut request = Request::get(path);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let reply = send(app, request.body(Body::empty()).unwrap()).await;
     assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.text);
     reply.json()
 }

@@ -1,0 +1,56 @@
+//! A record's or resource's attribute list, from which known keys are taken one by one; what
+//! is left is kept as plain JSON.
+
+use serde_json::{Map, Value as Json};
+
+use super::wire::{AnyValue, KeyValue, Obj};
+
+/// Attributes in request order.
+pub(crate) struct Attributes(Vec<(String, AnyValue)>);
+
+impl Attributes {
+    pub(crate) fn new(list: Vec<Obj<KeyValue>>) -> Self {
+        Attributes(
+            list.into_iter().map(|Obj(kv)| (kv.key, kv.value.unwrap_or_default().0)).collect(),
+        )
+    }
+
+    /// Removes and returns the first attribute `key` if `pick` accepts its value.
+    fn take<T>(&mut self, key: &str, pick: impl Fn(&AnyValue) -> Option<T>) -> Option<T> {
+        let index = self.0.iter().position(|(k, _)| k == key)?;
+        let value = pick(&self.0[index].1)?;
+        self.0.remove(index);
+        Some(value)
+    }
+
+    pub(crate) fn take_string(&mut self, key: &str) -> Option<String> {
+        self.take(key, |v| v.string_value.clone())
+    }
+
+    pub(crate) fn take_bool(&mut self, key: &str) -> Option<bool> {
+        self.take(key, |v| v.bool_value)
+    }
+
+    pub(crate) fn take_int(&mut self, key: &str) -> Option<i64> {
+        self.take(key, |v| v.int_value.map(|i| i.0))
+    }
+
+    /// An intValue or a doubleValue, as f64.
+    pub(crate) fn take_number(&mut self, key: &str) -> Option<f64> {
+        // An i64 latency in microseconds is far below 2^53, so the conversion is exact.
+        #[allow(clippy::cast_precision_loss)]
+        self.take(key, |v| v.double_value.map(|d| d.0).or(v.int_value.map(|i| i.0 as f64)))
+    }
+
+    pub(crate) fn take_double_array(&mut self, key: &str) -> Option<Vec<f64>> {
+        self.take(key, |v| {
+            let values = &v.array_value.as_ref()?.0.values;
+            values.iter().map(|e| e.0.double_value.map(|d| d.0)).collect()
+        })
+    }
+
+    /// What is left, as a JSON object (a repeated key keeps its last value).
+    pub(crate) fn into_json(self) -> Map<String, Json> {
+        self.0.into_iter().map(|(k, v)| (k, v.into_json())).collect()
+    }
+}

@@ -1,0 +1,124 @@
+//! [`score_rows`]: one outcome per reading of a request, so no reading is refused for its
+//! neighbours' sake.
+//!
+//! Readings with a NaN or infinite value (a sensor dropped out) are not scored but recorded raw
+//! with the reason `NON_FINITE`; the finite readings of the same request are scored together. When
+//! the model cannot score at all (none loaded, inference failed) every reading is recorded raw
+//! with the engine's reason code. Only a request the model cannot read (wrong number of values per
+//! reading) is refused, as a whole.
+
+use serde::Serialize;
+
+use crate::engine::{EngineConfig, EngineError, ModelSlot};
+use crate::outbox::Entry;
+
+/// Reason recorded with a reading that has a NaN or infinite value.
+pub const NON_FINITE: &str = "NON_FINITE";
+
+/// What the page learns about one reading.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowOutcome {
+    /// The anomaly score, or `None` when the reading was recorded unscored.
+    pub score: Option<f32>,
+    /// Why it was not scored (`NON_FINITE`, `NOT_LOADED`, `INFERENCE`), or `None`.
+    pub reason: Option<String>,
+    /// Whether the score crossed the model's threshold (false when unscored).
+    pub anomaly: bool,
+}
+
+/// The readings of one request, ready to record, and what to tell the page.
+#[derive(Debug)]
+pub struct ScoredRows {
+    /// One entry per reading, in order.
+    pub entries: Vec<Entry>,
+    /// One outcome per reading, in order.
+    pub outcomes: Vec<RowOutcome>,
+    /// Time spent in the engine, µs.
+    pub elapsed_us: f64,
+}
+
+/// What [`score_rows`] needs besides the readings.
+pub struct ScoreContext<'a> {
+    /// The model slot (possibly empty).
+    pub slot: &'a ModelSlot,
+    /// The loaded model's version.
+    pub version: Option<String>,
+    /// Scores above this are anomalies.
+    pub threshold: f32,
+    /// When the readings were taken (ms since the epoch).
+    pub timestamp_ms: u64,
+    /// A monotonic clock in ms, for the latency figures.
+    pub now_ms: &'a dyn Fn() -> f64,
+}
+
+/// Scores `rows` (row-major, `features` values each) reading by reading, as the module docs say.
+///
+/// `Err` only when the request cannot be split into readings the model takes
+/// ([`EngineError::WrongLength`]); nothing is recorded then.
+pub fn score_rows(
+    rows: &[f32],
+    features: usize,
+    ctx: &ScoreContext<'_>,
+) -> Result<ScoredRows, EngineError> {
+    if features == 0 || rows.is_empty() || !rows.len().is_multiple_of(features) {
+        return Err(EngineError::WrongLength { len: rows.len(), features });
+    }
+    if let Ok(engine) = ctx.slot.engine() {
+        if engine.features() != features {
+            return Err(EngineError::WrongLength { len: rows.len(), features: engine.features() });
+        }
+    }
+    let readings: Vec<&[f32]> = rows.chunks(features).collect();
+    let finite: Vec<usize> =
+        (0..readings.len()).filter(|&i| readings[i].iter().all(|v| v.is_finite())).collect();
+    let t0 = (ctx.now_ms)();
+    let scores = score_finite(ctx.slot, &readings, &finite);
+    let elapsed_us = (((ctx.now_ms)() - t0) * 1000.0).max(0.0);
+    let scores = match scores {
+        Err(e @ EngineError::WrongLength { .. }) => return Err(e),
+        other => other,
+    };
+    let per_row_us = (elapsed_us / finite.len().max(1) as f64).round() as u64;
+    let mut entries = Vec::with_capacity(readings.len());
+    let mut outcomes = Vec::with_capacity(readings.len());
+    let mut next_finite = finite.iter().copied().enumerate().peekable();
+    for (i, reading) in readings.iter().enumerate() {
+        let scored_at = next_finite.next_if(|&(_, row)| row == i).map(|(k, _)| k);
+        let (entry, outcome) = match (scored_at, &scores) {
+            (Some(k), Ok(scores)) => {
+                let score = scores[k];
+                let anomaly = score > ctx.threshold;
+                let v = ctx.version.clone().unwrap_or_default();
+                let entry = Entry::scored(ctx.timestamp_ms, v, score, anomaly, per_row_us);
+                (entry, RowOutcome { score: Some(score), reason: None, anomaly })
+            }
+            (Some(_), Err(e)) => unscored(ctx, reading, e.code()),
+            (None, _) => unscored(ctx, reading, NON_FINITE),
+        };
+        entries.push(entry);
+        outcomes.push(outcome);
+    }
+    Ok(ScoredRows { entries, outcomes, elapsed_us })
+}
+
+fn unscored(ctx: &ScoreContext<'_>, reading: &[f32], reason: &str) -> (Entry, RowOutcome) {
+    let entry = Entry::unscored(ctx.timestamp_ms, ctx.version.clone(), reading.to_vec(), reason);
+    (entry, RowOutcome { score: None, reason: Some(reason.to_owned()), anomaly: false })
+}
+
+/// Scores the readings at `finite`, in engine-sized batches; one score per index.
+fn score_finite(
+    slot: &ModelSlot,
+    readings: &[&[f32]],
+    finite: &[usize],
+) -> Result<Vec<f32>, EngineError> {
+    if finite.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut scores = Vec::with_capacity(finite.len());
+    for batch in finite.chunks(EngineConfig::default().max_batch) {
+        let rows: Vec<f32> = batch.iter().flat_map(|&i| readings[i].iter().copied()).collect();
+        scores.extend(slot.score(&rows)?);
+    }
+    Ok(scores)
+}

@@ -1,0 +1,191 @@
+// Storage pressure, end to end in headless Chromium against the real collector:
+// 1. the outbox filled to its cap and well past it while the collector is down: the oldest
+//    records are evicted and counted (worker status and dashboard), every score request is
+//    still answered, and once the collector is back it receives valid records only (each one a
+//    reading the page was answered for, no duplicates, the newest kept) and the outbox drains;
+// 2. the same with a small browser storage quota (CDP Storage.overrideQuotaForOrigin): quota
+//    errors evict the oldest records (counted as evicted_quota_total) instead of refusing
+//    readings, scoring goes on, and the outbox drains with nothing corrupt read back.
+// Sizes by env: PRESSURE_CAPACITY (default 300), PRESSURE_READINGS (default 3 x capacity),
+// PRESSURE_QUOTA_READINGS (default 6,000), PRESSURE_QUOTA_HEADROOM bytes (default 256 KiB).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, launchChromium, message, openApp, tempDir, waitFor } from './harness.mjs';
+import { Collector, freePort } from './chaos/collector.mjs';
+import { account } from './chaos/ledger.mjs';
+import { readingSource, scoreKey } from './chaos/stream.mjs';
+
+const STATIC_DIR = process.env.CHAOS_STATIC_DIR || join(ROOT, 'dist');
+const CAPACITY = Number(process.env.PRESSURE_CAPACITY || 300);
+const READINGS = Number(process.env.PRESSURE_READINGS || 3 * CAPACITY);
+const QUOTA_READINGS = Number(process.env.PRESSURE_QUOTA_READINGS || 6_000);
+const QUOTA_HEADROOM = Number(process.env.PRESSURE_QUOTA_HEADROOM || 256 * 1024);
+const CHUNK = 50;
+const summary = {};
+
+/** A private copy of the build whose worker opens the outbox with `capacity` records. The
+ * page has no setting for it, so the copy's sw.js gets the number in place of its 0
+ * ("default"), the way the update test deploys a new version into a copy. */
+function siteWithCapacity(capacity) {
+  const site = join(tempDir('edge-pressure-site-'), 'dist');
+  cpSync(STATIC_DIR, site, { recursive: true });
+  const path = join(site, 'sw.js');
+  const sw = readFileSync(path, 'utf8');
+  const patched = sw.replace(/(EdgeApp\.open\([^;]*?),\s*0\s*\)/, `$1, ${capacity})`);
+  assert.notEqual(patched, sw, 'sw.js opens EdgeApp with a literal capacity 0 that the test can replace');
+  writeFileSync(path, patched);
+  return site;
+}
+
+/** Scores readings `from`..`from + n - 1` through the page client; every request must be
+ * answered with a score per reading. Returns the multiset of scores. */
+async function score(page, from, n, acked = new Map()) {
+  const reading = readingSource();
+  for (let i = from; i < from + n; i += CHUNK) {
+    const take = Math.min(CHUNK, from + n - i);
+    const rows = [];
+    for (let j = i; j < i + take; j++) rows.push(...reading(j));
+    const r = await message(page, 'score', { rows, features: 9 });
+    assert.equal(r.scores.length, take, `readings ${i}..: one score per reading`);
+    for (const s of r.scores) acked.set(scoreKey(s), (acked.get(scoreKey(s)) || 0) + 1);
+  }
+  return acked;
+}
+
+async function status(page) {
+  return (await message(page, 'status')).status;
+}
+
+async function drain(page) {
+  return waitFor('outbox to drain', async () => {
+    await message(page, 'online');
+    const s = await status(page);
+    return { done: s.outbox.queued === 0 && s.outbox.inflight_records === 0, outbox: s.outbox };
+  }, 90_000, 500);
+}
+
+/** What reached the collector, checked: each record a reading the page was answered for (by
+ * score), none twice, one device. */
+async function received(collector, acked, sent) {
+  const stats = await collector.stats();
+  await collector.kill();
+  const acct = account(acked, sent, collector.records());
+  assert.equal(stats.requests.rejected, 0, `the collector rejected no request: ${JSON.stringify(stats.requests)}`);
+  assert.equal(acct.unscored, 0, 'every stored record is scored');
+  assert.equal(acct.duplicated, 0, 'every stored record is one acknowledged reading, none twice');
+  assert.equal(Object.keys(acct.devices).length, 1, 'one device');
+  return { stats, acct };
+}
+
+function writeSummary() {
+  const path = join(ROOT, 'artifacts/pressure-summary.json');
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(summary, null, 2)}\n`);
+}
+
+test(`outbox past its cap (${CAPACITY} records, ${READINGS} readings): oldest evicted and counted, scoring goes on, the rest drains`,
+  { timeout: 120_000 }, async () => {
+    const site = siteWithCapacity(CAPACITY);
+    const port = await freePort();
+    const collector = new Collector({ port, db: join(tempDir('edge-pressure-'), 'telemetry.sqlite'), staticDir: site });
+    await collector.start();
+    const browser = await launchChromium();
+    try {
+      const { page } = await openApp(browser, port);
+      await collector.kill(); // nothing leaves the outbox from here on
+      const t0 = Date.now();
+      const acked = await score(page, 0, READINGS);
+      const full = await status(page);
+      const o = full.outbox;
+      const held = o.queued + o.inflight_records;
+      assert.ok(o.queued <= CAPACITY, `queued ${o.queued} within the cap ${CAPACITY}`);
+      assert.ok(o.evicted_total > 0, 'readings past the cap evicted the oldest');
+      assert.equal(held + o.evicted_total, READINGS, `every reading is held or counted as evicted: ${JSON.stringify(o)}`);
+      await waitFor('dashboard shows the eviction', async () => {
+        const text = await page.textContent('#sync');
+        return { done: text.includes(`evicted ${o.evicted_total}`), text };
+      }, 10_000);
+
+      await collector.start();
+      const d0 = Date.now();
+      const { outbox } = await drain(page);
+      const drainMs = Date.now() - d0;
+      assert.equal(outbox.dead_letter_records, 0, 'nothing dead-lettered');
+      assert.equal(outbox.rejected_records_total, 0, 'the collector rejected no record');
+      const { acct } = await received(collector, acked, READINGS);
+      assert.equal(acct.received, held, 'the collector got every record the outbox held');
+      const [dev] = Object.values(acct.devices);
+      assert.equal(dev.max_seq, READINGS - 1, 'the newest reading was kept');
+      summary.cap = { capacity: CAPACITY, readings: READINGS, evicted_total: o.evicted_total, held, received: acct.received,
+        duplicated: acct.duplicated, drain_ms: drainMs, run_ms: Date.now() - t0 };
+      console.log(JSON.stringify({ scenario: 'cap', ...summary.cap }));
+    } finally {
+      await browser.close();
+      await collector.kill();
+      writeSummary();
+    }
+  });
+
+test(`small storage quota (${QUOTA_READINGS} readings, ${QUOTA_HEADROOM} bytes of headroom): quota evictions counted, scoring goes on, nothing corrupt`,
+  { timeout: 120_000 }, async (t) => {
+    const port = await freePort();
+    const collector = new Collector({ port, db: join(tempDir('edge-pressure-'), 'telemetry.sqlite'), staticDir: STATIC_DIR });
+    await collector.start();
+    const browser = await launchChromium();
+    try {
+      const { context, page } = await openApp(browser, port);
+      await collector.kill();
+      const origin = `http://127.0.0.1:${port}`;
+      // The override shows in the DevTools view of the origin's quota (navigator.storage.estimate
+      // in the page keeps reporting the default), so usage and quota are read there too.
+      const cdp = await context.newCDPSession(page);
+      const usageAndQuota = () => cdp.send('Storage.getUsageAndQuota', { origin });
+      const { usage } = await usageAndQuota();
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + QUOTA_HEADROOM });
+      const { quota, overrideActive } = await usageAndQuota();
+      assert.ok(overrideActive && quota === usage + QUOTA_HEADROOM, `quota override in force: ${quota}`);
+      const t0 = Date.now();
+      const acked = await score(page, 0, QUOTA_READINGS);
+      const full = await status(page);
+      const o = full.outbox;
+      const dropped = o.dropped || full.dropped || {};
+      const droppedTotal = Object.values(dropped).reduce((n, v) => n + (typeof v === 'number' ? v : 0), 0);
+      summary.quota = { readings: QUOTA_READINGS, usage_before: usage, quota, usage_after: (await usageAndQuota()).usage,
+        outbox: o, dropped };
+      assert.equal(typeof o.evicted_quota_total, 'number', `status reports evicted_quota_total: ${JSON.stringify(o)}`);
+      const enforced = summary.quota.usage_after <= quota || o.evicted_quota_total > 0;
+      if (enforced) {
+        assert.ok(o.evicted_quota_total > 0, `the quota was reached and evicted records (usage ${usage}, quota ${quota})`);
+      } else {
+        // Seen with Debian's Chromium: DevTools shows the override in force and usage past it,
+        // yet IndexedDB commits go on without a QuotaExceededError, so the quota path cannot be
+        // reached this way. The rest of the scenario still runs.
+        t.skip(`Chromium did not enforce the quota override (usage ${summary.quota.usage_after} > quota ${quota}, no quota error)`);
+      }
+      const held = o.queued + o.inflight_records;
+      assert.equal(held + o.evicted_total + droppedTotal, QUOTA_READINGS,
+        `every reading is held, counted as evicted, or counted as dropped: ${JSON.stringify({ o, dropped })}`);
+      await waitFor('dashboard shows the eviction', async () => {
+        const text = await page.textContent('#sync');
+        return { done: text.includes(String(o.evicted_total)), text };
+      }, 10_000);
+
+      await collector.start();
+      const d0 = Date.now();
+      const { outbox } = await drain(page);
+      const drainMs = Date.now() - d0;
+      assert.equal(outbox.dead_letter_records, 0, 'nothing dead-lettered');
+      assert.equal(outbox.rejected_records_total, 0, 'the collector rejected no record');
+      const { acct } = await received(collector, acked, QUOTA_READINGS);
+      assert.equal(acct.received, held, 'the collector got every record the outbox held');
+      Object.assign(summary.quota, { evicted_total: o.evicted_total, evicted_quota_total: o.evicted_quota_total, held,
+        received: acct.received, duplicated: acct.duplicated, drain_ms: drainMs, run_ms: Date.now() - t0 });
+      console.log(JSON.stringify({ scenario: 'quota', ...summary.quota }));
+    } finally {
+      await browser.close();
+      await collector.kill();
+      writeSummary();
+    }
+  });

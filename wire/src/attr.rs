@@ -1,0 +1,45 @@
+//! OTLP attribute names: what the device writes and the collector reads.
+//!
+//! Record attributes describe one reading; resource attributes describe the device and are
+//! shared by every record of a batch.
+
+/// Record attribute: the globally unique id `"{device_id}:{seq}"` (stringValue). Required.
+pub const RECORD_ID: &str = "edge.record_id";
+/// Record attribute: the per-device sequence number (intValue). Consecutive from 0 per device,
+/// so a gap at the collector is a lost reading.
+pub const SEQ: &str = "edge.seq";
+/// Record attribute: the anomaly score (doubleValue); absent for unscored readings.
+pub const SCORE: &str = "edge.score";
+/// Record attribute: whether the score crossed the model's threshold (boolValue).
+pub const ANOMALY: &str = "edge.anomaly";
+/// Record attribute: the version of the model that scored the reading (stringValue).
+pub const MODEL_VERSION: &str = "edge.model_version";
+/// Record attribute: scoring latency in microseconds (intValue; doubleValue accepted).
+pub const LATENCY_US: &str = "edge.latency_us";
+/// Record attribute: false for a raw reading that still needs scoring in the cloud (boolValue).
+pub const SCORED: &str = "edge.scored";
+/// Record attribute: the raw reading of an unscored record (arrayValue of doubleValue, with the
+/// [`crate::double`] encoding for non-finite elements).
+pub const READING: &str = "edge.reading";
+/// Record attribute: why an unscored record was not scored on the device (stringValue, a stable
+/// code such as `NOT_LOADED` or `NON_FINITE`).
+pub const UNSCORED_REASON: &str = "edge.unscored_reason";
+
+/// Resource attribute: the device id (stringValue); also the prefix of every record id.
+pub const DEVICE_ID: &str = "device.id";
+/// Resource attribute: the app version (stringValue).
+pub const SERVICE_VERSION: &str = "service.version";
+/// Resource attribute: the service name, always [`SERVICE_NAME`] (stringValue).
+pub const SERVICE_NAME_KEY: &str = "service.name";
+/// Prefix of the resource attributes counting readings the device did not record, by reason:
+/// `edge.dropped.<REASON>` (intValue, cumulative since the device's outbox was created).
+pub const DROPPED_PREFIX: &str = "edge.dropped.";
+/// Resource attribute: recorded readings the device's outbox evicted before sending them (full
+/// queue or full storage), cumulative (intValue). Each one is a gap in the device's seqs.
+pub const EVICTED_TOTAL: &str = "edge.outbox.evicted_total";
+/// Resource attribute: dead-lettered readings the device dropped at its dead-letter cap,
+/// cumulative (intValue).
+pub const DEAD_LETTER_EVICTED_TOTAL: &str = "edge.outbox.dead_letter_evicted_total";
+
+/// `service.name` and the instrumentation scope name.
+pub const SERVICE_NAME: &str = "edge-anomaly";
