@@ -9,8 +9,10 @@
 //! - `batches`: `Idempotency-Key` → the stored response.
 //! - `counters`: totals that are not per device.
 //!
-//! `PRAGMA user_version` is 2. A file with another non-zero version is refused rather than
-//! half-read.
+//! `PRAGMA user_version` is 2. A version-1 file (the first collector's: the resource copied
+//! into every record, no device summaries) is migrated in place, in one transaction, on first
+//! open: stored telemetry survives an upgrade of the collector. A file with any other non-zero
+//! version is refused rather than half-read.
 
 use rusqlite::Connection;
 
@@ -72,12 +74,53 @@ INSERT OR IGNORE INTO counters (name, value) VALUES
 PRAGMA user_version = 2;
 ";
 
-/// Creates the tables of a new database, or checks an existing one's version.
+/// Version 1 → 2, run inside one transaction with [`SCHEMA`] in between (see [`create`]): the
+/// old records move into the new table with their resource stored once, and the per-device
+/// summaries are computed from them the way ingest maintains them (duplicates and conflicts
+/// were not counted by version 1, so they start at 0).
+const FROM_V1_DETACH: &str = "
+ALTER TABLE records RENAME TO records_v1;
+DROP INDEX IF EXISTS records_by_device;
+DROP INDEX IF EXISTS records_by_received;
+";
+
+const FROM_V1_MOVE: &str = "
+INSERT OR IGNORE INTO resources (json) SELECT DISTINCT resource_json FROM records_v1;
+INSERT INTO records (record_id, device_id, seq, time_unix_nano, score, anomaly, model_version,
+        latency_us, scored, service_version, reading_json, attrs_json, resource_id, body_json,
+        received_at)
+    SELECT r.record_id, r.device_id, r.seq, r.time_unix_nano, r.score, r.anomaly,
+           r.model_version, r.latency_us, r.scored, r.service_version, r.reading_json,
+           r.attrs_json, s.id, r.body_json, r.received_at
+    FROM records_v1 r JOIN resources s ON s.json = r.resource_json
+    ORDER BY r.rowid;
+INSERT INTO devices (device_id, count, distinct_seqs, min_seq, max_seq, last_seq, last_seen,
+        anomalies, score_sum, score_count)
+    SELECT COALESCE(r.device_id, ''), COUNT(*), COUNT(DISTINCT r.seq), MIN(r.seq), MAX(r.seq),
+           (SELECT r2.seq FROM records r2 WHERE r2.device_id IS r.device_id
+            ORDER BY r2.rowid DESC LIMIT 1),
+           MAX(r.received_at), COALESCE(SUM(r.anomaly = 1), 0), COALESCE(SUM(r.score), 0),
+           COUNT(r.score)
+    FROM records r GROUP BY COALESCE(r.device_id, '');
+DROP TABLE records_v1;
+";
+
+/// Creates the tables of a new database, migrates a version-1 one, or checks an existing one's
+/// version.
 pub fn create(conn: &Connection) -> Result<(), StoreError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    if found != 0 && found != VERSION {
-        return Err(StoreError::Schema { found, expected: VERSION });
+    match found {
+        0 | VERSION => conn.execute_batch(SCHEMA)?,
+        1 => {
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {FROM_V1_DETACH} {SCHEMA} {FROM_V1_MOVE} COMMIT;"
+            ))
+            .inspect_err(|_| {
+                // Nothing of a failed migration stays: the file is version 1 as before.
+                let _ = conn.execute_batch("ROLLBACK");
+            })?;
+        }
+        _ => return Err(StoreError::Schema { found, expected: VERSION }),
     }
-    conn.execute_batch(SCHEMA)?;
     Ok(())
 }
