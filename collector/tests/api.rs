@@ -35,7 +35,7 @@ async fn stats_records_and_devices_reflect_stored_data() {
             "records": 15, "unique_devices": 2, "anomalies": 2, "batches": 4,
             "duplicates_ignored": 3, "conflicts": 0, "idempotent_replays": 0,
             // Both devices start at seq 1, so seq 0 of each is missing.
-            "missing_seqs": 2,
+            "missing_seqs": 2, "unexplained_missing_seqs": 2,
             "requests": {"ok": 4, "rejected": 1, "faulted": 0}
         })
     );

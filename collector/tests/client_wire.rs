@@ -120,3 +120,37 @@ async fn a_non_finite_score_from_the_device_is_refused_alone() {
     assert_eq!(reply.json()["partialSuccess"]["rejectedLogRecords"], "1");
     assert_eq!(get_json(&app, "/api/stats").await["records"], 2);
 }
+
+#[tokio::test]
+async fn gaps_the_device_reports_as_evictions_are_told_from_losses() {
+    use edge_anomaly::outbox::otlp::encode;
+    let app = app(memory_state(Config::default()));
+    // Device "full" evicted seqs 2..=4 (its queue was full) and says so on every batch; device
+    // "lossy" has the same gap and says nothing: that one is a loss.
+    for (device, evicted) in [("full", 3), ("lossy", 0)] {
+        let mut origin = client::origin(device);
+        origin.losses.evicted = evicted;
+        origin.losses.dropped.insert("STORE_QUOTA".into(), 2);
+        let records: Vec<_> = [0, 1, 5, 6].into_iter().map(client::scored).collect();
+        let body = encode(&records, &origin).unwrap();
+        assert_eq!(send(&app, post_logs(body, &[])).await.status, StatusCode::OK);
+    }
+    let devices = get_json(&app, "/api/devices").await;
+    let of = |id: &str| {
+        let d =
+            devices["devices"].as_array().unwrap().iter().find(|d| d["device_id"] == id).unwrap();
+        (
+            d["missing"].as_i64(),
+            d["reported_evicted"].as_i64(),
+            d["unexplained_missing"].as_i64(),
+            d["reported_dropped"].as_i64(),
+        )
+    };
+    assert_eq!(of("full"), (Some(3), Some(3), Some(0), Some(2)));
+    assert_eq!(of("lossy"), (Some(3), Some(0), Some(3), Some(2)));
+    let stats = get_json(&app, "/api/stats").await;
+    assert_eq!(
+        (stats["missing_seqs"].as_i64(), stats["unexplained_missing_seqs"].as_i64()),
+        (Some(6), Some(3))
+    );
+}

@@ -13,6 +13,7 @@
 //! The same transaction keeps the per-device summary (`devices`) and the counters current and
 //! remembers the key with the final response. A failure anywhere rolls the whole request back.
 
+use edge_wire::attr;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::Value as Json;
 
@@ -125,6 +126,12 @@ impl Store {
                     record_id: r.record_id.clone(),
                     reason: CONFLICT_REASON.into(),
                 });
+            }
+        }
+        for (index, resource) in batch.resources.iter().enumerate() {
+            let device = batch.records.iter().find(|r| r.resource == index).map(|r| &r.device_id);
+            if let Some(device) = device {
+                record_losses(&tx, device.as_deref(), resource)?;
             }
         }
         let response_json = response::body(&rejected);
@@ -250,6 +257,34 @@ fn stored_content(tx: &Transaction<'_>, record_id: &str) -> Result<Option<Conten
             })
         })
         .optional()?)
+}
+
+/// Keeps the largest loss counters a device has reported in a batch's resource: recorded
+/// readings it evicted before sending (`edge.outbox.evicted_total` and
+/// `edge.outbox.dead_letter_evicted_total`: each is a seq gap here) and readings it never
+/// recorded (the sum of `edge.dropped.*`: no seq was given to those).
+fn record_losses(
+    tx: &Transaction<'_>,
+    device: Option<&str>,
+    resource: &serde_json::Map<String, Json>,
+) -> Result<(), StoreError> {
+    let count = |key: &str| resource.get(key).and_then(Json::as_i64).unwrap_or(0).max(0);
+    let evicted = count(attr::EVICTED_TOTAL).saturating_add(count(attr::DEAD_LETTER_EVICTED_TOTAL));
+    let dropped = resource
+        .iter()
+        .filter(|(key, _)| key.starts_with(attr::DROPPED_PREFIX))
+        .map(|(_, v)| v.as_i64().unwrap_or(0).max(0))
+        .fold(0i64, i64::saturating_add);
+    if evicted == 0 && dropped == 0 {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "UPDATE devices SET reported_evicted = MAX(reported_evicted, ?2),
+                            reported_dropped = MAX(reported_dropped, ?3)
+         WHERE device_id = ?1",
+    )?
+    .execute(params![device.unwrap_or(""), evicted, dropped])?;
+    Ok(())
 }
 
 /// Adds one to a device's `duplicates` or `conflicts` column (`column` is one of those two).

@@ -33,6 +33,9 @@ pub struct StoredStats {
     pub idempotent_replays: i64,
     /// Sum over devices of the seqs in `0..=max_seq` not stored.
     pub missing_seqs: i64,
+    /// `missing_seqs` beyond what the devices explain by their reported evictions: the
+    /// collector's loss detector (0 when nothing was lost on the way).
+    pub unexplained_missing_seqs: i64,
 }
 
 /// One stored record, as `GET /api/records` shows it.
@@ -98,6 +101,14 @@ pub struct DeviceStats {
     pub max_seq: Option<i64>,
     /// Seqs in `0..=max_seq` not stored.
     pub missing: i64,
+    /// Recorded readings the device says it evicted before sending them (full queue, full
+    /// storage, dead-letter cap): the part of `missing` the device explains.
+    pub reported_evicted: i64,
+    /// `missing` beyond what the device explains: readings lost on the way (0 when nothing was).
+    pub unexplained_missing: i64,
+    /// Readings the device says it never recorded (refused input, storage failures); they never
+    /// got a seq, so they are not in `missing`.
+    pub reported_dropped: i64,
     /// Records skipped as duplicates.
     pub duplicates: i64,
     /// Records refused as conflicts.
@@ -134,15 +145,18 @@ impl Store {
     /// Totals over the whole database.
     pub fn stats(&self) -> Result<StoredStats, StoreError> {
         let conn = self.reader()?;
-        let (records, unique_devices, anomalies, missing_seqs) = conn.query_row(
-            &format!(
-                "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(count > 0 AND device_id != ''), 0),
-                        COALESCE(SUM(anomalies), 0), COALESCE(SUM({MISSING}), 0)
-                 FROM devices"
-            ),
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-        )?;
+        let (records, unique_devices, anomalies, missing_seqs, unexplained_missing_seqs) = conn
+            .query_row(
+                &format!(
+                    "SELECT COALESCE(SUM(count), 0),
+                            COALESCE(SUM(count > 0 AND device_id != ''), 0),
+                            COALESCE(SUM(anomalies), 0), COALESCE(SUM({MISSING}), 0),
+                            COALESCE(SUM(MAX({MISSING} - reported_evicted, 0)), 0)
+                     FROM devices"
+                ),
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+            )?;
         let mut counter = conn.prepare_cached("SELECT value FROM counters WHERE name = ?1")?;
         let mut value = |name: &str| -> Result<i64, StoreError> {
             Ok(counter.query_row([name], |row| row.get(0))?)
@@ -156,6 +170,7 @@ impl Store {
             conflicts: value("conflicts")?,
             idempotent_replays: value("idempotent_replays")?,
             missing_seqs,
+            unexplained_missing_seqs,
         })
     }
 
@@ -192,7 +207,8 @@ impl Store {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT device_id, count, anomalies, last_seq, min_seq, max_seq, {MISSING},
                     duplicates, conflicts, last_seen,
-                    CASE WHEN score_count > 0 THEN score_sum / score_count END
+                    CASE WHEN score_count > 0 THEN score_sum / score_count END,
+                    reported_evicted, reported_dropped
              FROM devices ORDER BY device_id"
         ))?;
         let rows = stmt.query_map([], |row| {
@@ -204,6 +220,9 @@ impl Store {
                 min_seq: row.get(4)?,
                 max_seq: row.get(5)?,
                 missing: row.get(6)?,
+                reported_evicted: row.get(11)?,
+                unexplained_missing: (row.get::<_, i64>(6)? - row.get::<_, i64>(11)?).max(0),
+                reported_dropped: row.get(12)?,
                 duplicates: row.get(7)?,
                 conflicts: row.get(8)?,
                 last_seen: row.get(9)?,

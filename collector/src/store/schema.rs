@@ -5,7 +5,9 @@
 //!   `(device_id, seq)` (gaps, distinct seqs) and by `device_id` (a device's newest records by
 //!   rowid, the `/api/records` cursor).
 //! - `devices`: one summary row per device (`''` for records without a device id), updated in
-//!   the ingest transaction, so the dashboard's totals never scan `records`.
+//!   the ingest transaction, so the dashboard's totals never scan `records`; with the loss
+//!   counters the device reports on every batch (the largest seen), so a seq gap the device
+//!   explains (it evicted the records) can be told from one it does not.
 //! - `batches`: `Idempotency-Key` → the stored response.
 //! - `counters`: totals that are not per device.
 //!
@@ -57,7 +59,9 @@ CREATE TABLE IF NOT EXISTS devices (
     score_sum     REAL NOT NULL DEFAULT 0,
     score_count   INTEGER NOT NULL DEFAULT 0,
     duplicates    INTEGER NOT NULL DEFAULT 0,
-    conflicts     INTEGER NOT NULL DEFAULT 0
+    conflicts     INTEGER NOT NULL DEFAULT 0,
+    reported_evicted INTEGER NOT NULL DEFAULT 0,
+    reported_dropped INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS batches (
     idempotency_key TEXT PRIMARY KEY,
