@@ -20,8 +20,8 @@ use super::idb_store::IdbStore;
 use super::score_rows::{score_rows, RowOutcome, ScoreContext};
 use crate::engine::{EngineConfig, ModelSlot};
 use crate::outbox::{
-    FlushOutcome, FlushStatus, OutboxConfig, OutboxError, OutboxStore, Recorder, SyncConfig,
-    SyncSettings, Syncer,
+    FlushOutcome, FlushStatus, OutboxConfig, OutboxError, OutboxStore, Recorder, StoreError,
+    SyncConfig, SyncSettings, Syncer,
 };
 
 type AppSyncer = Syncer<Rc<IdbStore>, FetchTransport, BrowserEnv>;
@@ -272,13 +272,24 @@ impl Inner {
             }
             None => scored.entries,
         };
-        if let Err(e) = self.recorder.record(entries).await {
-            self.count_dropped(e.code(), n as u64).await;
-            return Err(outbox_err(e));
+        let mut reply = ScoreReply::new(&scored.outcomes, scored.elapsed_us);
+        match self.recorder.record(entries).await {
+            Ok(_) => {}
+            // Storage is full and nothing could be evicted: the readings are counted as not
+            // recorded, and the page still gets its scores (scoring never stops).
+            Err(e @ OutboxError::Store(StoreError::QuotaExceeded(_))) => {
+                self.count_dropped(e.code(), n as u64).await;
+                reply.not_recorded = Some(e.code());
+                return to_js(&reply);
+            }
+            Err(e) => {
+                self.count_dropped(e.code(), n as u64).await;
+                return Err(outbox_err(e));
+            }
         }
         self.write_pending_dropped().await;
         self.flush_if_endpoint_answers();
-        to_js(&ScoreReply::new(&scored.outcomes, scored.elapsed_us))
+        to_js(&reply)
     }
 
     /// Counts `n` readings not recorded for `reason`.
@@ -376,6 +387,10 @@ struct ScoreReply<'a> {
     anomalies: Vec<bool>,
     /// Engine time for the whole request, µs.
     latency_us: f64,
+    /// Set when the readings were scored but could not be recorded (`STORE_QUOTA`: storage is
+    /// full); they are counted under that reason. Absent when they were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_recorded: Option<&'static str>,
 }
 
 impl<'a> ScoreReply<'a> {
@@ -385,6 +400,7 @@ impl<'a> ScoreReply<'a> {
             reasons: outcomes.iter().map(|o| o.reason.as_deref()).collect(),
             anomalies: outcomes.iter().map(|o| o.anomaly).collect(),
             latency_us,
+            not_recorded: None,
         }
     }
 }

@@ -3,16 +3,19 @@
 //    records are evicted and counted (worker status and dashboard), every score request is
 //    still answered, and once the collector is back it receives valid records only (each one a
 //    reading the page was answered for, no duplicates, the newest kept) and the outbox drains;
-// 2. the same with a small browser storage quota (CDP Storage.overrideQuotaForOrigin): quota
+// 2. the same with a small browser storage quota (CDP Storage.overrideQuotaForOrigin, set before
+//    the origin opens IndexedDB in the browser session, see openWithQuota): quota
 //    errors evict the oldest records (counted as evicted_quota_total) instead of refusing
 //    readings, scoring goes on, and the outbox drains with nothing corrupt read back.
 // Sizes by env: PRESSURE_CAPACITY (default 300), PRESSURE_READINGS (default 3 x capacity),
-// PRESSURE_QUOTA_READINGS (default 6,000), PRESSURE_QUOTA_HEADROOM bytes (default 256 KiB).
+// PRESSURE_QUOTA_READINGS (default 6,000), PRESSURE_QUOTA_HEADROOM bytes (default 1 MiB: the
+// quota is reached after about 3,000 readings of about 330 bytes each).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, launchChromium, message, openApp, tempDir, waitFor } from './harness.mjs';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, ROOT, launchChromium, message, openApp, tempDir, waitFor } from './harness.mjs';
 import { Collector, freePort } from './chaos/collector.mjs';
 import { account } from './chaos/ledger.mjs';
 import { readingSource, scoreKey } from './chaos/stream.mjs';
@@ -21,7 +24,7 @@ const STATIC_DIR = process.env.CHAOS_STATIC_DIR || join(ROOT, 'dist');
 const CAPACITY = Number(process.env.PRESSURE_CAPACITY || 300);
 const READINGS = Number(process.env.PRESSURE_READINGS || 3 * CAPACITY);
 const QUOTA_READINGS = Number(process.env.PRESSURE_QUOTA_READINGS || 6_000);
-const QUOTA_HEADROOM = Number(process.env.PRESSURE_QUOTA_HEADROOM || 256 * 1024);
+const QUOTA_HEADROOM = Number(process.env.PRESSURE_QUOTA_HEADROOM || 1024 * 1024);
 const CHUNK = 50;
 const summary = {};
 
@@ -41,13 +44,20 @@ function siteWithCapacity(capacity) {
 
 /** Scores readings `from`..`from + n - 1` through the page client; every request must be
  * answered with a score per reading. Returns the multiset of scores. */
-async function score(page, from, n, acked = new Map()) {
+async function score(page, from, n, acked = new Map(), refused = null) {
   const reading = readingSource();
   for (let i = from; i < from + n; i += CHUNK) {
     const take = Math.min(CHUNK, from + n - i);
     const rows = [];
     for (let j = i; j < i + take; j++) rows.push(...reading(j));
-    const r = await message(page, 'score', { rows, features: 9 });
+    let r;
+    try {
+      r = await message(page, 'score', { rows, features: 9 });
+    } catch (e) {
+      if (!refused) throw e;
+      refused.push({ from: i, error: e.message.split('\n')[0] });
+      continue;
+    }
     assert.equal(r.scores.length, take, `readings ${i}..: one score per reading`);
     for (const s of r.scores) acked.set(scoreKey(s), (acked.get(scoreKey(s)) || 0) + 1);
   }
@@ -56,6 +66,41 @@ async function score(page, from, n, acked = new Map()) {
 
 async function status(page) {
   return (await message(page, 'status')).status;
+}
+
+/** Opens the app in a persistent profile whose origin has a quota of its usage plus
+ * `headroom` bytes. Chromium's IndexedDB takes the origin's quota when the origin first opens
+ * its databases in a browser session: an override set after that (with the app open) shows in
+ * DevTools but refuses no write (200 MB went past a 5 MB one). So the app is installed in one
+ * session (service worker, cached shell of about 21 MB, outbox opened) and the browser closed;
+ * in the next session the override is set from a blank page before the app's origin loads.
+ * `usageAndQuota` reads the DevTools view (the page's `navigator.storage.estimate` does not
+ * show the override). */
+async function openWithQuota(port, headroom) {
+  const dir = tempDir('edge-pressure-profile-');
+  const launch = () => chromium.launchPersistentContext(dir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS,
+  });
+  const first = await launch();
+  try {
+    await openApp(first, port);
+  } finally {
+    await first.close();
+  }
+  const context = await launch();
+  try {
+    const origin = `http://127.0.0.1:${port}`;
+    const blank = context.pages()[0] || await context.newPage();
+    const cdp = await context.newCDPSession(blank);
+    const usageAndQuota = () => cdp.send('Storage.getUsageAndQuota', { origin });
+    const { usage } = await usageAndQuota();
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + headroom });
+    const { page } = await openApp(context, port);
+    return { context, page, usage, usageAndQuota };
+  } catch (e) {
+    await context.close();
+    throw e;
+  }
 }
 
 async function drain(page) {
@@ -128,48 +173,49 @@ test(`outbox past its cap (${CAPACITY} records, ${READINGS} readings): oldest ev
     }
   });
 
+// Known open hole, kept running so its output shows: Chromium refuses every IndexedDB
+// transaction that writes anything once an origin is over its quota, even one that mostly
+// deletes, and it does not give the space of deleted records back soon. The outbox's quota
+// eviction and its acknowledgement both write its totals, so both are refused: recording stops
+// (the readings are counted as STORE_QUOTA and still scored) and the queue cannot drain.
+// RELIABILITY.md has the figures.
+const QUOTA_TODO = 'Chromium refuses any write while over quota: eviction and ack must free space without writing';
+
 test(`small storage quota (${QUOTA_READINGS} readings, ${QUOTA_HEADROOM} bytes of headroom): quota evictions counted, scoring goes on, nothing corrupt`,
-  { timeout: 120_000 }, async (t) => {
+  { timeout: 120_000, todo: QUOTA_TODO }, async () => {
     const port = await freePort();
     const collector = new Collector({ port, db: join(tempDir('edge-pressure-'), 'telemetry.sqlite'), staticDir: STATIC_DIR });
     await collector.start();
-    const browser = await launchChromium();
+    let context;
     try {
-      const { context, page } = await openApp(browser, port);
+      let page, usage, usageAndQuota;
+      ({ context, page, usage, usageAndQuota } = await openWithQuota(port, QUOTA_HEADROOM));
       await collector.kill();
-      const origin = `http://127.0.0.1:${port}`;
-      // The override shows in the DevTools view of the origin's quota (navigator.storage.estimate
-      // in the page keeps reporting the default), so usage and quota are read there too.
-      const cdp = await context.newCDPSession(page);
-      const usageAndQuota = () => cdp.send('Storage.getUsageAndQuota', { origin });
-      const { usage } = await usageAndQuota();
-      await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + QUOTA_HEADROOM });
       const { quota, overrideActive } = await usageAndQuota();
       assert.ok(overrideActive && quota === usage + QUOTA_HEADROOM, `quota override in force: ${quota}`);
       const t0 = Date.now();
-      const acked = await score(page, 0, QUOTA_READINGS);
+      const refused = [];
+      const acked = await score(page, 0, QUOTA_READINGS, new Map(), refused);
       const full = await status(page);
       const o = full.outbox;
-      const dropped = o.dropped || full.dropped || {};
+      // The status's own `dropped` adds the counts not yet written to the store (a full store
+      // refuses that write too) to the stored ones in `outbox.dropped`.
+      const dropped = full.dropped || o.dropped || {};
       const droppedTotal = Object.values(dropped).reduce((n, v) => n + (typeof v === 'number' ? v : 0), 0);
       summary.quota = { readings: QUOTA_READINGS, usage_before: usage, quota, usage_after: (await usageAndQuota()).usage,
-        outbox: o, dropped };
-      assert.equal(typeof o.evicted_quota_total, 'number', `status reports evicted_quota_total: ${JSON.stringify(o)}`);
-      const enforced = summary.quota.usage_after <= quota || o.evicted_quota_total > 0;
-      if (enforced) {
-        assert.ok(o.evicted_quota_total > 0, `the quota was reached and evicted records (usage ${usage}, quota ${quota})`);
-      } else {
-        // Seen with Debian's Chromium: DevTools shows the override in force and usage past it,
-        // yet IndexedDB commits go on without a QuotaExceededError, so the quota path cannot be
-        // reached this way. The rest of the scenario still runs.
-        t.skip(`Chromium did not enforce the quota override (usage ${summary.quota.usage_after} > quota ${quota}, no quota error)`);
-      }
+        refused_requests: refused.length, first_refused: refused[0] || null, outbox: o, dropped };
+      const seen = JSON.stringify(summary.quota);
+      assert.equal(typeof o.evicted_quota_total, 'number', `status reports evicted_quota_total: ${seen}`);
+      assert.ok(o.evicted_quota_total > 0 || refused.length > 0 || (dropped.STORE_QUOTA || 0) > 0,
+        `Chromium refused no write past the quota: ${seen}`);
+      assert.ok(o.evicted_quota_total > 0, `the quota was reached and evicted the oldest records: ${seen}`);
+      assert.equal(refused.length, 0, `every score request answered, none refused for storage: ${seen}`);
       const held = o.queued + o.inflight_records;
       assert.equal(held + o.evicted_total + droppedTotal, QUOTA_READINGS,
         `every reading is held, counted as evicted, or counted as dropped: ${JSON.stringify({ o, dropped })}`);
       await waitFor('dashboard shows the eviction', async () => {
         const text = await page.textContent('#sync');
-        return { done: text.includes(String(o.evicted_total)), text };
+        return { done: text.includes(`evicted ${o.evicted_total}`), text };
       }, 10_000);
 
       await collector.start();
@@ -180,11 +226,13 @@ test(`small storage quota (${QUOTA_READINGS} readings, ${QUOTA_HEADROOM} bytes o
       assert.equal(outbox.rejected_records_total, 0, 'the collector rejected no record');
       const { acct } = await received(collector, acked, QUOTA_READINGS);
       assert.equal(acct.received, held, 'the collector got every record the outbox held');
+      const [dev] = Object.values(acct.devices);
+      assert.equal(dev.max_seq + 1, QUOTA_READINGS - droppedTotal, 'the newest reading was kept');
       Object.assign(summary.quota, { evicted_total: o.evicted_total, evicted_quota_total: o.evicted_quota_total, held,
         received: acct.received, duplicated: acct.duplicated, drain_ms: drainMs, run_ms: Date.now() - t0 });
       console.log(JSON.stringify({ scenario: 'quota', ...summary.quota }));
     } finally {
-      await browser.close();
+      if (context) await context.close();
       await collector.kill();
       writeSummary();
     }
