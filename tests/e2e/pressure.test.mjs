@@ -130,6 +130,22 @@ function writeSummary() {
   writeFileSync(path, `${JSON.stringify(summary, null, 2)}\n`);
 }
 
+/** Checks the dashboard shows `evicted` evictions, restarts the collector and waits for the
+ * outbox to drain with nothing dead-lettered or rejected. Returns how long the drain took. */
+async function showsEvictionThenDrains(page, collector, evicted) {
+  await waitFor('dashboard shows the eviction', async () => {
+    const text = await page.textContent('#sync');
+    return { done: text.includes(`evicted ${evicted}`), text };
+  }, 10_000);
+  await collector.start();
+  const d0 = Date.now();
+  const { outbox } = await drain(page);
+  const drainMs = Date.now() - d0;
+  assert.equal(outbox.dead_letter_records, 0, 'nothing dead-lettered');
+  assert.equal(outbox.rejected_records_total, 0, 'the collector rejected no record');
+  return { drainMs };
+}
+
 test(`outbox past its cap (${CAPACITY} records, ${READINGS} readings): oldest evicted and counted, scoring goes on, the rest drains`,
   { timeout: 120_000 }, async () => {
     const site = siteWithCapacity(CAPACITY);
@@ -148,17 +164,7 @@ test(`outbox past its cap (${CAPACITY} records, ${READINGS} readings): oldest ev
       assert.ok(o.queued <= CAPACITY, `queued ${o.queued} within the cap ${CAPACITY}`);
       assert.ok(o.evicted_total > 0, 'readings past the cap evicted the oldest');
       assert.equal(held + o.evicted_total, READINGS, `every reading is held or counted as evicted: ${JSON.stringify(o)}`);
-      await waitFor('dashboard shows the eviction', async () => {
-        const text = await page.textContent('#sync');
-        return { done: text.includes(`evicted ${o.evicted_total}`), text };
-      }, 10_000);
-
-      await collector.start();
-      const d0 = Date.now();
-      const { outbox } = await drain(page);
-      const drainMs = Date.now() - d0;
-      assert.equal(outbox.dead_letter_records, 0, 'nothing dead-lettered');
-      assert.equal(outbox.rejected_records_total, 0, 'the collector rejected no record');
+      const { drainMs } = await showsEvictionThenDrains(page, collector, o.evicted_total);
       const { acct } = await received(collector, acked, READINGS);
       assert.equal(acct.received, held, 'the collector got every record the outbox held');
       const [dev] = Object.values(acct.devices);
@@ -213,17 +219,7 @@ test(`small storage quota (${QUOTA_READINGS} readings, ${QUOTA_HEADROOM} bytes o
       const held = o.queued + o.inflight_records;
       assert.equal(held + o.evicted_total + droppedTotal, QUOTA_READINGS,
         `every reading is held, counted as evicted, or counted as dropped: ${JSON.stringify({ o, dropped })}`);
-      await waitFor('dashboard shows the eviction', async () => {
-        const text = await page.textContent('#sync');
-        return { done: text.includes(`evicted ${o.evicted_total}`), text };
-      }, 10_000);
-
-      await collector.start();
-      const d0 = Date.now();
-      const { outbox } = await drain(page);
-      const drainMs = Date.now() - d0;
-      assert.equal(outbox.dead_letter_records, 0, 'nothing dead-lettered');
-      assert.equal(outbox.rejected_records_total, 0, 'the collector rejected no record');
+      const { drainMs } = await showsEvictionThenDrains(page, collector, o.evicted_total);
       const { acct } = await received(collector, acked, QUOTA_READINGS);
       assert.equal(acct.received, held, 'the collector got every record the outbox held');
       const [dev] = Object.values(acct.devices);
