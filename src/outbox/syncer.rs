@@ -186,6 +186,13 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                 Some(batch) => batch,
                 None => {
                     let candidates = self.store.oldest(config.max_batch_records).await?;
+                    if candidates.is_empty() {
+                        return Ok(out);
+                    }
+                    // The loss counters are frozen into the batch when it is made: read them
+                    // only then, not on every flush that finds nothing to send.
+                    let origin =
+                        Origin { losses: Losses::of(&self.store.stats().await?), ..origin.clone() };
                     let nonce = self.env.random_u64();
                     let Some(batch) = make_batch(candidates, &origin, &config, now, nonce)? else {
                         return Ok(out);
@@ -381,9 +388,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                 id
             }
         };
-        let mut origin = Origin::new(device_id, self.config.borrow().service_version.clone());
-        origin.losses = Losses::of(&self.store.stats().await?);
-        Ok(origin)
+        Ok(Origin::new(device_id, self.config.borrow().service_version.clone()))
     }
 }
 
