@@ -292,6 +292,9 @@ impl OutboxStore for Stalling {
     async fn set_inflight_retry(&self, key: &str, retry: &RetryState) -> Result<bool, StoreError> {
         self.step(self.inner.set_inflight_retry(key, retry)).await
     }
+    async fn ack_queued(&self, batch: &Batch, ack: &Ack) -> Result<u64, StoreError> {
+        self.step(self.inner.ack_queued(batch, ack)).await
+    }
     async fn ack_inflight(&self, ack: &Ack) -> Result<bool, StoreError> {
         self.step(self.inner.ack_inflight(ack)).await
     }

@@ -150,6 +150,9 @@ impl OutboxStore for Faulty {
     async fn set_inflight_retry(&self, key: &str, retry: &RetryState) -> Result<bool, StoreError> {
         self.inner.set_inflight_retry(key, retry).await
     }
+    async fn ack_queued(&self, batch: &Batch, ack: &Ack) -> Result<u64, StoreError> {
+        self.inner.ack_queued(batch, ack).await
+    }
     async fn ack_inflight(&self, ack: &Ack) -> Result<bool, StoreError> {
         if self.die_on_ack.replace(false) {
             return Err(StoreError::Backend("worker killed".into()));

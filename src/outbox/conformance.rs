@@ -46,6 +46,7 @@ where
     note("inflight_conflicts", inflight_conflicts(&open).await);
     note("retry_state_is_kept", retry_state_is_kept(&open).await);
     note("ack_deletes_and_counts", ack_deletes_and_counts(&open).await);
+    note("ack_queued_deletes_and_counts", ack_queued_deletes_and_counts(&open).await);
     note("dead_letters_are_kept", dead_letters_are_kept(&open).await);
     note("redrive_requeues", redrive_requeues(&open).await);
     note("dead_letter_cap", dead_letter_cap(&open).await);
@@ -587,6 +588,33 @@ where
         ..OutboxStats::default()
     };
     ensure_eq!(stats, expected, "stats after reopen");
+    Ok(())
+}
+
+async fn ack_queued_deletes_and_counts<S, F, Fut>(open: &F) -> Result<(), String>
+where
+    S: OutboxStore,
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let store = fresh(open, "ack-queued").await?;
+    let records = fill(&store, (1..=4).map(scored).collect()).await?;
+    // A batch sent straight from the queue: seqs 0 to 2, of which 0 was evicted meanwhile.
+    let sent = batch("k1", records[..3].to_vec());
+    ensure_eq!(call("evict_for_quota", store.evict_for_quota(1)).await?, 1, "evicted");
+    let ack = Ack { key: "k1".into(), rejected: 0, message: None };
+    ensure_eq!(call("ack_queued", store.ack_queued(&sent, &ack)).await?, 2, "deleted");
+    ensure_eq!(call("ack_queued", store.ack_queued(&sent, &ack)).await?, 0, "repeated ack");
+    ensure_eq!(queue_seqs(&store).await?, vec![3], "queue after the ack");
+    ensure_eq!(call("inflight", store.inflight()).await?, None, "nothing inflight");
+    drop(store);
+    let store = reopen(open, "ack-queued").await?;
+    let stats = call("stats", store.stats()).await?;
+    ensure_eq!(
+        (stats.queued, stats.sent_records_total, stats.evicted_total, stats.evicted_quota_total),
+        (1, 2, 1, 1),
+        "(queued, sent, evicted, evicted for quota) after reopen"
+    );
     Ok(())
 }
 

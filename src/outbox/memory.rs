@@ -6,7 +6,9 @@
 //! borrow is held across an await (the methods do not await), so the `RefCell` never conflicts.
 //!
 //! [`MemoryStore::limit_records`] gives it a storage quota (in records), so the full-storage
-//! path ([`StoreError::QuotaExceeded`]) runs natively too.
+//! path ([`StoreError::QuotaExceeded`]) runs natively too; [`MemoryStore::space_not_reclaimed`]
+//! makes that quota behave like Chromium's IndexedDB, where deleted records keep their space
+//! until the database compacts and every write counts against the quota.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -46,6 +48,11 @@ struct State {
     reading_ids_kept: u64,
     /// Most records (queued, inflight and dead) storage can hold; `None`: unlimited.
     record_quota: Option<u64>,
+    /// With a quota: whether deleting a record gives its room back at once. When not, `used`
+    /// counts every record written (moves between stores included) until
+    /// [`MemoryStore::reclaim_space`].
+    reclaims_space: bool,
+    used: u64,
     settings: Option<SyncSettings>,
     /// Only the running totals are kept here; current counts are computed in `stats`.
     totals: OutboxStats,
@@ -65,6 +72,8 @@ impl Default for State {
             reading_order: VecDeque::new(),
             reading_ids_kept: READING_IDS_KEPT,
             record_quota: None,
+            reclaims_space: true,
+            used: 0,
             settings: None,
             totals: OutboxStats::default(),
         }
@@ -76,6 +85,23 @@ impl State {
         let inflight = self.inflight.as_ref().map_or(0, |b| b.records.len());
         let dead: usize = self.dead.values().map(|d| d.records.len()).sum();
         (self.queue.len() + inflight + dead) as u64
+    }
+
+    /// Whether storage has room to write `puts` more records while `frees` are deleted in the
+    /// same step; `QuotaExceeded` if not. Counts the write when space is not reclaimed.
+    fn make_room(&mut self, puts: u64, frees: u64) -> Result<(), StoreError> {
+        let Some(quota) = self.record_quota else { return Ok(()) };
+        if self.reclaims_space {
+            if (self.held() + puts).saturating_sub(frees) > quota {
+                return Err(StoreError::QuotaExceeded(format!("{quota} records")));
+            }
+            return Ok(());
+        }
+        if puts > 0 && self.used + puts > quota {
+            return Err(StoreError::QuotaExceeded(format!("{quota} records written")));
+        }
+        self.used += puts;
+        Ok(())
     }
 
     fn enqueue(&mut self, record: Record) {
@@ -123,6 +149,25 @@ impl MemoryStore {
     pub fn limit_records(self, quota: u64) -> MemoryStore {
         self.state.borrow_mut().record_quota = Some(quota);
         self
+    }
+
+    /// This (new, quota-limited) store without giving a deleted record's room back until
+    /// [`MemoryStore::reclaim_space`]: every record written counts against the quota, moving a
+    /// batch to inflight or the dead letters included; deletes always succeed.
+    pub fn space_not_reclaimed(self) -> MemoryStore {
+        self.state.borrow_mut().reclaims_space = false;
+        self
+    }
+
+    /// Changes the quota (in records), as a browser does when the disk fills up or frees.
+    pub fn set_record_quota(&self, quota: u64) {
+        self.state.borrow_mut().record_quota = Some(quota);
+    }
+
+    /// Gives the room of deleted records back, as a database compaction does.
+    pub fn reclaim_space(&self) {
+        let mut state = self.state.borrow_mut();
+        state.used = state.held();
     }
 
     /// This (new) store remembering the reading ids of only the last `kept` seqs instead of
@@ -180,11 +225,7 @@ impl OutboxStore for MemoryStore {
             .ok_or_else(|| StoreError::Backend("sequence counter overflow".into()))?;
         let queued_after = state.queue.len() as u64 + stored;
         let evict = queued_after.saturating_sub(capacity);
-        if let Some(quota) = state.record_quota {
-            if state.held() + stored - evict > quota {
-                return Err(StoreError::QuotaExceeded(format!("{quota} records")));
-            }
-        }
+        state.make_room(stored, evict)?;
         for (seq, entry) in fresh {
             if let Some(id) = entry.reading_id.as_deref() {
                 state.remember(id, seq);
@@ -231,6 +272,8 @@ impl OutboxStore for MemoryStore {
                 missing.seq
             )));
         }
+        let n = batch.records.len() as u64;
+        state.make_room(n, n)?;
         for record in &batch.records {
             if let Some(pos) = state.pos_of.remove(&record.seq) {
                 state.queue.remove(&pos);
@@ -260,14 +303,21 @@ impl OutboxStore for MemoryStore {
         let Some(batch) = state.inflight.take_if(|b| b.key == ack.key) else {
             return Ok(false);
         };
-        let totals = &mut state.totals;
-        totals.sent_records_total += batch.records.len() as u64;
-        totals.sent_batches_total += 1;
-        totals.rejected_records_total += ack.rejected;
-        if let Some(message) = &ack.message {
-            totals.last_rejection = Some(message.clone());
-        }
+        state.totals.count_sent(batch.records.len() as u64, ack);
         Ok(true)
+    }
+
+    async fn ack_queued(&self, batch: &Batch, ack: &Ack) -> Result<u64, StoreError> {
+        let mut state = self.state.borrow_mut();
+        let mut deleted = 0;
+        for record in &batch.records {
+            if let Some(pos) = state.pos_of.remove(&record.seq) {
+                state.queue.remove(&pos);
+                deleted += 1;
+            }
+        }
+        state.totals.count_sent(deleted, ack);
+        Ok(deleted)
     }
 
     async fn dead_letter_inflight(
@@ -277,6 +327,13 @@ impl OutboxStore for MemoryStore {
         max_dead_records: u64,
     ) -> Result<bool, StoreError> {
         let mut state = self.state.borrow_mut();
+        match &state.inflight {
+            Some(b) if b.key == key => {
+                let n = b.records.len() as u64;
+                state.make_room(n, n)?;
+            }
+            _ => return Ok(false),
+        }
         let Some(batch) = state.inflight.take_if(|b| b.key == key) else {
             return Ok(false);
         };
@@ -303,8 +360,9 @@ impl OutboxStore for MemoryStore {
         let Some(first) = state.dead.iter().find(|(_, d)| d.key == key).map(|(&s, _)| s) else {
             return Ok(None);
         };
+        let n = state.dead.get(&first).map_or(0, |d| d.records.len() as u64);
+        state.make_room(n, n)?;
         let Some(dead) = state.dead.remove(&first) else { return Ok(None) };
-        let n = dead.records.len() as u64;
         for record in dead.records {
             state.enqueue(record);
         }

@@ -38,7 +38,7 @@ pub use env::Env;
 pub use error::{ConfigError, OutboxError, StoreError, TransportError};
 pub use memory::MemoryStore;
 pub use record::{Entry, Record, Scoring, Seq};
-pub use recorder::{ensure_device_id, Recorded, Recorder};
+pub use recorder::{ensure_device_id, Recorded, Recorder, QUOTA_EVICTION_ROUNDS};
 pub use retry::RetryPolicy;
 pub use settings::SyncSettings;
 pub use store::{

@@ -5,12 +5,25 @@
 //! durable as soon as `record` returns, online or not. Full storage does not stop recording
 //! either: the oldest queued records make room (counted as quota evictions), and only when there
 //! is nothing left to evict does `record` fail with [`StoreError::QuotaExceeded`].
+//!
+//! Eviction makes room only where the browser gives deleted space back at once. Chromium's
+//! IndexedDB does not: deleted records keep their space until the database compacts, and while
+//! the origin is over quota every write is refused. So a call evicts for at most
+//! [`QUOTA_EVICTION_ROUNDS`] rounds; when those still leave the store refusing, the recorder
+//! stops evicting (the loss stays bounded) until a write succeeds again, and `record` fails
+//! with [`StoreError::QuotaExceeded`] for each call meanwhile.
+
+use std::cell::Cell;
 
 use super::config::OutboxConfig;
 use super::env::Env;
 use super::error::{OutboxError, StoreError};
 use super::record::{Entry, Seq};
 use super::store::{AppendOutcome, OutboxStore};
+
+/// Rounds of eviction (each asking for twice the room of the last, starting at the call's
+/// size) one call makes for full storage before concluding that evicting frees nothing now.
+pub const QUOTA_EVICTION_ROUNDS: u32 = 3;
 
 /// What [`Recorder::record`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +61,9 @@ pub struct Recorder<S> {
     store: S,
     config: OutboxConfig,
     device_id: String,
+    /// Set when evictions for full storage left the store still refusing; cleared by the next
+    /// write that succeeds.
+    eviction_futile: Cell<bool>,
 }
 
 impl<S: OutboxStore> Recorder<S> {
@@ -55,7 +71,7 @@ impl<S: OutboxStore> Recorder<S> {
     pub async fn open(store: S, config: OutboxConfig, env: &impl Env) -> Result<Self, OutboxError> {
         config.validate()?;
         let device_id = ensure_device_id(&store, env).await?;
-        Ok(Recorder { store, config, device_id })
+        Ok(Recorder { store, config, device_id, eviction_futile: Cell::new(false) })
     }
 
     /// The device id records are attributed to.
@@ -71,31 +87,39 @@ impl<S: OutboxStore> Recorder<S> {
     /// Stores `entries` as consecutive records (the seqs are assigned in the same transaction,
     /// so none is lost to a crash), skipping those whose reading id was already recorded, and
     /// evicting the oldest queued ones past the capacity. When storage is full, evicts the
-    /// oldest queued records (as many as the call brings, doubling on each further refusal)
-    /// and tries again.
+    /// oldest queued records (as many as the call brings, doubling on each further refusal, for
+    /// at most [`QUOTA_EVICTION_ROUNDS`] rounds) and tries again; see the module docs for when
+    /// it stops evicting.
     pub async fn record(&self, entries: Vec<Entry>) -> Result<Recorded, OutboxError> {
         if entries.is_empty() {
             return Ok(Recorded::default());
         }
         let mut room = entries.len() as u64;
         let mut evicted_for_quota = 0;
+        let mut rounds = 0;
         loop {
             match self.store.append_entries(&entries, self.config.capacity).await {
                 Ok(outcome) => {
+                    self.eviction_futile.set(false);
                     return Ok(Recorded {
                         first_seq: outcome.first_seq,
                         count: outcome.stored,
                         evicted: outcome.evicted + evicted_for_quota,
                         evicted_for_quota,
                         already: outcome.already,
-                    })
+                    });
                 }
                 Err(StoreError::QuotaExceeded(why)) => {
+                    if self.eviction_futile.get() || rounds == QUOTA_EVICTION_ROUNDS {
+                        self.eviction_futile.set(true);
+                        return Err(StoreError::QuotaExceeded(why).into());
+                    }
                     let freed = self.store.evict_for_quota(room).await?;
                     if freed == 0 {
                         return Err(StoreError::QuotaExceeded(why).into());
                     }
                     evicted_for_quota += freed;
+                    rounds += 1;
                     room = room.saturating_mul(2);
                 }
                 Err(e) => return Err(e.into()),

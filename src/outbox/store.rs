@@ -218,6 +218,48 @@ pub struct OutboxStats {
     pub dropped: BTreeMap<String, u64>,
 }
 
+impl OutboxStats {
+    /// Adds the running totals of `delta` (counts kept in memory while storage refused to
+    /// write them) to these; the current counts (`queued`, …) are left as they are.
+    pub fn add_totals(&mut self, delta: &OutboxStats) {
+        self.evicted_total += delta.evicted_total;
+        self.evicted_quota_total += delta.evicted_quota_total;
+        self.dead_letter_evicted_total += delta.dead_letter_evicted_total;
+        self.sent_records_total += delta.sent_records_total;
+        self.sent_batches_total += delta.sent_batches_total;
+        self.dead_lettered_batches_total += delta.dead_lettered_batches_total;
+        self.rejected_records_total += delta.rejected_records_total;
+        if delta.last_rejection.is_some() {
+            self.last_rejection.clone_from(&delta.last_rejection);
+        }
+        for (reason, n) in &delta.dropped {
+            *self.dropped.entry(reason.clone()).or_default() += n;
+        }
+    }
+
+    /// Whether adding this with [`OutboxStats::add_totals`] would change anything.
+    pub fn has_totals(&self) -> bool {
+        let current_counts_only = OutboxStats {
+            queued: self.queued,
+            inflight_records: self.inflight_records,
+            dead_letter_batches: self.dead_letter_batches,
+            dead_letter_records: self.dead_letter_records,
+            ..OutboxStats::default()
+        };
+        *self != current_counts_only
+    }
+
+    /// Counts an acknowledged batch of `records` records.
+    pub fn count_sent(&mut self, records: u64, ack: &Ack) {
+        self.sent_records_total += records;
+        self.sent_batches_total += 1;
+        self.rejected_records_total += ack.rejected;
+        if let Some(message) = &ack.message {
+            self.last_rejection = Some(message.clone());
+        }
+    }
+}
+
 /// Durable storage for the outbox. See the module docs for the life of a record.
 ///
 /// Implementations: [`super::MemoryStore`] here, IndexedDB in the web layer. Every method is
@@ -251,6 +293,7 @@ pub trait OutboxStore {
 
     /// Evicts up to `max` records from the front of the queue to free storage, counting them in
     /// `evicted_quota_total` and `evicted_total`; returns how many it evicted (0: nothing left).
+    /// Succeeds when storage is full (see [`OutboxStore::ack_queued`]).
     fn evict_for_quota(&self, max: u64) -> impl Future<Output = Result<u64, StoreError>>;
 
     /// Up to `max` queued records, front of the queue first.
@@ -278,8 +321,19 @@ pub trait OutboxStore {
 
     /// Deletes the inflight batch `ack.key` and adds it to the sent and rejected counters (and
     /// `last_rejection` when `ack.message` is set). Returns false (changing nothing) when `key`
-    /// is not the inflight batch, so a repeated ack is harmless.
+    /// is not the inflight batch, so a repeated ack is harmless. Succeeds when storage is full
+    /// (see [`OutboxStore::ack_queued`]).
     fn ack_inflight(&self, ack: &Ack) -> impl Future<Output = Result<bool, StoreError>>;
+
+    /// Deletes the queued records of `batch` (those still queued) and adds them to the sent and
+    /// rejected counters: the acknowledgement of a batch sent straight from the queue because
+    /// storage was too full to persist it as inflight. Returns how many records it deleted.
+    ///
+    /// Must succeed when storage is full: it only frees space. A store that cannot write its
+    /// counters then (a browser refuses every write over quota, deletes aside) deletes anyway
+    /// and keeps the counts in memory until a later write succeeds.
+    fn ack_queued(&self, batch: &Batch, ack: &Ack)
+        -> impl Future<Output = Result<u64, StoreError>>;
 
     /// Moves the inflight batch `key` to the dead-letter store with `failure`, then evicts the
     /// oldest dead batches (lowest first seq) while they hold more than `max_dead_records`
@@ -362,6 +416,13 @@ impl<S: OutboxStore + ?Sized> OutboxStore for Rc<S> {
     }
     fn ack_inflight(&self, ack: &Ack) -> impl Future<Output = Result<bool, StoreError>> {
         (**self).ack_inflight(ack)
+    }
+    fn ack_queued(
+        &self,
+        batch: &Batch,
+        ack: &Ack,
+    ) -> impl Future<Output = Result<u64, StoreError>> {
+        (**self).ack_queued(batch, ack)
     }
     fn dead_letter_inflight(
         &self,

@@ -12,6 +12,13 @@
 //! refused (dead-lettered). A 401/403 holds the queue until [`Syncer::reconfigure`] brings new
 //! credentials.
 //!
+//! When storage is too full to persist a batch as inflight (a browser over its quota refuses
+//! every write but deletes), the batch is sent straight from the queue instead, its retry
+//! state held in memory, and its acknowledgement deletes the records from the queue
+//! ([`OutboxStore::ack_queued`]), so a full outbox still drains. A worker stopped meanwhile
+//! loses only that memory: the records are still queued, and the next batch that carries them
+//! comes under a new key with the same record ids, which the collector stores once.
+//!
 //! One syncer per worker: [`Syncer::reconfigure`] changes where and how it sends in place, so
 //! a new endpoint never starts a second flush beside a running one.
 //! A worker killed anywhere in between resends the same key and body when it comes back, so a
@@ -91,6 +98,18 @@ pub struct Syncer<S, T, E> {
     config: RefCell<SyncConfig>,
     running: Cell<bool>,
     device_id: RefCell<Option<String>>,
+    /// The batch being sent straight from the queue because storage could not hold it as
+    /// inflight (see the module docs), with its retry state.
+    unpersisted: RefCell<Option<Batch>>,
+}
+
+/// Where the batch being sent is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Persisted as the store's inflight batch.
+    Inflight,
+    /// Only in [`Syncer::unpersisted`]; its records are still queued.
+    Unpersisted,
 }
 
 /// Clears the running flag when the flush ends, returns early or is dropped mid-await.
@@ -120,6 +139,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
             config: RefCell::new(config),
             running: Cell::new(false),
             device_id: RefCell::new(None),
+            unpersisted: RefCell::new(None),
         })
     }
 
@@ -140,10 +160,39 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
         config.validate()?;
         *self.config.borrow_mut() = config;
         let now = self.env.now_ms();
-        if let Some(batch) = self.store.inflight().await? {
+        if let Some((batch, slot)) = self.current().await? {
             if let Some(retry) = batch.retry.filter(|r| r.auth_needed) {
                 let retry = RetryState { not_before_ms: now, auth_needed: false, ..retry };
-                self.store.set_inflight_retry(&batch.key, &retry).await?;
+                self.set_retry(slot, &batch.key, &retry).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch being sent, persisted or not.
+    async fn current(&self) -> Result<Option<(Batch, Slot)>, OutboxError> {
+        if let Some(batch) = self.store.inflight().await? {
+            return Ok(Some((batch, Slot::Inflight)));
+        }
+        Ok(self.unpersisted.borrow().clone().map(|b| (b, Slot::Unpersisted)))
+    }
+
+    /// Records the backoff state of the batch `key` wherever it is kept.
+    async fn set_retry(
+        &self,
+        slot: Slot,
+        key: &str,
+        retry: &RetryState,
+    ) -> Result<(), OutboxError> {
+        match slot {
+            Slot::Inflight => {
+                self.store.set_inflight_retry(key, retry).await?;
+            }
+            Slot::Unpersisted => {
+                if let Some(batch) = self.unpersisted.borrow_mut().as_mut().filter(|b| b.key == key)
+                {
+                    batch.retry = Some(retry.clone());
+                }
             }
         }
         Ok(())
@@ -174,7 +223,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
         let mut conflicts = 0;
         loop {
             let now = self.env.now_ms();
-            let inflight = self.store.inflight().await?;
+            let inflight = self.current().await?;
             if attempted >= config.max_batches_per_flush {
                 if inflight.is_some() || self.store.queued().await? > 0 {
                     out.status = FlushStatus::MorePending;
@@ -182,8 +231,8 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                 }
                 return Ok(out);
             }
-            let batch = match inflight {
-                Some(batch) => batch,
+            let (batch, slot) = match inflight {
+                Some(current) => current,
                 None => {
                     let candidates = self.store.oldest(config.max_batch_records).await?;
                     if candidates.is_empty() {
@@ -198,17 +247,22 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                         return Ok(out);
                     };
                     match self.store.begin_inflight(&batch).await {
-                        Ok(()) => batch,
+                        Ok(()) => (batch, Slot::Inflight),
                         Err(StoreError::Conflict(_)) if conflicts < MAX_CONFLICT_RETRIES => {
                             conflicts += 1;
                             continue;
+                        }
+                        Err(StoreError::QuotaExceeded(_)) => {
+                            *self.unpersisted.borrow_mut() = Some(batch.clone());
+                            (batch, Slot::Unpersisted)
                         }
                         Err(e) => return Err(e.into()),
                     }
                 }
             };
             if let Some(retry) = batch.retry.as_ref().filter(|r| r.not_before_ms > now) {
-                let not_before_ms = self.bounded_wait(&batch.key, retry, now, &config).await?;
+                let not_before_ms =
+                    self.bounded_wait(slot, &batch.key, retry, now, &config).await?;
                 out.status =
                     if retry.auth_needed { FlushStatus::AuthNeeded } else { FlushStatus::Backoff };
                 out.next_attempt_at_ms = Some(not_before_ms);
@@ -216,7 +270,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                 return Ok(out);
             }
             attempted += 1;
-            if !self.send(batch, &mut out, &config).await? {
+            if !self.send(batch, slot, &mut out, &config).await? {
                 return Ok(out);
             }
         }
@@ -228,6 +282,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
     /// hour after the clock is corrected.
     async fn bounded_wait(
         &self,
+        slot: Slot,
         key: &str,
         retry: &RetryState,
         now: u64,
@@ -238,7 +293,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
             return Ok(retry.not_before_ms);
         }
         let pulled_in = RetryState { not_before_ms: latest, ..retry.clone() };
-        self.store.set_inflight_retry(key, &pulled_in).await?;
+        self.set_retry(slot, key, &pulled_in).await?;
         Ok(latest)
     }
 
@@ -247,6 +302,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
     async fn send(
         &self,
         batch: Batch,
+        slot: Slot,
         out: &mut FlushOutcome,
         config: &SyncConfig,
     ) -> Result<bool, OutboxError> {
@@ -260,7 +316,9 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
             Ok(response) => response,
             Err(e) => {
                 let wait = Wait::Backoff;
-                return self.retry_later(&batch, attempts, wait, e.to_string(), out, now).await;
+                return self
+                    .retry_later(&batch, slot, attempts, wait, e.to_string(), out, now)
+                    .await;
             }
         };
         match classify(response.status) {
@@ -273,7 +331,9 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                         // batch was not delivered. Keep it and try again later.
                         let error = format!("HTTP {}: {e}", response.status);
                         let wait = Wait::Backoff;
-                        return self.retry_later(&batch, attempts, wait, error, out, now).await;
+                        return self
+                            .retry_later(&batch, slot, attempts, wait, error, out, now)
+                            .await;
                     }
                 };
                 let ack = Ack {
@@ -281,7 +341,15 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                     rejected: partial.rejected,
                     message: partial.message,
                 };
-                self.store.ack_inflight(&ack).await?;
+                match slot {
+                    Slot::Inflight => {
+                        self.store.ack_inflight(&ack).await?;
+                    }
+                    Slot::Unpersisted => {
+                        self.store.ack_queued(&batch, &ack).await?;
+                        self.unpersisted.borrow_mut().take();
+                    }
+                }
                 out.sent_batches += 1;
                 out.sent_records += records;
                 out.rejected_records += partial.rejected;
@@ -301,7 +369,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                     300..=399 => format!("HTTP {}: redirect not followed", response.status),
                     status => format!("HTTP {status}"),
                 };
-                self.retry_later(&batch, attempts, wait, error, out, now).await
+                self.retry_later(&batch, slot, attempts, wait, error, out, now).await
             }
             Disposition::AuthNeeded => {
                 let error = format!(
@@ -310,11 +378,35 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                     excerpt(&response.body)
                 );
                 let wait = Wait::Auth(config.retry.max_backoff_ms);
-                self.retry_later(&batch, attempts, wait, error, out, now).await
+                self.retry_later(&batch, slot, attempts, wait, error, out, now).await
             }
             Disposition::DeadLetter => {
                 let message = excerpt(&response.body);
-                out.last_error = Some(format!("HTTP {}: {message}", response.status));
+                let error = format!("HTTP {}: {message}", response.status);
+                if slot == Slot::Unpersisted {
+                    // Dead-lettering writes the batch: only possible once storage has room.
+                    match self.store.begin_inflight(&batch).await {
+                        Ok(()) => {
+                            self.unpersisted.borrow_mut().take();
+                        }
+                        Err(StoreError::QuotaExceeded(_)) => {
+                            let error = format!(
+                                "{error} (kept queued: storage too full to dead-letter it)"
+                            );
+                            return self
+                                .retry_later(&batch, slot, attempts, Wait::Backoff, error, out, now)
+                                .await;
+                        }
+                        Err(StoreError::Conflict(_)) => {
+                            // Its records changed under it (evicted): the next batch is cut anew.
+                            self.unpersisted.borrow_mut().take();
+                            out.last_error = Some(error);
+                            return Ok(true);
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                out.last_error = Some(error);
                 let failure =
                     Failure { status: Some(response.status), message, at_ms: now, attempts };
                 let max = config.max_dead_letter_records;
@@ -327,9 +419,14 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
     }
 
     /// Records a failure that keeps the batch: waits as `wait` says.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per outcome; a struct would only rename them"
+    )]
     async fn retry_later(
         &self,
         batch: &Batch,
+        slot: Slot,
         attempts: u32,
         wait: Wait,
         error: String,
@@ -349,7 +446,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
             last_error: error.clone(),
             auth_needed,
         };
-        self.store.set_inflight_retry(&batch.key, &retry).await?;
+        self.set_retry(slot, &batch.key, &retry).await?;
         out.status = if auth_needed { FlushStatus::AuthNeeded } else { FlushStatus::Backoff };
         out.next_attempt_at_ms = Some(retry.not_before_ms);
         out.last_error = Some(error);
@@ -360,13 +457,14 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
     /// at once. A server's `Retry-After` is still honoured. Returns whether a wait was cut.
     pub async fn network_restored(&self) -> Result<bool, OutboxError> {
         let now = self.env.now_ms();
-        let Some(batch) = self.store.inflight().await? else { return Ok(false) };
+        let Some((batch, slot)) = self.current().await? else { return Ok(false) };
         let Some(retry) = batch.retry.filter(|r| !r.server_directed && r.not_before_ms > now)
         else {
             return Ok(false);
         };
         let retry = RetryState { not_before_ms: now, ..retry };
-        Ok(self.store.set_inflight_retry(&batch.key, &retry).await?)
+        self.set_retry(slot, &batch.key, &retry).await?;
+        Ok(true)
     }
 
     /// Moves every dead batch back into the queue; returns the records moved.

@@ -8,12 +8,20 @@
 //! The schema lives in [`super::idb_schema`] and the shapes in the core, so this file is only
 //! the mapping. It passes the same conformance suite as [`crate::outbox::MemoryStore`].
 //!
+//! Full storage: Chromium refuses every transaction that writes anything while the origin is
+//! over its quota, but lets transactions that only delete commit (and gives the space back only
+//! when the database compacts, later). So the methods that free space (acknowledging, evicting)
+//! and [`OutboxStore::count_dropped`] first try to write their counts with them; refused for
+//! quota, they run again delete-only and keep the counts in memory (`pending`), which the next
+//! transaction that writes the totals adds in and [`OutboxStore::stats`] shows meanwhile.
+//!
 //! The connection can be closed under the store: a newer worker's upgrade (`versionchange`) or
 //! the user clearing site data. The next transaction then fails to open with
 //! `InvalidStateError`; the store reopens the database once and carries on.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 
 use idb::{Database, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
 use js_sys::Reflect;
@@ -34,6 +42,10 @@ pub struct IdbStore {
     name: String,
     upgrade_timeout_ms: u32,
     db: RefCell<Database>,
+    /// Running totals counted while storage refused to write them (see the module docs). Lost
+    /// if the worker stops before a write succeeds, the price of deleting when nothing else can
+    /// be written.
+    pending: RefCell<OutboxStats>,
 }
 
 impl IdbStore {
@@ -53,7 +65,35 @@ impl IdbStore {
         upgrade_timeout_ms: u32,
     ) -> Result<IdbStore, StoreError> {
         let db = schema::open(name, upgrade_timeout_ms).await?;
-        Ok(IdbStore { name: name.to_owned(), upgrade_timeout_ms, db: RefCell::new(db) })
+        Ok(IdbStore {
+            name: name.to_owned(),
+            upgrade_timeout_ms,
+            db: RefCell::new(db),
+            pending: RefCell::new(OutboxStats::default()),
+        })
+    }
+
+    /// Runs `tx`, a transaction that counts something in the totals. It gets the pending totals
+    /// to write with its own counts (`Some`), and returns its value and its counts. If it fails,
+    /// the pending totals are kept; if it fails for quota and `delete_only_fallback` is set, it
+    /// runs again told to write no totals (`None`), and its counts join the pending ones.
+    async fn counting<T, F, Fut>(&self, delete_only_fallback: bool, tx: F) -> Result<T, StoreError>
+    where
+        F: Fn(Option<OutboxStats>) -> Fut,
+        Fut: Future<Output = Result<(T, OutboxStats), StoreError>>,
+    {
+        let taken = self.pending.take();
+        let error = match tx(Some(taken.clone())).await {
+            Ok((value, _)) => return Ok(value),
+            Err(e) => e,
+        };
+        self.pending.borrow_mut().add_totals(&taken);
+        if !(delete_only_fallback && matches!(error, StoreError::QuotaExceeded(_))) {
+            return Err(error);
+        }
+        let (value, counts) = tx(None).await?;
+        self.pending.borrow_mut().add_totals(&counts);
+        Ok(value)
     }
 
     /// A transaction over `stores`. When the connection was closed under us, reopens the
@@ -160,42 +200,65 @@ async fn totals(meta: &ObjectStore) -> Result<OutboxStats, StoreError> {
     Ok(get(meta, schema::META_TOTALS).await?.unwrap_or_default())
 }
 
+/// Deletes the inflight batch if it is batch `key`, returning it; `None` (changing nothing)
+/// when another batch or none is inflight.
+async fn take_inflight(inflight: &ObjectStore, key: &str) -> Result<Option<Batch>, StoreError> {
+    match get::<Batch>(inflight, schema::INFLIGHT_KEY).await? {
+        Some(batch) if batch.key == key => {
+            let slot = JsValue::from_str(schema::INFLIGHT_KEY);
+            inflight.delete(slot).map_err(err)?.await.map_err(err)?;
+            Ok(Some(batch))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Adds `pending` and `counts` to the totals in `tx` (see [`add_totals`]), commits, and hands
+/// back `value` with the counts.
+async fn commit_counts<T>(
+    tx: Transaction,
+    meta: &ObjectStore,
+    pending: Option<&OutboxStats>,
+    counts: OutboxStats,
+    value: T,
+) -> Result<(T, OutboxStats), StoreError> {
+    add_totals(meta, pending, &counts).await?;
+    commit(tx, meta).await?;
+    Ok((value, counts))
+}
+
+/// Adds `pending` (when the transaction writes totals) and `counts` to the stored totals.
+async fn add_totals(
+    meta: &ObjectStore,
+    pending: Option<&OutboxStats>,
+    counts: &OutboxStats,
+) -> Result<(), StoreError> {
+    let Some(pending) = pending else { return Ok(()) };
+    if !pending.has_totals() && !counts.has_totals() {
+        return Ok(());
+    }
+    let mut t = totals(meta).await?;
+    t.add_totals(pending);
+    t.add_totals(counts);
+    put(meta, schema::META_TOTALS, &t).await
+}
+
 async fn all_dead(dead: &ObjectStore) -> Result<Vec<(JsValue, DeadBatch)>, StoreError> {
     let keys = dead.get_all_keys(None, None).map_err(err)?.await.map_err(err)?;
     let values = dead.get_all(None, None).map_err(err)?.await.map_err(err)?;
     keys.into_iter().zip(&values).map(|(k, v)| Ok((k, decode(v)?))).collect()
 }
 
-impl OutboxStore for IdbStore {
-    async fn device_id(&self) -> Result<Option<String>, StoreError> {
-        let tx = self.tx(&[META], TransactionMode::ReadOnly).await?;
-        get(&store(&tx, META)?, schema::META_DEVICE_ID).await
-    }
-
-    async fn init_device_id(&self, candidate: &str) -> Result<String, StoreError> {
-        let tx = self.tx(&[META], TransactionMode::ReadWrite).await?;
-        let meta = store(&tx, META)?;
-        let id = match get::<String>(&meta, schema::META_DEVICE_ID).await? {
-            Some(id) => id,
-            None => {
-                put(&meta, schema::META_DEVICE_ID, &candidate).await?;
-                candidate.to_owned()
-            }
-        };
-        commit(tx, &meta).await?;
-        Ok(id)
-    }
-
-    async fn next_seq(&self) -> Result<Seq, StoreError> {
-        let tx = self.tx(&[META], TransactionMode::ReadOnly).await?;
-        Ok(get(&store(&tx, META)?, schema::META_NEXT_SEQ).await?.unwrap_or(0))
-    }
-
-    async fn append_entries(
+/// The transactions that count something in the totals, run through [`IdbStore::counting`]:
+/// each writes the totals (stored + `pending` + its own counts) when `pending` is `Some`, and
+/// returns its counts.
+impl IdbStore {
+    async fn append_tx(
         &self,
         entries: &[Entry],
         capacity: u64,
-    ) -> Result<AppendOutcome, StoreError> {
+        pending: Option<OutboxStats>,
+    ) -> Result<(AppendOutcome, OutboxStats), StoreError> {
         let tx = self.tx(&[QUEUE, READING_IDS, META], TransactionMode::ReadWrite).await?;
         let (queue, ids, meta) = (store(&tx, QUEUE)?, store(&tx, READING_IDS)?, store(&tx, META)?);
         let first_seq: Seq = get(&meta, schema::META_NEXT_SEQ).await?.unwrap_or(0);
@@ -233,27 +296,151 @@ impl OutboxStore for IdbStore {
             ids.delete(Query::from(old)).map_err(err)?.await.map_err(err)?;
         }
         let evicted = delete_front(&queue, count(&queue).await?.saturating_sub(capacity)).await?;
-        if evicted > 0 {
-            let mut t = totals(&meta).await?;
-            t.evicted_total += evicted;
-            put(&meta, schema::META_TOTALS, &t).await?;
-        }
-        commit(tx, &meta).await?;
-        Ok(AppendOutcome { first_seq, stored: next - first_seq, evicted, already })
+        let counts = OutboxStats { evicted_total: evicted, ..OutboxStats::default() };
+        let outcome = AppendOutcome { first_seq, stored: next - first_seq, evicted, already };
+        commit_counts(tx, &meta, pending.as_ref(), counts, outcome).await
     }
 
-    async fn evict_for_quota(&self, max: u64) -> Result<u64, StoreError> {
+    async fn evict_tx(
+        &self,
+        max: u64,
+        pending: Option<OutboxStats>,
+    ) -> Result<(u64, OutboxStats), StoreError> {
         let tx = self.tx(&[QUEUE, META], TransactionMode::ReadWrite).await?;
         let (queue, meta) = (store(&tx, QUEUE)?, store(&tx, META)?);
         let evicted = delete_front(&queue, max).await?;
-        if evicted > 0 {
-            let mut t = totals(&meta).await?;
-            t.evicted_total += evicted;
-            t.evicted_quota_total += evicted;
-            put(&meta, schema::META_TOTALS, &t).await?;
+        let counts = OutboxStats {
+            evicted_total: evicted,
+            evicted_quota_total: evicted,
+            ..OutboxStats::default()
+        };
+        commit_counts(tx, &meta, pending.as_ref(), counts, evicted).await
+    }
+
+    async fn ack_inflight_tx(
+        &self,
+        ack: &Ack,
+        pending: Option<OutboxStats>,
+    ) -> Result<(bool, OutboxStats), StoreError> {
+        let tx = self.tx(&[INFLIGHT, META], TransactionMode::ReadWrite).await?;
+        let Some(batch) = take_inflight(&store(&tx, INFLIGHT)?, &ack.key).await? else {
+            return Ok((false, OutboxStats::default()));
+        };
+        let mut counts = OutboxStats::default();
+        counts.count_sent(batch.records.len() as u64, ack);
+        let meta = store(&tx, META)?;
+        commit_counts(tx, &meta, pending.as_ref(), counts, true).await
+    }
+
+    async fn ack_queued_tx(
+        &self,
+        batch: &Batch,
+        ack: &Ack,
+        pending: Option<OutboxStats>,
+    ) -> Result<(u64, OutboxStats), StoreError> {
+        let tx = self.tx(&[QUEUE, META], TransactionMode::ReadWrite).await?;
+        let queue = store(&tx, QUEUE)?;
+        let by_seq = queue.index(QUEUE_BY_SEQ).map_err(err)?;
+        let mut deleted = 0;
+        for r in &batch.records {
+            if let Some(pos) = by_seq.get_key(key(r.seq)).map_err(err)?.await.map_err(err)? {
+                if !pos.is_undefined() {
+                    queue.delete(pos).map_err(err)?.await.map_err(err)?;
+                    deleted += 1;
+                }
+            }
         }
+        let mut counts = OutboxStats::default();
+        counts.count_sent(deleted, ack);
+        let meta = store(&tx, META)?;
+        commit_counts(tx, &meta, pending.as_ref(), counts, deleted).await
+    }
+
+    async fn dead_letter_tx(
+        &self,
+        k: &str,
+        failure: &Failure,
+        max_dead_records: u64,
+        pending: Option<OutboxStats>,
+    ) -> Result<(bool, OutboxStats), StoreError> {
+        let tx = self.tx(&[INFLIGHT, DEAD, META], TransactionMode::ReadWrite).await?;
+        let Some(batch) = take_inflight(&store(&tx, INFLIGHT)?, k).await? else {
+            return Ok((false, OutboxStats::default()));
+        };
+        let first = batch.first_seq();
+        let dead_batch =
+            DeadBatch { key: batch.key, records: batch.records, failure: failure.clone() };
+        let dead = store(&tx, DEAD)?;
+        put_at(&dead, key(first), &encode(&dead_batch)?).await?;
+        let mut counts = OutboxStats { dead_lettered_batches_total: 1, ..OutboxStats::default() };
+        // Key order: lowest first seq first, the eviction order.
+        let held_batches = all_dead(&dead).await?;
+        let mut held: u64 = held_batches.iter().map(|(_, d)| d.records.len() as u64).sum();
+        for (dead_key, oldest) in held_batches {
+            if held <= max_dead_records {
+                break;
+            }
+            let n = oldest.records.len() as u64;
+            dead.delete(dead_key).map_err(err)?.await.map_err(err)?;
+            held -= n;
+            counts.dead_letter_evicted_total += n;
+        }
+        let meta = store(&tx, META)?;
+        commit_counts(tx, &meta, pending.as_ref(), counts, true).await
+    }
+
+    async fn count_dropped_tx(
+        &self,
+        reason: &str,
+        n: u64,
+        pending: Option<OutboxStats>,
+    ) -> Result<((), OutboxStats), StoreError> {
+        let mut counts = OutboxStats::default();
+        counts.dropped.insert(reason.to_owned(), n);
+        if pending.is_none() {
+            return Ok(((), counts));
+        }
+        let tx = self.tx(&[META], TransactionMode::ReadWrite).await?;
+        let meta = store(&tx, META)?;
+        commit_counts(tx, &meta, pending.as_ref(), counts, ()).await
+    }
+}
+
+impl OutboxStore for IdbStore {
+    async fn device_id(&self) -> Result<Option<String>, StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadOnly).await?;
+        get(&store(&tx, META)?, schema::META_DEVICE_ID).await
+    }
+
+    async fn init_device_id(&self, candidate: &str) -> Result<String, StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadWrite).await?;
+        let meta = store(&tx, META)?;
+        let id = match get::<String>(&meta, schema::META_DEVICE_ID).await? {
+            Some(id) => id,
+            None => {
+                put(&meta, schema::META_DEVICE_ID, &candidate).await?;
+                candidate.to_owned()
+            }
+        };
         commit(tx, &meta).await?;
-        Ok(evicted)
+        Ok(id)
+    }
+
+    async fn next_seq(&self) -> Result<Seq, StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadOnly).await?;
+        Ok(get(&store(&tx, META)?, schema::META_NEXT_SEQ).await?.unwrap_or(0))
+    }
+
+    async fn append_entries(
+        &self,
+        entries: &[Entry],
+        capacity: u64,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.counting(false, |pending| self.append_tx(entries, capacity, pending)).await
+    }
+
+    async fn evict_for_quota(&self, max: u64) -> Result<u64, StoreError> {
+        self.counting(true, |pending| self.evict_tx(max, pending)).await
     }
 
     async fn oldest(&self, max: usize) -> Result<Vec<Record>, StoreError> {
@@ -319,30 +506,11 @@ impl OutboxStore for IdbStore {
     }
 
     async fn ack_inflight(&self, ack: &Ack) -> Result<bool, StoreError> {
-        let tx = self.tx(&[INFLIGHT, META], TransactionMode::ReadWrite).await?;
-        let inflight = store(&tx, INFLIGHT)?;
-        let Some(batch) = get::<Batch>(&inflight, schema::INFLIGHT_KEY).await? else {
-            return Ok(false);
-        };
-        if batch.key != ack.key {
-            return Ok(false);
-        }
-        inflight
-            .delete(JsValue::from_str(schema::INFLIGHT_KEY))
-            .map_err(err)?
-            .await
-            .map_err(err)?;
-        let meta = store(&tx, META)?;
-        let mut t = totals(&meta).await?;
-        t.sent_records_total += batch.records.len() as u64;
-        t.sent_batches_total += 1;
-        t.rejected_records_total += ack.rejected;
-        if let Some(message) = &ack.message {
-            t.last_rejection = Some(message.clone());
-        }
-        put(&meta, schema::META_TOTALS, &t).await?;
-        commit(tx, &meta).await?;
-        Ok(true)
+        self.counting(true, |pending| self.ack_inflight_tx(ack, pending)).await
+    }
+
+    async fn ack_queued(&self, batch: &Batch, ack: &Ack) -> Result<u64, StoreError> {
+        self.counting(true, |pending| self.ack_queued_tx(batch, ack, pending)).await
     }
 
     async fn dead_letter_inflight(
@@ -351,42 +519,8 @@ impl OutboxStore for IdbStore {
         failure: &Failure,
         max_dead_records: u64,
     ) -> Result<bool, StoreError> {
-        let tx = self.tx(&[INFLIGHT, DEAD, META], TransactionMode::ReadWrite).await?;
-        let inflight = store(&tx, INFLIGHT)?;
-        let Some(batch) = get::<Batch>(&inflight, schema::INFLIGHT_KEY).await? else {
-            return Ok(false);
-        };
-        if batch.key != k {
-            return Ok(false);
-        }
-        inflight
-            .delete(JsValue::from_str(schema::INFLIGHT_KEY))
-            .map_err(err)?
+        self.counting(false, |pending| self.dead_letter_tx(k, failure, max_dead_records, pending))
             .await
-            .map_err(err)?;
-        let first = batch.first_seq();
-        let dead_batch =
-            DeadBatch { key: batch.key, records: batch.records, failure: failure.clone() };
-        let dead = store(&tx, DEAD)?;
-        put_at(&dead, key(first), &encode(&dead_batch)?).await?;
-        let meta = store(&tx, META)?;
-        let mut t = totals(&meta).await?;
-        t.dead_lettered_batches_total += 1;
-        // Key order: lowest first seq first, the eviction order.
-        let held_batches = all_dead(&dead).await?;
-        let mut held: u64 = held_batches.iter().map(|(_, d)| d.records.len() as u64).sum();
-        for (dead_key, oldest) in held_batches {
-            if held <= max_dead_records {
-                break;
-            }
-            let n = oldest.records.len() as u64;
-            dead.delete(dead_key).map_err(err)?.await.map_err(err)?;
-            held -= n;
-            t.dead_letter_evicted_total += n;
-        }
-        put(&meta, schema::META_TOTALS, &t).await?;
-        commit(tx, &meta).await?;
-        Ok(true)
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
@@ -416,12 +550,7 @@ impl OutboxStore for IdbStore {
     }
 
     async fn count_dropped(&self, reason: &str, n: u64) -> Result<(), StoreError> {
-        let tx = self.tx(&[META], TransactionMode::ReadWrite).await?;
-        let meta = store(&tx, META)?;
-        let mut t = totals(&meta).await?;
-        *t.dropped.entry(reason.to_owned()).or_default() += n;
-        put(&meta, schema::META_TOTALS, &t).await?;
-        commit(tx, &meta).await
+        self.counting(true, |pending| self.count_dropped_tx(reason, n, pending)).await
     }
 
     async fn sync_settings(&self) -> Result<Option<SyncSettings>, StoreError> {
@@ -443,7 +572,8 @@ impl OutboxStore for IdbStore {
             .await?
             .map_or(0, |b| b.records.len() as u64);
         let dead = all_dead(&store(&tx, DEAD)?).await?;
-        let t = totals(&store(&tx, META)?).await?;
+        let mut t = totals(&store(&tx, META)?).await?;
+        t.add_totals(&self.pending.borrow());
         Ok(OutboxStats {
             queued,
             inflight_records,
