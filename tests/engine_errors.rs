@@ -4,9 +4,12 @@
 #![allow(clippy::expect_used, reason = "a failed expectation is the test failure")]
 
 mod common;
+#[path = "common/onnx_bytes.rs"]
+mod onnx_bytes;
 
 use common::{F32_MODEL, INT8_MODEL};
 use edge_anomaly::engine::ContractViolation as CV;
+use edge_anomaly::engine::ModelLimits;
 use edge_anomaly::{Engine, EngineConfig, EngineError, ModelSlot};
 
 fn load(bytes: &[u8]) -> Result<Engine, EngineError> {
@@ -99,6 +102,49 @@ fn batch_cap_is_configurable_and_enforced() {
 }
 
 #[test]
+fn model_caps_refuse_large_models_before_building_them() {
+    let limits = |f: fn(&mut ModelLimits)| {
+        let mut limits = ModelLimits::default();
+        f(&mut limits);
+        EngineConfig { limits, ..EngineConfig::default() }
+    };
+    let len = INT8_MODEL.len();
+    let at_cap = limits(|l| l.max_bytes = INT8_MODEL.len());
+    Engine::load(INT8_MODEL, at_cap).expect("a model at the byte cap loads");
+    let err = Engine::load(INT8_MODEL, limits(|l| l.max_bytes = 1024)).expect_err("bytes");
+    assert_eq!(err, EngineError::ModelTooLarge { bytes: len, max: 1024 });
+    assert_eq!(err.code(), "MODEL_TOO_LARGE");
+
+    let err = Engine::load(INT8_MODEL, limits(|l| l.max_nodes = 3)).expect_err("nodes");
+    assert!(
+        matches!(err, EngineError::GraphTooLarge { what: "nodes", count, max: 3 } if count > 3),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "GRAPH_TOO_LARGE");
+    let err = Engine::load(INT8_MODEL, limits(|l| l.max_parameters = 100)).expect_err("params");
+    assert!(
+        matches!(err, EngineError::GraphTooLarge { what: "parameters", count, max: 100 } if count > 100),
+        "{err:?}"
+    );
+    // The shipped models sit far inside the defaults.
+    Engine::load(INT8_MODEL, EngineConfig::default()).expect("default caps");
+}
+
+#[test]
+fn a_hostile_declared_shape_counts_as_too_many_parameters() {
+    // The valid mean model plus an unused initializer declaring 2^40 floats with no data.
+    use onnx_bytes::{attr_int, attr_ints, initializer, model, node, value_info, Dim, FLOAT};
+    let bytes = model(
+        &[node("ReduceMean", &["x"], &["y"], &[attr_ints("axes", &[1]), attr_int("keepdims", 0)])],
+        &[initializer("w", FLOAT, &[1 << 20, 1 << 20], &[])],
+        &[value_info("x", FLOAT, &[Dim::Param("N"), Dim::Value(4)])],
+        &[value_info("y", FLOAT, &[Dim::Param("N")])],
+    );
+    let err = Engine::load(&bytes, EngineConfig::default()).expect_err("refused");
+    assert_eq!(err.code(), "GRAPH_TOO_LARGE", "{err}");
+}
+
+#[test]
 fn empty_slot_reports_not_loaded_and_failed_load_keeps_the_old_model() {
     let mut slot = ModelSlot::new();
     let err = slot.score(&[1.0; 9]).expect_err("empty");
@@ -124,6 +170,9 @@ fn every_error_code_is_distinct() {
         EngineError::WrongLength { len: 0, features: 1 },
         EngineError::NonFinite { row: 0, column: 0 },
         EngineError::BatchTooLarge { rows: 2, max: 1 },
+        EngineError::ModelTooLarge { bytes: 2, max: 1 },
+        EngineError::GraphTooLarge { what: "nodes", count: 2, max: 1 },
+        EngineError::OutputLength { len: 0, rows: 1 },
         EngineError::NotLoaded,
         EngineError::Inference(String::new()),
     ];

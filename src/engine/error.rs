@@ -17,6 +17,24 @@ pub enum EngineError {
     /// tract could not optimize the model into a runnable plan.
     #[error("cannot optimize model: {0}")]
     Optimize(String),
+    /// The model file is larger than [`super::ModelLimits::max_bytes`]; nothing was parsed.
+    #[error("model is {bytes} bytes, more than the cap of {max}")]
+    ModelTooLarge {
+        /// Size of the model file.
+        bytes: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The graph has more nodes or parameters than [`super::ModelLimits`] allows.
+    #[error("model has {count} {what}, more than the cap of {max}")]
+    GraphTooLarge {
+        /// `"nodes"` or `"parameters"`.
+        what: &'static str,
+        /// How many the model has (parameters: as its tensors declare).
+        count: u64,
+        /// The cap.
+        max: u64,
+    },
     /// The engine configuration is unusable (e.g. a zero batch cap).
     #[error("invalid engine configuration: {0}")]
     InvalidConfig(String),
@@ -69,6 +87,8 @@ impl EngineError {
             EngineError::Parse(_) => "MODEL_PARSE",
             EngineError::Contract(_) => "MODEL_CONTRACT",
             EngineError::Optimize(_) => "MODEL_OPTIMIZE",
+            EngineError::ModelTooLarge { .. } => "MODEL_TOO_LARGE",
+            EngineError::GraphTooLarge { .. } => "GRAPH_TOO_LARGE",
             EngineError::InvalidConfig(_) => "INVALID_CONFIG",
             EngineError::WrongLength { .. } => "WRONG_LENGTH",
             EngineError::NonFinite { .. } => "NON_FINITE",

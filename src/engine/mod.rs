@@ -4,12 +4,14 @@
 //! (`[batch]`, float32). [`Engine::load`] parses the bytes, checks that contract, binds the
 //! batch axis to a symbol, optimizes once and keeps the plan; [`Engine::score`] validates the
 //! input and runs it. Nothing here panics on user input: every failure is an [`EngineError`].
+//! A model larger than [`ModelLimits`] allows is refused before tract builds anything from it.
 
 mod backend;
 mod contract;
 mod dense;
 mod dequantize;
 mod error;
+mod limits;
 mod slot;
 mod wiring;
 
@@ -23,6 +25,7 @@ pub use backend::{Backend, Chosen};
 pub use contract::ModelContract;
 pub use dequantize::Int8Mode;
 pub use error::{ContractViolation, EngineError};
+pub use limits::ModelLimits;
 pub use slot::ModelSlot;
 
 /// Limits applied to every scoring call.
@@ -34,11 +37,18 @@ pub struct EngineConfig {
     pub int8: Int8Mode,
     /// Which scoring implementations may be used.
     pub backend: Backend,
+    /// Caps on the model itself: bytes, nodes, parameters.
+    pub limits: ModelLimits,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_batch: 16_384, int8: Int8Mode::default(), backend: Backend::default() }
+        EngineConfig {
+            max_batch: 16_384,
+            int8: Int8Mode::default(),
+            backend: Backend::default(),
+            limits: ModelLimits::default(),
+        }
     }
 }
 
@@ -63,11 +73,13 @@ impl Engine {
         if config.max_batch == 0 {
             return Err(EngineError::InvalidConfig("max_batch must be at least 1".into()));
         }
+        config.limits.check_bytes(bytes)?;
         let onnx = tract_onnx::onnx();
         let mut reader = bytes;
         let mut proto = onnx
             .proto_model_for_read(&mut reader)
             .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
+        config.limits.check_graph(&proto)?;
         wiring::check_outputs_defined(&proto)?;
         let dequantized = match config.int8 {
             Int8Mode::DequantizeWeights => dequantize::dequantize_dynamic_matmuls(&mut proto)?,

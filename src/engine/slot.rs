@@ -24,6 +24,12 @@ impl ModelSlot {
         Ok(self.engine.insert(engine))
     }
 
+    /// Makes an already loaded (and checked) `engine` the active model, returning the one it
+    /// replaces.
+    pub fn install(&mut self, engine: Engine) -> Option<Engine> {
+        self.engine.replace(engine)
+    }
+
     /// The active model, or [`EngineError::NotLoaded`].
     pub fn engine(&self) -> Result<&Engine, EngineError> {
         self.engine.as_ref().ok_or(EngineError::NotLoaded)
