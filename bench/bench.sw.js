@@ -7,6 +7,7 @@
 import * as glue from '/target/bench/pkg/edge_anomaly.js';
 import { initOurs, ours } from './engines.js';
 import { measureOnce, tile, timerResolutionUs, warmUp } from './measure.js';
+import { fetchPackage } from '/worker/model_package.js';
 
 const MODELS = { f32: '/models/shuttle/model.f32.onnx', int8: '/models/shuttle/model.int8.onnx' };
 
@@ -45,7 +46,8 @@ const handlers = {
   async outbox(s, { sample, readings, chunk, singles, origin }) {
     const features = s.int8.features;
     const app = await glue.EdgeApp.open(`bench-outbox-${Date.now()}-${Math.random()}`, `${origin}/sink/down`, 'bench', 0);
-    app.loadModel(s.bytes.int8, 'bench', 1);
+    const pkg = await fetchPackage((name) => fetch(`/models/shuttle/${name}`));
+    app.loadPackage(pkg.files, pkg.bundle, false);
     const queued = async () => { const st = await app.status(); return st.outbox.queued + st.outbox.inflight_records; };
     let t = performance.now();
     for (let done = 0; done < readings; done += chunk) await app.score(tile(sample, features, Math.min(chunk, readings - done), done), features);

@@ -1,12 +1,13 @@
 //! Edge Anomaly: anomaly detection that runs in the browser.
 //!
-//! The crate is split along one line. Platform-free modules ([`engine`], and later the outbox,
-//! sync policy and model updates) know nothing of the browser and are tested natively with
+//! The crate is split along one line. Platform-free modules ([`engine`], [`outbox`] with the sync
+//! policy, [`update`] for signed model updates) know nothing of the browser and are tested natively with
 //! `cargo test`. The `web` module, compiled only for `wasm32`, adapts them to wasm-bindgen
 //! and web-sys; the JS in `worker/` and `www/` only routes events and renders.
 
 pub mod engine;
 pub mod outbox;
+pub mod update;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -22,7 +22,8 @@ use onnx_bytes::{
 use proptest::prelude::*;
 
 /// Error codes a load may end in; anything else from a load is a bug.
-const LOAD_CODES: &[&str] = &["MODEL_PARSE", "MODEL_CONTRACT", "MODEL_OPTIMIZE"];
+const LOAD_CODES: &[&str] =
+    &["MODEL_PARSE", "MODEL_CONTRACT", "MODEL_OPTIMIZE", "MODEL_TOO_LARGE", "GRAPH_TOO_LARGE"];
 
 /// Loads `bytes` under every engine configuration and checks the outcome is typed; a model that
 /// loads must score the golden rows (or its own width of zeros) without panicking.

@@ -5,6 +5,7 @@
 import init, { EdgeApp } from './edge-anomaly.js';
 import { MSG, ERR, PROTOCOL_VERSION, reply, fail, errorOf, checkEnvelope, parseRequest } from './protocol.js';
 import { retryingStart } from './start_retry.js';
+import { fetchPackage } from './model_package.js';
 
 const APP_VERSION = '0.1.0';
 const DB_NAME = 'edge-anomaly-outbox';
@@ -13,9 +14,9 @@ const FLUSH_TIMER_MS = 10_000;
 const CACHE = `edge-anomaly-shell-${APP_VERSION}`;
 const scoped = (path) => new URL(path, self.registration.scope).href;
 // The app shell: everything the page and the engine need to load and score with no network.
-const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'start_retry.js', 'style.css',
-  'chart.js', 'sources.js', 'edge-anomaly.js', 'edge-anomaly_bg.wasm', 'manifest.webmanifest', 'models/model.int8.onnx',
-  'models/metadata.json', 'models/sample.csv', 'icons/icon-192.png', 'icons/icon-512.png',
+const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'start_retry.js', 'model_package.js',
+  'style.css', 'chart.js', 'sources.js', 'edge-anomaly.js', 'edge-anomaly_bg.wasm', 'manifest.webmanifest',
+  'models/model.int8.onnx', 'models/metadata.json', 'models/golden.json', 'models/model.sig', 'models/sample.csv', 'icons/icon-192.png', 'icons/icon-512.png',
   'icons/icon-maskable-512.png'].map(scoped);
 
 /// From the shell cache when there, else the network (first start, before install finished).
@@ -30,11 +31,13 @@ async function start() {
   const app = await EdgeApp.open(DB_NAME, new URL(self.registration.scope).origin, APP_VERSION, 0);
   let metadata = {};
   try {
-    const [model, meta] = await Promise.all([cachedFetch(scoped('models/model.int8.onnx')), cachedFetch(scoped('models/metadata.json'))]);
-    metadata = await meta.json();
-    app.loadModel(new Uint8Array(await model.arrayBuffer()), metadata.version, metadata.threshold);
+    // The bundled model is verified like any update: signature, digests, contract, golden rows.
+    const pkg = await fetchPackage((name) => cachedFetch(scoped(`models/${name}`)));
+    app.loadPackage(pkg.files, pkg.bundle, false);
+    metadata = pkg.metadata;
   } catch (e) {
-    // No model: readings are still recorded (raw, flagged for cloud scoring).
+    // No model (or one refused, in status().model_events): readings are still recorded, raw
+    // and flagged for cloud scoring.
     console.error('edge-anomaly: model not loaded', e);
   }
   // Pages resend the readings they sent and got no answer for (this worker may have been

@@ -6,6 +6,9 @@
 //! as JSON for the dashboard, serves the built PWA itself, and — only when started with
 //! `--test-faults` — injects faults so the client's retry logic can be tested.
 //!
+//! It also publishes signed model releases (`collector publish-model DIR`, see [`releases`])
+//! and serves them to devices at `/releases/`.
+//!
 //! Build the app with [`app`] (a plain axum `Router`, good for in-process tests) or run it on a
 //! socket with [`serve`] (which adds the `Host` check and the connection cap, and is needed for
 //! the reset and hang faults).
@@ -23,6 +26,7 @@ pub mod headers;
 pub mod ingest;
 pub mod log;
 pub mod otlp;
+pub mod releases;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -1,6 +1,7 @@
 //! `collector`: command line and startup.
 //!
-//! Parses the flags, opens the database, arms the startup fault (`--fault`, only with
+//! Parses the flags; `publish-model DIR` verifies and publishes a signed model release and
+//! exits. Otherwise: opens the database, arms the startup fault (`--fault`, only with
 //! `--test-faults`), binds the address, prints the URL, and serves until Ctrl-C or SIGTERM. Errors here are reported with `anyhow`
 //! and end the process with a non-zero status; request-time errors never reach this file.
 
@@ -9,15 +10,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use collector::log;
 use collector::state::{DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS};
 use collector::{AppState, Config, FaultSpec, Store};
 
 /// Edge Anomaly's telemetry endpoint (OTLP/HTTP JSON logs into SQLite) and PWA dev server.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Directory of published model releases, served at /releases/.
+    #[arg(long, default_value = "./data/releases")]
+    releases: PathBuf,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -57,9 +63,32 @@ struct Cli {
     fault: Option<String>,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verifies a signed model directory (model.sig, as `model_signing sign key` writes it) and
+    /// publishes it as a release that devices download from /releases/.
+    PublishModel {
+        /// The signed model directory.
+        dir: PathBuf,
+        /// Directory of published releases.
+        #[arg(long, default_value = "./data/releases")]
+        releases: PathBuf,
+        /// A trusted public key (PEM; repeatable). Default: the repository's development key.
+        #[arg(long = "trust", value_name = "PEM")]
+        trust: Vec<PathBuf>,
+    },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::PublishModel { dir, releases, trust }) = &cli.command {
+        let keys = collector::releases::trusted_keys(trust)?;
+        let release = collector::releases::publish(dir, releases, &keys)
+            .with_context(|| format!("publishing {}", dir.display()))?;
+        println!("{}", serde_json::to_string(&release)?);
+        return Ok(());
+    }
 
     let fault = match &cli.fault {
         Some(_) if !cli.test_faults => {
@@ -106,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
         connect_src: cli.connect_src.clone(),
         body_timeout: Duration::from_secs(cli.body_timeout_secs),
         max_connections: cli.max_connections,
+        releases_dir: Some(cli.releases.clone()),
         ..Config::default()
     };
     let state = AppState::with_fault(store, config, fault);

@@ -2,7 +2,8 @@
 //!
 //! Outermost first: the security headers (every response) → per group: `/v1/logs` gets the
 //! origin check, CORS and, with `--test-faults`, the fault layer; `/api/*` and `/admin/*` get
-//! the guard (same-origin, token). `/admin/faults` exists only with `--test-faults`. Everything
+//! the guard (same-origin, token). `/admin/faults` exists only with `--test-faults`.
+//! `/releases/*` (signed model releases) is public and read-only. Everything
 //! else is the static PWA, if configured. The `Host` check wraps all of this in
 //! [`crate::serve`], which knows the listen address.
 
@@ -12,7 +13,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
-use crate::{admin, api, fault_layer, guard, headers, ingest, static_files};
+use crate::{admin, api, fault_layer, guard, headers, ingest, releases, static_files};
 
 /// The whole app: the API routes, then the static PWA (if configured) for everything else.
 pub fn app(state: AppState) -> Router {
@@ -40,6 +41,8 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/v1/logs", logs)
         .route("/healthz", get(api::healthz))
+        .route("/releases/manifest.json", get(releases::get_manifest))
+        .route("/releases/{version}/{file}", get(releases::get_file))
         .merge(protected)
         .with_state(state);
     if let Some(dir) = &config.static_dir {

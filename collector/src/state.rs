@@ -51,6 +51,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Limits on one request's content.
     pub limits: Limits,
+    /// Directory of published model releases served at `/releases/` (`--releases`); `None`:
+    /// the manifest lists none.
+    pub releases_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             limits: Limits::default(),
+            releases_dir: None,
         }
     }
 }

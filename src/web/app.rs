@@ -18,18 +18,17 @@ use super::fetch_transport::FetchTransport;
 use super::flush_lock::with_flush_lock;
 use super::idb_store::IdbStore;
 use super::score_rows::{score_rows, RowOutcome, ScoreContext};
-use crate::engine::{EngineConfig, ModelSlot};
 use crate::outbox::{
     FlushOutcome, FlushStatus, OutboxConfig, OutboxError, OutboxStore, Recorder, StoreError,
     SyncConfig, SyncSettings, Syncer,
 };
+use crate::update::{trusted_keys, ModelEvent, ModelFiles, ModelInfo, Models, Outcome};
 
 type AppSyncer = Syncer<Rc<IdbStore>, FetchTransport, BrowserEnv>;
 
 struct Inner {
-    slot: RefCell<ModelSlot>,
-    model_version: RefCell<Option<String>>,
-    threshold: Cell<f32>,
+    /// The verified active model, the previous one, the watch and the model log.
+    models: RefCell<Models>,
     recorder: Recorder<Rc<IdbStore>>,
     /// The one syncer of this worker; `configure` changes it in place, so a second syncer never
     /// runs beside a flush.
@@ -83,6 +82,12 @@ struct Status<'a> {
     app_version: &'a str,
     model_loaded: bool,
     model_version: Option<String>,
+    /// The active model's version and signed subject digest.
+    model: Option<ModelInfo>,
+    /// The model a rollback would go back to.
+    previous_model: Option<ModelInfo>,
+    /// Model activations, refusals and rollbacks, oldest first.
+    model_events: Vec<ModelEvent>,
     features: Option<usize>,
     /// Which implementation scores: `"dense"` (the fused MLP kernel) or `"tract"`.
     engine_backend: Option<&'static str>,
@@ -130,9 +135,7 @@ impl EdgeApp {
             .map_err(outbox_err)?;
         Ok(EdgeApp {
             inner: Rc::new(Inner {
-                slot: RefCell::new(ModelSlot::new()),
-                model_version: RefCell::new(None),
-                threshold: Cell::new(f32::INFINITY),
+                models: RefCell::new(Models::default()),
                 recorder,
                 syncer: Rc::new(syncer),
                 app_version,
@@ -143,14 +146,39 @@ impl EdgeApp {
         })
     }
 
-    /// Loads model bytes as `version` with decision `threshold`. On failure the previous model
-    /// stays active.
-    #[wasm_bindgen(js_name = loadModel)]
-    pub fn load_model(&self, bytes: &[u8], version: String, threshold: f32) -> Result<(), JsValue> {
-        self.inner.slot.borrow_mut().load(bytes, EngineConfig::default())?;
-        *self.inner.model_version.borrow_mut() = Some(version);
-        self.inner.threshold.set(threshold);
-        Ok(())
+    /// Verifies a signed model package and, only if every check passes (signature by a
+    /// trusted key, file digests, metadata, model contract and caps, golden scores; a version
+    /// newer than the active one unless `rollback`), makes it the active model; the model it
+    /// replaces is kept for rollback. `files` maps file names to their bytes (`Uint8Array`),
+    /// `bundle` is `model.sig`. On failure (an `Error` with `code` and `detail`) the active
+    /// model keeps scoring, and the refusal is in `status().model_events`.
+    #[wasm_bindgen(js_name = loadPackage)]
+    pub fn load_package(
+        &self,
+        files: &js_sys::Object,
+        bundle: &[u8],
+        rollback: bool,
+    ) -> Result<JsValue, JsValue> {
+        let mut package = ModelFiles::new();
+        for entry in js_sys::Object::entries(files).iter() {
+            let pair = js_sys::Array::from(&entry);
+            let name = pair.get(0).as_string().unwrap_or_default();
+            let bytes = js_sys::Uint8Array::new(&pair.get(1)).to_vec();
+            package.insert(name, bytes);
+        }
+        let keys = trusted_keys().map_err(|e| super::js_error(e.code(), &e.to_string()))?;
+        let now = js_sys::Date::now();
+        let mut models = self.inner.models.borrow_mut();
+        let info = models.install_package(bundle, &package, &keys, rollback, now)?;
+        to_js(&info)
+    }
+
+    /// Goes back to the previous model (the dashboard's rollback). Resolves to whether there
+    /// was one.
+    #[wasm_bindgen(js_name = rollBack)]
+    pub fn roll_back(&self) -> bool {
+        let mut models = self.inner.models.borrow_mut();
+        models.roll_back("asked for on the dashboard", "ROLLBACK_MANUAL", js_sys::Date::now())
     }
 
     /// Points the syncer at another collector, with an optional bearer token, and stores both
@@ -242,11 +270,11 @@ impl Inner {
         ids: Option<Vec<String>>,
     ) -> Result<JsValue, JsValue> {
         let scored = {
-            let slot = self.slot.borrow();
+            let models = self.models.borrow();
             let ctx = ScoreContext {
-                slot: &slot,
-                version: self.model_version.borrow().clone(),
-                threshold: self.threshold.get(),
+                slot: models.slot(),
+                version: models.version(),
+                threshold: models.threshold(),
                 timestamp_ms: js_sys::Date::now() as u64,
                 now_ms: &now_ms,
             };
@@ -261,6 +289,11 @@ impl Inner {
             }
         };
         let n = scored.entries.len();
+        let outcomes: Vec<Outcome<'_>> =
+            scored.outcomes.iter().map(|o| (o.score, o.reason.as_deref(), o.anomaly)).collect();
+        if let Some(reason) = self.models.borrow_mut().observe(&outcomes, js_sys::Date::now()) {
+            web_sys::console::warn_1(&JsValue::from_str(&format!("model rolled back: {reason}")));
+        }
         let entries = match ids {
             Some(ids) if ids.len() == n => {
                 scored.entries.into_iter().zip(ids).map(|(e, id)| e.with_reading_id(id)).collect()
@@ -355,16 +388,20 @@ impl Inner {
         let err = |e: crate::outbox::StoreError| super::js_error(e.code(), &e.to_string());
         let outbox = store.stats().await.map_err(err)?;
         let dead_letters = store.dead_letters().await.map_err(err)?;
-        let slot = self.slot.borrow();
+        let models = self.models.borrow();
+        let slot = models.slot();
         let syncer = &self.syncer;
         to_js(&Status {
             device_id: self.recorder.device_id(),
             app_version: &self.app_version,
             model_loaded: slot.engine().is_ok(),
-            model_version: self.model_version.borrow().clone(),
+            model_version: models.version(),
+            model: models.active(),
+            previous_model: models.previous(),
+            model_events: models.events(),
             features: slot.engine().ok().map(|e| e.features()),
             engine_backend: slot.engine().ok().map(|e| e.backend().name()),
-            threshold: self.threshold.get(),
+            threshold: models.threshold(),
             endpoint: syncer.config().endpoint,
             dropped: self.dropped.merged(&outbox.dropped),
             outbox,

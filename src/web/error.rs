@@ -4,6 +4,7 @@
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::engine::EngineError;
+use crate::update::UpdateError;
 
 /// A JS `Error` with `name = "EdgeAnomalyError"`, the message, and `code`.
 pub fn js_error(code: &str, message: &str) -> JsValue {
@@ -18,5 +19,19 @@ pub fn js_error(code: &str, message: &str) -> JsValue {
 impl From<EngineError> for JsValue {
     fn from(e: EngineError) -> JsValue {
         js_error(e.code(), &e.to_string())
+    }
+}
+
+/// A refused model package: `code` is the kind (`MODEL_SIGNATURE`, …), `detail` the signing or
+/// engine error underneath (`BAD_SIGNATURE`, `MODEL_TOO_LARGE`, …).
+impl From<UpdateError> for JsValue {
+    fn from(e: UpdateError) -> JsValue {
+        let err = js_error(e.code(), &e.to_string());
+        let _ = js_sys::Reflect::set(
+            &err,
+            &JsValue::from_str("detail"),
+            &JsValue::from_str(e.detail_code()),
+        );
+        err
     }
 }

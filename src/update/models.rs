@@ -1,0 +1,260 @@
+//! [`Models`]: a host's model state (the service worker's, the gateway's): which verified model scores, the one before it (kept for
+//! rollback), the watch over a newly activated model, and the log of refusals and rollbacks the
+//! dashboard shows.
+//!
+//! Every model comes in as a signed package and goes through [`crate::update::verify_package`]
+//! before it can be installed; the swap itself is one assignment between two scoring calls (the
+//! host holds the models behind one `&mut`), so no reading is ever scored by a half-loaded
+//! model.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+use super::{
+    check_upgrade, verify_package, ModelFiles, ModelMetadata, TrustedKeys, UpdateError, Verdict,
+    Watch, WatchConfig,
+};
+use crate::engine::{Engine, EngineConfig, ModelSlot};
+
+/// The reason code of a reading left unscored for its own values (NaN or ±Inf in the input):
+/// says nothing about the model, so the watch skips it.
+const NON_FINITE: &str = "NON_FINITE";
+
+/// One reading's outcome as the watch sees it: the score (or `None`), the reason it is
+/// unscored (an engine error code), and the anomaly flag.
+pub type Outcome<'a> = (Option<f32>, Option<&'a str>, bool);
+
+/// Most model events kept for the dashboard.
+const EVENTS_KEPT: usize = 20;
+
+/// A model the app can score with, and what it is.
+#[derive(Debug)]
+struct Active {
+    engine: Engine,
+    version: String,
+    threshold: f32,
+    expected_rate: f64,
+    subject_sha256: String,
+}
+
+/// What the dashboard shows of a model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// Its release version.
+    pub version: String,
+    /// The signature's subject digest (hex).
+    pub subject_sha256: String,
+}
+
+/// One refusal, activation or rollback, newest last.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelEvent {
+    /// `"activated"`, `"refused"` or `"rolled_back"`.
+    pub kind: &'static str,
+    /// The version concerned, when known.
+    pub version: Option<String>,
+    /// A stable code (`MODEL_SIGNATURE`, `ROLLBACK_WATCH`, …), with the detail after a colon.
+    pub code: String,
+    /// Why, in words.
+    pub reason: String,
+    /// When (ms since the epoch).
+    pub at_ms: f64,
+}
+
+/// The models of one worker.
+#[derive(Debug, Default)]
+pub struct Models {
+    slot: ModelSlot,
+    active: Option<ModelInfoInner>,
+    previous: Option<Active>,
+    watch: Option<Watch>,
+    events: VecDeque<ModelEvent>,
+}
+
+#[derive(Debug)]
+struct ModelInfoInner {
+    version: String,
+    threshold: f32,
+    subject_sha256: String,
+    expected_rate: f64,
+}
+
+impl Models {
+    /// The slot scoring goes through.
+    pub fn slot(&self) -> &ModelSlot {
+        &self.slot
+    }
+
+    /// The active model's version and threshold.
+    pub fn version(&self) -> Option<String> {
+        self.active.as_ref().map(|a| a.version.clone())
+    }
+
+    /// The active threshold (∞ with no model: nothing is flagged).
+    pub fn threshold(&self) -> f32 {
+        self.active.as_ref().map_or(f32::INFINITY, |a| a.threshold)
+    }
+
+    /// The active model.
+    pub fn active(&self) -> Option<ModelInfo> {
+        self.active.as_ref().map(|a| ModelInfo {
+            version: a.version.clone(),
+            subject_sha256: a.subject_sha256.clone(),
+        })
+    }
+
+    /// The model kept for rollback.
+    pub fn previous(&self) -> Option<ModelInfo> {
+        self.previous.as_ref().map(|p| ModelInfo {
+            version: p.version.clone(),
+            subject_sha256: p.subject_sha256.clone(),
+        })
+    }
+
+    /// Refusals, activations and rollbacks, oldest first.
+    pub fn events(&self) -> Vec<ModelEvent> {
+        self.events.iter().cloned().collect()
+    }
+
+    /// Verifies the package (signature, digests, metadata, contract, caps, golden rows) and,
+    /// only if every check passes, makes it the active model; the one it replaces is kept for
+    /// rollback. A release not newer than the active one is refused unless `rollback`. A
+    /// refusal is logged and leaves the active model scoring.
+    pub fn install_package(
+        &mut self,
+        bundle: &[u8],
+        files: &ModelFiles,
+        keys: &TrustedKeys,
+        rollback: bool,
+        now_ms: f64,
+    ) -> Result<ModelInfo, UpdateError> {
+        let result = self.verify_and_install(bundle, files, keys, rollback, now_ms);
+        if let Err(e) = &result {
+            let offered = files
+                .get("metadata.json")
+                .and_then(|m| ModelMetadata::parse(m).ok())
+                .map(|m| m.version);
+            self.log("refused", offered, code_of(e), e.to_string(), now_ms);
+        }
+        result
+    }
+
+    fn verify_and_install(
+        &mut self,
+        bundle: &[u8],
+        files: &ModelFiles,
+        keys: &TrustedKeys,
+        rollback: bool,
+        now_ms: f64,
+    ) -> Result<ModelInfo, UpdateError> {
+        let model = verify_package(bundle, files, keys, EngineConfig::default())?;
+        check_upgrade(self.version().as_deref(), &model.metadata.version, rollback)?;
+        let incoming = Active {
+            expected_rate: model.metadata.expected_rate(),
+            version: model.metadata.version,
+            threshold: model.metadata.threshold,
+            subject_sha256: model.subject_sha256,
+            engine: model.engine,
+        };
+        let info = ModelInfo {
+            version: incoming.version.clone(),
+            subject_sha256: incoming.subject_sha256.clone(),
+        };
+        let replaced = self.swap_in(incoming);
+        // A first model (the bundled one at start) has nothing to roll back to: not watched.
+        self.watch =
+            replaced.as_ref().map(|_| Watch::new(WatchConfig::default(), self.expected_rate()));
+        if let Some(old) = replaced {
+            self.previous = Some(old);
+        }
+        let kind = if rollback { "rolled_back" } else { "activated" };
+        let code = if rollback { "ROLLBACK_MANUAL" } else { "ACTIVATED" };
+        self.log(kind, Some(info.version.clone()), code.into(), "verified".into(), now_ms);
+        Ok(info)
+    }
+
+    /// Goes back to the model kept for rollback (the dashboard's button). `false` when there is
+    /// none.
+    pub fn roll_back(&mut self, reason: &str, code: &str, now_ms: f64) -> bool {
+        let Some(previous) = self.previous.take() else { return false };
+        let version = previous.version.clone();
+        // The model rolled back from is dropped: it is not offered again by a rollback.
+        self.swap_in(previous);
+        self.watch = None;
+        self.log("rolled_back", Some(version), code.into(), reason.into(), now_ms);
+        true
+    }
+
+    /// Feeds a scored request's outcomes to the watch of a newly activated model; rolls back
+    /// when it says so. Returns the rollback reason, if any.
+    pub fn observe(&mut self, outcomes: &[Outcome<'_>], now_ms: f64) -> Option<String> {
+        let watch = self.watch.as_mut()?;
+        for &(score, reason, anomaly) in outcomes {
+            let outcome = match (score, reason) {
+                (_, Some(NON_FINITE)) => continue,
+                (Some(score), _) => Ok((score, anomaly)),
+                (None, Some(code)) => Err(code),
+                (None, None) => continue,
+            };
+            if let Verdict::RollBack(reason) = watch.observe(outcome) {
+                let from = self.version().unwrap_or_default();
+                let why = format!("{from}: {reason}");
+                self.roll_back(&why, "ROLLBACK_WATCH", now_ms);
+                return Some(why);
+            }
+            if watch.done() {
+                self.watch = None;
+                return None;
+            }
+        }
+        None
+    }
+
+    fn expected_rate(&self) -> f64 {
+        self.active.as_ref().map_or(0.01, |a| a.expected_rate)
+    }
+
+    /// Makes `incoming` active; returns the model it replaced.
+    fn swap_in(&mut self, incoming: Active) -> Option<Active> {
+        let old_engine = self.slot.install(incoming.engine);
+        let old_info = self.active.replace(ModelInfoInner {
+            version: incoming.version,
+            threshold: incoming.threshold,
+            subject_sha256: incoming.subject_sha256,
+            expected_rate: incoming.expected_rate,
+        });
+        match (old_engine, old_info) {
+            (Some(engine), Some(info)) => Some(Active {
+                engine,
+                version: info.version,
+                threshold: info.threshold,
+                expected_rate: info.expected_rate,
+                subject_sha256: info.subject_sha256,
+            }),
+            _ => None,
+        }
+    }
+
+    fn log(
+        &mut self,
+        kind: &'static str,
+        version: Option<String>,
+        code: String,
+        reason: String,
+        at_ms: f64,
+    ) {
+        if self.events.len() == EVENTS_KEPT {
+            self.events.pop_front();
+        }
+        self.events.push_back(ModelEvent { kind, version, code, reason, at_ms });
+    }
+}
+
+/// `CODE` or `CODE:DETAIL` (the signing or engine error underneath).
+fn code_of(e: &UpdateError) -> String {
+    match (e.code(), e.detail_code()) {
+        (code, detail) if code == detail => code.to_owned(),
+        (code, detail) => format!("{code}:{detail}"),
+    }
+}
