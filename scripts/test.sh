@@ -37,11 +37,11 @@ GECKODRIVER="$(command -v geckodriver)" cargo test --locked -p edge-anomaly --ta
 step "pwa: trunk build"
 trunk build --locked
 
-step "end to end: collector + headless Chromium (protocol fuzz, PWA, offline, app update, 10,000-reading outbox with faults, worker stops mid-stream, chaos, storage pressure)"
+step "end to end: collector + headless Chromium (protocol fuzz, PWA, offline, app update, 10,000-reading outbox with faults, worker stops mid-stream, chaos, storage pressure, signed model updates)"
 cargo build --locked -p collector
 node --test tests/e2e/protocol.test.mjs tests/e2e/outbox.test.mjs tests/e2e/pwa.test.mjs \
   tests/e2e/update.test.mjs tests/e2e/worker.test.mjs tests/e2e/inflight.test.mjs \
-  tests/e2e/chaos.test.mjs tests/e2e/pressure.test.mjs
+  tests/e2e/chaos.test.mjs tests/e2e/pressure.test.mjs tests/e2e/model_update.test.mjs
 
 step "end to end: collector + headless Firefox ESR through geckodriver (load, score, offline, drain)"
 GECKODRIVER="$(command -v geckodriver)" node --test tests/e2e/firefox.test.mjs

@@ -13,6 +13,8 @@ export const MSG = Object.freeze({
   ONLINE: 'online', // the page saw `online`: cut backoff short and flush -> { outcome }
   CONFIGURE: 'configure', // { endpoint, token? } -> {}; stored, so a restarted worker keeps it
   REDRIVE: 'redrive', // {} -> { records } moved from dead letters back to the queue
+  CHECK_UPDATE: 'check-update', // {} -> { update: { state, version?, error? } }: look for a newer signed model now
+  ROLLBACK: 'rollback', // {} -> { rolledBack: boolean, version? }: back to the previous model
   READY: 'ready', // worker -> pages, unsolicited: started (pages resend unanswered readings)
 });
 

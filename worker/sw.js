@@ -6,18 +6,26 @@ import init, { EdgeApp } from './edge-anomaly.js';
 import { MSG, ERR, PROTOCOL_VERSION, reply, fail, errorOf, checkEnvelope, parseRequest } from './protocol.js';
 import { retryingStart } from './start_retry.js';
 import { fetchPackage } from './model_package.js';
+import { discard, loadStored, readPointer, saveActive, setActive } from './model_store.js';
 
 const APP_VERSION = '0.1.0';
 const DB_NAME = 'edge-anomaly-outbox';
 const SYNC_TAG = 'edge-outbox-flush';
 const FLUSH_TIMER_MS = 10_000;
+const UPDATE_TIMER_MS = 10 * 60_000;
+/** Largest model release the worker downloads (all its files). */
+const MAX_RELEASE_BYTES = 32 * 1024 * 1024;
 const CACHE = `edge-anomaly-shell-${APP_VERSION}`;
 const scoped = (path) => new URL(path, self.registration.scope).href;
 // The app shell: everything the page and the engine need to load and score with no network.
-const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'start_retry.js', 'model_package.js',
+const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'start_retry.js', 'model_package.js', 'model_store.js',
   'style.css', 'chart.js', 'sources.js', 'edge-anomaly.js', 'edge-anomaly_bg.wasm', 'manifest.webmanifest',
   'models/model.int8.onnx', 'models/metadata.json', 'models/golden.json', 'models/model.sig', 'models/sample.csv', 'icons/icon-192.png', 'icons/icon-512.png',
   'icons/icon-maskable-512.png'].map(scoped);
+
+// The model update channel: what the dashboard shows of it.
+const update = { state: 'idle', version: null, received: 0, total: 0, error: null, checkedAt: null, discarded: 0 };
+let checking = null;
 
 /// From the shell cache when there, else the network (first start, before install finished).
 async function cachedFetch(url) {
@@ -30,22 +38,98 @@ async function start() {
   await init({ module_or_path: cachedFetch(scoped('edge-anomaly_bg.wasm')) });
   const app = await EdgeApp.open(DB_NAME, new URL(self.registration.scope).origin, APP_VERSION, 0);
   let metadata = {};
+  let bundled = null;
   try {
     // The bundled model is verified like any update: signature, digests, contract, golden rows.
     const pkg = await fetchPackage((name) => cachedFetch(scoped(`models/${name}`)));
-    app.loadPackage(pkg.files, pkg.bundle, false);
+    app.loadPackage(pkg.files, pkg.bundle, 'update');
     metadata = pkg.metadata;
+    bundled = pkg.metadata.version;
   } catch (e) {
     // No model (or one refused, in status().model_events): readings are still recorded, raw
     // and flagged for cloud scoring.
     console.error('edge-anomaly: model not loaded', e);
   }
+  await restoreActive(app, bundled);
   // Pages resend the readings they sent and got no answer for (this worker may have been
   // stopped while handling them); the outbox recognises the ones already recorded by their id.
   self.clients.matchAll({ includeUncontrolled: true })
     .then((clients) => clients.forEach((c) => c.postMessage({ v: PROTOCOL_VERSION, type: MSG.READY })))
     .catch(() => {});
-  return { app, metadata };
+  return { app, metadata, bundled };
+}
+
+/** Reinstalls the release that was active before this worker started, verified again; one
+ * that no longer verifies (corrupted in storage) is discarded, and the channel fetches the
+ * newest release again. */
+async function restoreActive(app, bundled) {
+  let pointer;
+  try { pointer = await readPointer(); } catch { return; }
+  if (!pointer.active || pointer.active === bundled) return;
+  const pkg = await loadStored(pointer.active).catch(() => null);
+  try {
+    if (!pkg) throw Object.assign(new Error(`stored release ${pointer.active} is incomplete`), { code: 'MODEL_FILE_MISSING' });
+    app.loadPackage(pkg.files, pkg.bundle, 'restore');
+  } catch (e) {
+    update.error = `${errorOf(e, 'MODEL_STORED').code}: stored release ${pointer.active} discarded (${errorOf(e, '').message})`;
+    update.discarded = (update.discarded || 0) + 1;
+    await discard(pointer.active).catch(() => {});
+  }
+}
+
+
+/** Looks for a newer signed release at the collector (`/releases/manifest.json`) and, if the
+ * app wants it, downloads it (size-capped, progress in `update`), has the app verify and
+ * activate it, then stores it and switches the stored pointer. One check at a time. */
+function checkForUpdate(reason) {
+  if (!checking) {
+    checking = started().then(({ app, bundled }) => runCheck(app, bundled, reason))
+      .catch((e) => { update.state = 'failed'; update.error = `${errorOf(e, 'UPDATE').code}: ${errorOf(e, '').message}`; })
+      .finally(() => { checking = null; update.checkedAt = Date.now(); });
+  }
+  return checking;
+}
+
+async function runCheck(app, bundled) {
+  update.state = 'checking';
+  const status = await app.status();
+  const base = new URL('/releases/', status.endpoint || self.registration.scope);
+  const r = await fetch(new URL('manifest.json', base), { cache: 'no-store', redirect: 'error' });
+  if (!r.ok) throw Object.assign(new Error(`manifest: HTTP ${r.status}`), { code: 'UPDATE_MANIFEST' });
+  const { releases = [] } = await r.json();
+  // Every release is considered (an older one is logged as refused, once); the newest wanted
+  // one is downloaded.
+  const wanted = releases.filter((rel) => app.considerRelease(String(rel.version), String(rel.min_app_version || '0.0.0')));
+  const release = wanted.at(-1);
+  if (!release) { update.state = 'current'; update.version = null; return; }
+  const total = (release.files || []).reduce((n, f) => n + (Number(f.bytes) || 0), 0);
+  Object.assign(update, { state: 'downloading', version: release.version, received: 0, total, error: null });
+  if (total > MAX_RELEASE_BYTES) {
+    throw Object.assign(new Error(`release ${release.version} is ${total} bytes, over ${MAX_RELEASE_BYTES}`), { code: 'MODEL_TOO_LARGE' });
+  }
+  const files = new URL(release.base, base);
+  const pkg = await fetchPackage(async (name) => {
+    const res = await fetch(new URL(name, files), { cache: 'no-store', redirect: 'error' });
+    const bytes = await res.clone().arrayBuffer().then((b) => b.byteLength, () => 0);
+    update.received += bytes;
+    return res;
+  }, { maxBytes: MAX_RELEASE_BYTES });
+  update.state = 'verifying';
+  try {
+    app.loadPackage(pkg.files, pkg.bundle, 'update');
+  } catch (e) {
+    update.state = 'refused';
+    update.error = `${errorOf(e, 'MODEL').code}${e && e.detail && e.detail !== e.code ? `:${e.detail}` : ''}: ${errorOf(e, '').message}`;
+    return;
+  }
+  await saveActive(release.version, pkg);
+  update.state = 'activated';
+}
+
+/** After the app rolled back (the watch, or the user), the stored pointer follows it. */
+async function followRollback(app, bundled) {
+  const version = app.modelVersion;
+  await setActive(version && version !== bundled ? version : null).catch(() => {});
 }
 
 // The app, started on first use; a failed start is retried by the next event after a backoff.
@@ -60,6 +144,8 @@ function flushSoon(reason) {
 // endpoint answers.
 flushSoon('start');
 setInterval(() => flushSoon('timer'), FLUSH_TIMER_MS);
+checkForUpdate('start');
+setInterval(() => checkForUpdate('timer'), UPDATE_TIMER_MS);
 
 let lastSyncRegistration = 0;
 function requestBackgroundSync() {
@@ -112,9 +198,9 @@ self.addEventListener('message', (event) => {
 async function handle(req) {
   const envelope = checkEnvelope(req);
   if (!envelope.ok) return envelope.reply;
-  let app, metadata;
+  let app, metadata, bundled;
   try {
-    ({ app, metadata } = await started());
+    ({ app, metadata, bundled } = await started());
   } catch (e) {
     return fail(req, ERR.INIT_FAILED, errorOf(e, ERR.INIT_FAILED).message);
   }
@@ -128,11 +214,12 @@ async function handle(req) {
     switch (parsed.type) {
       case MSG.SCORE: {
         const r = await app.score(parsed.rows, parsed.features, parsed.ids || undefined);
+        if (r.rolledBack) await followRollback(app, bundled);
         requestBackgroundSync();
         return reply(req, r);
       }
       case MSG.STATUS:
-        return reply(req, { status: { ...(await app.status()), feature_names: metadata.features || [] } });
+        return reply(req, { status: { ...(await app.status()), feature_names: metadata.features || [], update: { ...update } } });
       case MSG.FLUSH:
         return reply(req, { outcome: await app.flush() });
       case MSG.ONLINE:
@@ -141,6 +228,14 @@ async function handle(req) {
         await app.configure(parsed.endpoint, parsed.token || undefined);
         flushSoon('configure');
         return reply(req, {});
+      case MSG.CHECK_UPDATE:
+        await checkForUpdate('page');
+        return reply(req, { update: { ...update } });
+      case MSG.ROLLBACK: {
+        const rolledBack = app.rollBack();
+        if (rolledBack) await followRollback(app, bundled);
+        return reply(req, { rolledBack, version: app.modelVersion });
+      }
       case MSG.REDRIVE:
         return reply(req, { records: await app.redriveAll() });
       default:

@@ -69,9 +69,50 @@ function renderOutbox(s) {
   $('auth').hidden = !auth;
   if (auth) $('t-last').textContent = 'authentication needed';
   $('t-model').textContent = s.model_loaded ? `${s.model_version} (${s.engine_backend})` : 'none';
+  renderModel(s);
   $('sync').textContent = `device ${s.device_id} · storage ${storage} · evicted ${o.evicted_total}` +
     (o.rejected_records_total ? ` · rejected by collector ${o.rejected_records_total}` : '') +
     (f && f.last_error ? ` · last error: ${f.last_error}` : '');
+}
+
+/** The line under the title: which model scores. */
+function headline(s) {
+  $('status').textContent = s.model_loaded
+    ? `Scoring on this device with model ${s.model_version} (threshold ${s.threshold.toPrecision(3)}).`
+    : 'No model loaded: readings are queued raw for cloud scoring.';
+}
+
+/** The model section: what is active (signed, its subject digest), the update channel's state
+ * with download progress, and every activation, refusal and rollback with its reason. */
+function renderModel(s) {
+  if (model && (model.version !== s.model_version || model.threshold !== s.threshold)) {
+    Object.assign(model, { version: s.model_version, threshold: s.threshold });
+    headline(s);
+  }
+  const u = s.update || {};
+  const progress = u.state === 'downloading' && u.total ? ` ${Math.round((100 * u.received) / u.total)}% of ${u.total} bytes` : '';
+  const active = s.model
+    ? `active ${s.model.version}, signed (subject ${s.model.subject_sha256.slice(0, 12)}…)`
+    : 'no verified model: readings are recorded unscored';
+  $('model-info').textContent = `${active}` +
+    (s.previous_model ? ` · previous ${s.previous_model.version}` : '') +
+    ` · update: ${u.state || 'idle'}${u.version ? ` ${u.version}` : ''}${progress}` +
+    (u.error ? ` · ${u.error}` : '');
+  $('model-info').dataset.state = u.state || 'idle';
+  $('rollback').disabled = !s.previous_model;
+  const events = s.model_events || [];
+  const list = $('model-events');
+  if (list.dataset.count !== String(events.length) || list.dataset.last !== String(events.at(-1)?.at_ms)) {
+    list.replaceChildren(...events.slice().reverse().map((e) => {
+      const li = document.createElement('li');
+      li.dataset.kind = e.kind;
+      li.dataset.code = e.code;
+      li.textContent = `${new Date(e.at_ms).toLocaleTimeString()} ${e.kind} ${e.version || ''} — ${e.code}: ${e.reason}`;
+      return li;
+    }));
+    list.dataset.count = String(events.length);
+    list.dataset.last = String(events.at(-1)?.at_ms);
+  }
 }
 
 async function refreshOutbox() {
@@ -89,9 +130,7 @@ async function main() {
   const { status } = await request(MSG.STATUS);
   model = { features: status.features, version: status.model_version, threshold: status.threshold };
   $('nfeat').textContent = `${model.features}: ${status.feature_names.join(', ')}`;
-  $('status').textContent = status.model_loaded
-    ? `Scoring on this device with model ${model.version} (threshold ${model.threshold.toPrecision(3)}).`
-    : 'No model loaded: readings are queued raw for cloud scoring.';
+  headline(status);
   renderOutbox(status);
   render();
   document.body.dataset.ready = 'true';
@@ -206,5 +245,7 @@ window.addEventListener('online', () => request(MSG.ONLINE).then(refreshOutbox, 
 window.addEventListener('offline', refreshOutbox);
 $('flush').addEventListener('click', () => request(MSG.FLUSH).then(refreshOutbox, refreshOutbox));
 $('redrive').addEventListener('click', () => request(MSG.REDRIVE).then(refreshOutbox, refreshOutbox));
+$('check-update').addEventListener('click', () => request(MSG.CHECK_UPDATE).then(refreshOutbox, refreshOutbox));
+$('rollback').addEventListener('click', () => request(MSG.ROLLBACK).then(refreshOutbox, refreshOutbox));
 
 main().catch((e) => { $('status').textContent = `Failed to start: ${e.code || ''} ${e.message}`; });

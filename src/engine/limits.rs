@@ -3,7 +3,9 @@
 //! A model arrives over the network (a model update), so its size is an input like any other:
 //! the bytes are capped before parsing, and the parsed graph's node count (subgraphs included)
 //! and stored parameters (initializers and `Constant` tensors) before tract types, optimizes or
-//! allocates it. Rows per call are capped separately, by [`super::EngineConfig::max_batch`].
+//! allocates it. Rows per call are capped by [`super::EngineConfig::max_batch`] and, for a large
+//! model, by [`ModelLimits::max_work_per_call`]: rows × parameters (about one multiply-add per
+//! parameter per row for the MLPs we run), so the worst accepted call stays bounded in time.
 //! The defaults leave two orders of magnitude of room above the shipped models (about 30 nodes
 //! and 3,000 parameters) and keep the worst accepted model's per-row cost bounded (see
 //! BENCHMARKS.md for the measured worst case).
@@ -21,11 +23,18 @@ pub struct ModelLimits {
     pub max_nodes: usize,
     /// Most stored parameters (tensor elements in initializers and `Constant` nodes).
     pub max_parameters: u64,
+    /// Most rows × parameters one scoring call may take.
+    pub max_work_per_call: u64,
 }
 
 impl Default for ModelLimits {
     fn default() -> Self {
-        ModelLimits { max_bytes: 16 << 20, max_nodes: 4_096, max_parameters: 4_000_000 }
+        ModelLimits {
+            max_bytes: 16 << 20,
+            max_nodes: 4_096,
+            max_parameters: 4_000_000,
+            max_work_per_call: 1 << 30,
+        }
     }
 }
 
@@ -38,8 +47,9 @@ impl ModelLimits {
         Ok(())
     }
 
-    /// Refuses a parsed model with more nodes or parameters than the caps.
-    pub(super) fn check_graph(&self, proto: &pb::ModelProto) -> Result<(), EngineError> {
+    /// Refuses a parsed model with more nodes or parameters than the caps; returns its
+    /// parameter count.
+    pub(super) fn check_graph(&self, proto: &pb::ModelProto) -> Result<u64, EngineError> {
         let mut size = GraphSize::default();
         if let Some(graph) = &proto.graph {
             size.add(graph);
@@ -58,7 +68,13 @@ impl ModelLimits {
                 max: self.max_parameters,
             });
         }
-        Ok(())
+        Ok(size.parameters)
+    }
+
+    /// Most rows one call may score on a model of `parameters` parameters, within `max_batch`.
+    pub(super) fn rows_per_call(&self, parameters: u64, max_batch: usize) -> usize {
+        let by_work = self.max_work_per_call / parameters.max(1);
+        max_batch.min(usize::try_from(by_work).unwrap_or(usize::MAX).max(1))
     }
 }
 
@@ -90,4 +106,18 @@ impl GraphSize {
 /// Elements a tensor declares (a hostile negative or huge dim counts as the largest).
 fn elements(tensor: &pb::TensorProto) -> u64 {
     tensor.dims.iter().fold(1u64, |n, &d| n.saturating_mul(u64::try_from(d).unwrap_or(u64::MAX)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_work_cap_lowers_rows_per_call_only_for_large_models() {
+        let limits = ModelLimits { max_work_per_call: 1_000, ..ModelLimits::default() };
+        assert_eq!(limits.rows_per_call(10, 50), 50, "the batch cap binds");
+        assert_eq!(limits.rows_per_call(100, 50), 10, "the work cap binds");
+        assert_eq!(limits.rows_per_call(5_000, 50), 1, "one row is always allowed");
+        assert_eq!(limits.rows_per_call(0, 50), 50);
+    }
 }

@@ -65,6 +65,8 @@ pub struct Engine {
     dequantized: usize,
     dense: Option<dense::DensePlan>,
     chosen: Chosen,
+    /// Rows one call may score: `max_batch`, lowered for a large model by the work cap.
+    max_rows: usize,
 }
 
 impl Engine {
@@ -79,7 +81,7 @@ impl Engine {
         let mut proto = onnx
             .proto_model_for_read(&mut reader)
             .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
-        config.limits.check_graph(&proto)?;
+        let parameters = config.limits.check_graph(&proto)?;
         wiring::check_outputs_defined(&proto)?;
         let dequantized = match config.int8 {
             Int8Mode::DequantizeWeights => dequantize::dequantize_dynamic_matmuls(&mut proto)?,
@@ -102,6 +104,7 @@ impl Engine {
             dequantized,
             dense: None,
             chosen: Chosen::Tract { reason: String::new() },
+            max_rows: config.limits.rows_per_call(parameters, config.max_batch),
         };
         let (dense, chosen) =
             backend::choose(config.backend, &proto, engine.contract.features, |rows, out| {
@@ -131,6 +134,12 @@ impl Engine {
     /// The model's input/output names and width.
     pub fn contract(&self) -> &ModelContract {
         &self.contract
+    }
+
+    /// Most readings one call may score: the batch cap, or fewer for a model so large that
+    /// the work cap binds first.
+    pub fn max_rows(&self) -> usize {
+        self.max_rows
     }
 
     /// The limits this engine enforces.
@@ -209,8 +218,8 @@ impl Engine {
             return Err(EngineError::WrongLength { len: rows.len(), features: f });
         }
         let n = rows.len() / f;
-        if n > self.config.max_batch {
-            return Err(EngineError::BatchTooLarge { rows: n, max: self.config.max_batch });
+        if n > self.max_rows {
+            return Err(EngineError::BatchTooLarge { rows: n, max: self.max_rows });
         }
         if let Some(i) = rows.iter().position(|v| !v.is_finite()) {
             return Err(EngineError::NonFinite { row: i / f, column: i % f });

@@ -30,7 +30,7 @@ pub use edge_signing::TrustedKeys;
 pub use error::UpdateError;
 pub use keys::{trusted_keys, TRUSTED_KEYS_PEM};
 pub use metadata::ModelMetadata;
-pub use models::{ModelEvent, ModelInfo, Models, Outcome};
+pub use models::{InstallKind, ModelEvent, ModelInfo, Models, Outcome};
 pub use package::{verify_package, ModelFiles, VerifiedModel, SIGNATURE_FILE};
 pub use version::{check_upgrade, Version};
 pub use watch::{Verdict, Watch, WatchConfig};

@@ -7,7 +7,7 @@
 //! host holds the models behind one `&mut`), so no reading is ever scored by a half-loaded
 //! model.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use serde::Serialize;
 
@@ -47,10 +47,22 @@ pub struct ModelInfo {
     pub subject_sha256: String,
 }
 
+/// Why a package is being installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallKind {
+    /// A release offered by the update channel: it must be newer than the active model.
+    Update,
+    /// A release asked for by the user to go back to: any version.
+    Rollback,
+    /// The host restoring what it had active before it restarted (read back from its own
+    /// storage, verified again): any version, not logged as a change.
+    Restore,
+}
+
 /// One refusal, activation or rollback, newest last.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelEvent {
-    /// `"activated"`, `"refused"` or `"rolled_back"`.
+    /// `"activated"`, `"refused"`, `"rolled_back"` or `"restored"`.
     pub kind: &'static str,
     /// The version concerned, when known.
     pub version: Option<String>,
@@ -70,6 +82,9 @@ pub struct Models {
     previous: Option<Active>,
     watch: Option<Watch>,
     events: VecDeque<ModelEvent>,
+    /// Versions refused (or rolled back from) since the host started: not offered again by
+    /// the update channel, which would only download and refuse them again.
+    refused: BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -112,6 +127,33 @@ impl Models {
         })
     }
 
+    /// Whether the update channel should download release `offered`: newer than the active
+    /// model, not refused before, parseable. A release it will not take (older than the active
+    /// model, or unparseable) is logged as refused, once; the active release itself is not.
+    pub fn consider(&mut self, offered: &str, now_ms: f64) -> bool {
+        if self.refused.contains(offered) || self.version().as_deref() == Some(offered) {
+            return false;
+        }
+        match check_upgrade(self.version().as_deref(), offered, false) {
+            Ok(()) => true,
+            Err(UpdateError::NotNewer { .. }) if self.is_same_release(offered) => false,
+            Err(e) => {
+                self.refused.insert(offered.to_owned());
+                self.log("refused", Some(offered.to_owned()), code_of(&e), e.to_string(), now_ms);
+                false
+            }
+        }
+    }
+
+    /// Another build of the active release (same `MAJOR.MINOR.PATCH`): not a downgrade.
+    fn is_same_release(&self, offered: &str) -> bool {
+        let (Some(active), Ok(offered)) = (self.version(), super::Version::parse(offered)) else {
+            return false;
+        };
+        super::Version::parse(&active)
+            .is_ok_and(|a| a.cmp_release(&offered) == std::cmp::Ordering::Equal)
+    }
+
     /// Refusals, activations and rollbacks, oldest first.
     pub fn events(&self) -> Vec<ModelEvent> {
         self.events.iter().cloned().collect()
@@ -119,22 +161,27 @@ impl Models {
 
     /// Verifies the package (signature, digests, metadata, contract, caps, golden rows) and,
     /// only if every check passes, makes it the active model; the one it replaces is kept for
-    /// rollback. A release not newer than the active one is refused unless `rollback`. A
-    /// refusal is logged and leaves the active model scoring.
+    /// rollback. A release not newer than the active one is refused unless it is a rollback or
+    /// a restore ([`InstallKind`]). A refusal is logged and leaves the active model scoring.
     pub fn install_package(
         &mut self,
         bundle: &[u8],
         files: &ModelFiles,
         keys: &TrustedKeys,
-        rollback: bool,
+        kind: InstallKind,
         now_ms: f64,
     ) -> Result<ModelInfo, UpdateError> {
-        let result = self.verify_and_install(bundle, files, keys, rollback, now_ms);
+        let result = self.verify_and_install(bundle, files, keys, kind, now_ms);
         if let Err(e) = &result {
             let offered = files
                 .get("metadata.json")
                 .and_then(|m| ModelMetadata::parse(m).ok())
                 .map(|m| m.version);
+            // A stored copy that no longer verifies says nothing of the release itself: the
+            // channel fetches it again.
+            if let (Some(version), InstallKind::Update) = (&offered, kind) {
+                self.refused.insert(version.clone());
+            }
             self.log("refused", offered, code_of(e), e.to_string(), now_ms);
         }
         result
@@ -145,11 +192,12 @@ impl Models {
         bundle: &[u8],
         files: &ModelFiles,
         keys: &TrustedKeys,
-        rollback: bool,
+        kind: InstallKind,
         now_ms: f64,
     ) -> Result<ModelInfo, UpdateError> {
         let model = verify_package(bundle, files, keys, EngineConfig::default())?;
-        check_upgrade(self.version().as_deref(), &model.metadata.version, rollback)?;
+        let any_version = kind != InstallKind::Update;
+        check_upgrade(self.version().as_deref(), &model.metadata.version, any_version)?;
         let incoming = Active {
             expected_rate: model.metadata.expected_rate(),
             version: model.metadata.version,
@@ -168,9 +216,12 @@ impl Models {
         if let Some(old) = replaced {
             self.previous = Some(old);
         }
-        let kind = if rollback { "rolled_back" } else { "activated" };
-        let code = if rollback { "ROLLBACK_MANUAL" } else { "ACTIVATED" };
-        self.log(kind, Some(info.version.clone()), code.into(), "verified".into(), now_ms);
+        let (event, code) = match kind {
+            InstallKind::Update => ("activated", "ACTIVATED"),
+            InstallKind::Rollback => ("rolled_back", "ROLLBACK_MANUAL"),
+            InstallKind::Restore => ("restored", "RESTORED"),
+        };
+        self.log(event, Some(info.version.clone()), code.into(), "verified".into(), now_ms);
         Ok(info)
     }
 
@@ -179,6 +230,9 @@ impl Models {
     pub fn roll_back(&mut self, reason: &str, code: &str, now_ms: f64) -> bool {
         let Some(previous) = self.previous.take() else { return false };
         let version = previous.version.clone();
+        if let Some(from) = self.version() {
+            self.refused.insert(from);
+        }
         // The model rolled back from is dropped: it is not offered again by a rollback.
         self.swap_in(previous);
         self.watch = None;

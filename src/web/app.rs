@@ -22,7 +22,9 @@ use crate::outbox::{
     FlushOutcome, FlushStatus, OutboxConfig, OutboxError, OutboxStore, Recorder, StoreError,
     SyncConfig, SyncSettings, Syncer,
 };
-use crate::update::{trusted_keys, ModelEvent, ModelFiles, ModelInfo, Models, Outcome};
+use crate::update::{
+    trusted_keys, InstallKind, ModelEvent, ModelFiles, ModelInfo, Models, Outcome, Version,
+};
 
 type AppSyncer = Syncer<Rc<IdbStore>, FetchTransport, BrowserEnv>;
 
@@ -148,17 +150,25 @@ impl EdgeApp {
 
     /// Verifies a signed model package and, only if every check passes (signature by a
     /// trusted key, file digests, metadata, model contract and caps, golden scores; a version
-    /// newer than the active one unless `rollback`), makes it the active model; the model it
-    /// replaces is kept for rollback. `files` maps file names to their bytes (`Uint8Array`),
-    /// `bundle` is `model.sig`. On failure (an `Error` with `code` and `detail`) the active
-    /// model keeps scoring, and the refusal is in `status().model_events`.
+    /// newer than the active one for `kind` `"update"`; any version for `"rollback"` and
+    /// `"restore"`, the worker reinstalling what it had active before it restarted), makes it
+    /// the active model; the model it replaces is kept for rollback. `files` maps file names to
+    /// their bytes (`Uint8Array`), `bundle` is `model.sig`. On failure (an `Error` with `code`
+    /// and `detail`) the active model keeps scoring, and the refusal is in
+    /// `status().model_events`.
     #[wasm_bindgen(js_name = loadPackage)]
     pub fn load_package(
         &self,
         files: &js_sys::Object,
         bundle: &[u8],
-        rollback: bool,
+        kind: &str,
     ) -> Result<JsValue, JsValue> {
+        let kind = match kind {
+            "update" => InstallKind::Update,
+            "rollback" => InstallKind::Rollback,
+            "restore" => InstallKind::Restore,
+            other => return Err(super::js_error("BAD_KIND", &format!("install kind {other:?}"))),
+        };
         let mut package = ModelFiles::new();
         for entry in js_sys::Object::entries(files).iter() {
             let pair = js_sys::Array::from(&entry);
@@ -169,8 +179,27 @@ impl EdgeApp {
         let keys = trusted_keys().map_err(|e| super::js_error(e.code(), &e.to_string()))?;
         let now = js_sys::Date::now();
         let mut models = self.inner.models.borrow_mut();
-        let info = models.install_package(bundle, &package, &keys, rollback, now)?;
+        let info = models.install_package(bundle, &package, &keys, kind, now)?;
         to_js(&info)
+    }
+
+    /// Whether the update channel should download release `version`: newer than the active
+    /// model, not refused since the worker started, and runnable by this app
+    /// (`min_app_version` ≤ its version). An older release is logged as refused, once.
+    #[wasm_bindgen(js_name = considerRelease)]
+    pub fn consider_release(&self, version: &str, min_app_version: &str) -> bool {
+        let runnable =
+            match (Version::parse(min_app_version), Version::parse(&self.inner.app_version)) {
+                (Ok(min), Ok(app)) => min.cmp_release(&app) != std::cmp::Ordering::Greater,
+                _ => false,
+            };
+        runnable && self.inner.models.borrow_mut().consider(version, js_sys::Date::now())
+    }
+
+    /// The active model's version, if any.
+    #[wasm_bindgen(getter, js_name = modelVersion)]
+    pub fn model_version(&self) -> Option<String> {
+        self.inner.models.borrow().version()
     }
 
     /// Goes back to the previous model (the dashboard's rollback). Resolves to whether there
@@ -291,9 +320,7 @@ impl Inner {
         let n = scored.entries.len();
         let outcomes: Vec<Outcome<'_>> =
             scored.outcomes.iter().map(|o| (o.score, o.reason.as_deref(), o.anomaly)).collect();
-        if let Some(reason) = self.models.borrow_mut().observe(&outcomes, js_sys::Date::now()) {
-            web_sys::console::warn_1(&JsValue::from_str(&format!("model rolled back: {reason}")));
-        }
+        let rolled_back = self.models.borrow_mut().observe(&outcomes, js_sys::Date::now());
         let entries = match ids {
             Some(ids) if ids.len() == n => {
                 scored.entries.into_iter().zip(ids).map(|(e, id)| e.with_reading_id(id)).collect()
@@ -306,6 +333,7 @@ impl Inner {
             None => scored.entries,
         };
         let mut reply = ScoreReply::new(&scored.outcomes, scored.elapsed_us);
+        reply.rolled_back = rolled_back;
         match self.recorder.record(entries).await {
             Ok(_) => {}
             // Storage is full and nothing could be evicted: the readings are counted as not
@@ -428,6 +456,10 @@ struct ScoreReply<'a> {
     /// full); they are counted under that reason. Absent when they were recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     not_recorded: Option<&'static str>,
+    /// Set when these readings made the watch roll a new model back (the reason); the worker
+    /// then points its stored active model back too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rolled_back: Option<String>,
 }
 
 impl<'a> ScoreReply<'a> {
@@ -438,6 +470,7 @@ impl<'a> ScoreReply<'a> {
             anomalies: outcomes.iter().map(|o| o.anomaly).collect(),
             latency_us,
             not_recorded: None,
+            rolled_back: None,
         }
     }
 }

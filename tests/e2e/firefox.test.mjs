@@ -2,14 +2,21 @@
 // collector, the module service worker scores the golden rows like onnxruntime; with the
 // collector stopped, a reload still shows the app (from the worker's cache) and scoring goes on
 // into the outbox; when the collector is back the outbox drains, every record once. Firefox has
-// no Background Sync, so this exercises the other flush triggers for real.
+// no Background Sync, so this exercises the other flush triggers for real. Then signed model
+// updates: the bundled model was verified before it scored; v2 published at the collector is
+// downloaded, verified and activated; a tampered release is refused with its reason while v2
+// keeps scoring.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, api, startCollector, stopCollector, tempDir, waitFor } from './harness.mjs';
 import { Session, startGeckodriver } from './webdriver.mjs';
 
+const COLLECTOR = process.env.COLLECTOR_BIN || join(ROOT, 'target/debug/collector');
+const FIXTURES = join(ROOT, 'tests/fixtures/releases');
+const publish = (dir, releases) => JSON.parse(execFileSync(COLLECTOR, ['publish-model', dir, '--releases', releases], { encoding: 'utf8' }));
 const golden = JSON.parse(readFileSync(join(ROOT, 'models/shuttle/golden.json'), 'utf8'));
 
 /**
@@ -72,7 +79,8 @@ test('Firefox ESR: scores like onnxruntime, works offline, drains exactly once',
     const { status: offline } = await send('status');
     assert.equal(offline.outbox.queued + offline.outbox.inflight_records, 10);
 
-    collector = await startCollector({ port, db });
+    const releases = join(tempDir('edge-ff-releases-'), 'releases');
+    collector = await startCollector({ port, db, args: ['--releases', releases] });
     await waitFor('outbox to drain', async () => {
       await send('online');
       const { status } = await send('status');
@@ -80,6 +88,22 @@ test('Firefox ESR: scores like onnxruntime, works offline, drains exactly once',
     });
     const stats = await api(port, '/api/stats');
     assert.equal(stats.records, before + 10, 'every record stored exactly once');
+
+    // Signed model updates.
+    assert.equal(offline.model.version, '1.0.0+8d0b1cd9', 'the bundled model, verified');
+    publish(join(FIXTURES, '2.0.0'), releases);
+    const { update } = await send('check-update');
+    assert.equal(update.state, 'activated', JSON.stringify(update));
+    const tampered = publish(join(FIXTURES, '2.5.0'), releases);
+    const modelPath = join(releases, tampered.version, 'model.int8.onnx');
+    const bytes = readFileSync(modelPath); bytes[300] ^= 0x10; writeFileSync(modelPath, bytes);
+    const refused = (await send('check-update')).update;
+    assert.equal(refused.state, 'refused');
+    assert.match(refused.error, /MODEL_FILE_DIGEST/);
+    const { status: updated } = await send('status');
+    assert.equal(updated.model.version, '2.0.0+8d0b1cd9', 'v2 keeps scoring');
+    const { scores } = await send('score', { rows: golden.rows[0], features: 9 });
+    assert.ok(scores[0] !== null);
   } finally {
     if (session) await session.close();
     gecko.stop();
