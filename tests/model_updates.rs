@@ -140,3 +140,19 @@ fn an_engine_error_on_a_new_model_rolls_back_at_once_and_unscored_inputs_do_not(
     assert!(reason.contains("INFERENCE"), "{reason}");
     assert_eq!(version(&m), "1.0.0+8d0b1cd9");
 }
+
+#[test]
+fn the_telemetry_counts_every_kind_of_event() {
+    let mut m = Models::default();
+    install(&mut m, BUNDLED, InstallKind::Update).expect("bundled");
+    install(&mut m, V2, InstallKind::Update).expect("v2");
+    install(&mut m, "tests/fixtures/releases/3.0.0-untrusted", InstallKind::Update)
+        .expect_err("untrusted");
+    m.roll_back("asked for", "ROLLBACK_MANUAL", 0.0);
+    let t = m.telemetry();
+    assert_eq!(
+        (t.active.as_deref(), t.activations, t.refusals, t.rollbacks),
+        (Some("1.0.0+8d0b1cd9"), 2, 1, 1)
+    );
+    assert_eq!(t.last_event.as_deref(), Some("rolled_back ROLLBACK_MANUAL 1.0.0+8d0b1cd9"));
+}

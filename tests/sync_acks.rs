@@ -254,3 +254,27 @@ fn every_batch_reports_what_the_device_lost() {
     assert_eq!(int("edge.dropped.WRONG_LENGTH"), Some("1".into()));
     assert_eq!(int("edge.outbox.evicted_total"), None, "zero counters are left out");
 }
+
+#[test]
+fn every_batch_reports_the_model_state_the_host_set() {
+    let (store, collector, env) = (MemoryStore::new(), FakeCollector::new(), FakeEnv::new());
+    record(&store, &env, 2);
+    let s = syncer(&store, &collector, &env, config());
+    s.set_model_telemetry(edge_anomaly::outbox::otlp::ModelTelemetry {
+        active: Some("2.0.0".into()),
+        activations: 2,
+        refusals: 1,
+        rollbacks: 0,
+        last_event: Some("refused MODEL_SIGNATURE:untrusted_key 3.0.0".into()),
+    });
+    flush(&s);
+    let body = sync_fakes::json_body(&collector.last_request());
+    let resource = &body["resourceLogs"][0]["resource"];
+    let get = |key: &str, kind: &str| sync_fakes::attr(resource, key).map(|v| v[kind].clone());
+    assert_eq!(get("edge.model.active", "stringValue"), Some("2.0.0".into()));
+    assert_eq!(get("edge.model.activations_total", "intValue"), Some("2".into()));
+    assert_eq!(get("edge.model.refusals_total", "intValue"), Some("1".into()));
+    assert_eq!(get("edge.model.rollbacks_total", "intValue"), None, "zero counters are left out");
+    let last = get("edge.model.last_event", "stringValue");
+    assert_eq!(last, Some("refused MODEL_SIGNATURE:untrusted_key 3.0.0".into()));
+}

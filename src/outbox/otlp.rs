@@ -35,6 +35,41 @@ pub struct Origin {
     /// What the device lost so far, sent with every batch so the collector can tell a seq gap
     /// it can explain (an eviction) from one it cannot.
     pub losses: Losses,
+    /// The device's model state and history, sent with every batch.
+    pub model: ModelTelemetry,
+}
+
+/// What a batch says of the device's model updates, as resource attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelTelemetry {
+    /// The active model version (`edge.model.active`).
+    pub active: Option<String>,
+    /// Releases activated (`edge.model.activations_total`).
+    pub activations: u64,
+    /// Packages refused (`edge.model.refusals_total`).
+    pub refusals: u64,
+    /// Rollbacks (`edge.model.rollbacks_total`).
+    pub rollbacks: u64,
+    /// The latest event, `"<kind> <CODE> <version>"` (`edge.model.last_event`).
+    pub last_event: Option<String>,
+}
+
+impl ModelTelemetry {
+    fn attributes(&self) -> impl Iterator<Item = KeyValue> + '_ {
+        let strings =
+            [(attr::MODEL_ACTIVE, &self.active), (attr::MODEL_LAST_EVENT, &self.last_event)]
+                .into_iter()
+                .filter_map(|(key, v)| v.as_deref().map(|v| kv(key, string(v))));
+        let counts = [
+            (attr::MODEL_ACTIVATIONS_TOTAL, self.activations),
+            (attr::MODEL_REFUSALS_TOTAL, self.refusals),
+            (attr::MODEL_ROLLBACKS_TOTAL, self.rollbacks),
+        ]
+        .into_iter()
+        .filter(|&(_, n)| n > 0)
+        .map(|(key, n)| kv(key, int(n)));
+        strings.chain(counts)
+    }
 }
 
 impl Origin {
@@ -44,6 +79,7 @@ impl Origin {
             device_id: device_id.into(),
             service_version: service_version.into(),
             losses: Losses::default(),
+            model: ModelTelemetry::default(),
         }
     }
 }
@@ -251,6 +287,7 @@ pub fn request(records: &[Record], origin: &Origin) -> ExportLogsServiceRequest 
         kv(attr::DEVICE_ID, string(&origin.device_id)),
     ];
     attributes.extend(origin.losses.attributes());
+    attributes.extend(origin.model.attributes());
     let resource = Resource { attributes };
     let scope =
         Scope { name: SERVICE_NAME.to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() };

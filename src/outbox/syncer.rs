@@ -32,7 +32,7 @@ use super::batcher::make_batch;
 use super::config::SyncConfig;
 use super::env::{unit_interval, Env};
 use super::error::{OutboxError, StoreError};
-use super::otlp::{Losses, Origin};
+use super::otlp::{Losses, ModelTelemetry, Origin};
 use super::recorder::ensure_device_id;
 use super::retry::{classify, Disposition};
 use super::store::{Ack, Batch, Failure, OutboxStore, RetryState};
@@ -101,6 +101,8 @@ pub struct Syncer<S, T, E> {
     /// The batch being sent straight from the queue because storage could not hold it as
     /// inflight (see the module docs), with its retry state.
     unpersisted: RefCell<Option<Batch>>,
+    /// The host's model state, frozen into each batch's resource when the batch is made.
+    model: RefCell<ModelTelemetry>,
 }
 
 /// Where the batch being sent is kept.
@@ -140,6 +142,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
             running: Cell::new(false),
             device_id: RefCell::new(None),
             unpersisted: RefCell::new(None),
+            model: RefCell::new(ModelTelemetry::default()),
         })
     }
 
@@ -167,6 +170,12 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
             }
         }
         Ok(())
+    }
+
+    /// Sets what the next batches say of the host's models (active version, updates refused
+    /// and rolled back).
+    pub fn set_model_telemetry(&self, model: ModelTelemetry) {
+        *self.model.borrow_mut() = model;
     }
 
     /// The batch being sent, persisted or not.
@@ -240,8 +249,11 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                     }
                     // The loss counters are frozen into the batch when it is made: read them
                     // only then, not on every flush that finds nothing to send.
-                    let origin =
-                        Origin { losses: Losses::of(&self.store.stats().await?), ..origin.clone() };
+                    let origin = Origin {
+                        losses: Losses::of(&self.store.stats().await?),
+                        model: self.model.borrow().clone(),
+                        ..origin.clone()
+                    };
                     let nonce = self.env.random_u64();
                     let Some(batch) = make_batch(candidates, &origin, &config, now, nonce)? else {
                         return Ok(out);

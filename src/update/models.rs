@@ -85,6 +85,10 @@ pub struct Models {
     /// Versions refused (or rolled back from) since the host started: not offered again by
     /// the update channel, which would only download and refuse them again.
     refused: BTreeSet<String>,
+    /// Events counted by kind since the host started (the log keeps only the latest).
+    activations: u64,
+    refusals: u64,
+    rollbacks: u64,
 }
 
 #[derive(Debug)]
@@ -152,6 +156,20 @@ impl Models {
         };
         super::Version::parse(&active)
             .is_ok_and(|a| a.cmp_release(&offered) == std::cmp::Ordering::Equal)
+    }
+
+    /// What the host's telemetry says of its models.
+    pub fn telemetry(&self) -> crate::outbox::otlp::ModelTelemetry {
+        crate::outbox::otlp::ModelTelemetry {
+            active: self.version(),
+            activations: self.activations,
+            refusals: self.refusals,
+            rollbacks: self.rollbacks,
+            last_event: self
+                .events
+                .back()
+                .map(|e| format!("{} {} {}", e.kind, e.code, e.version.as_deref().unwrap_or("-"))),
+        }
     }
 
     /// Refusals, activations and rollbacks, oldest first.
@@ -298,6 +316,12 @@ impl Models {
         reason: String,
         at_ms: f64,
     ) {
+        match kind {
+            "activated" => self.activations += 1,
+            "refused" => self.refusals += 1,
+            "rolled_back" => self.rollbacks += 1,
+            _ => {}
+        }
         if self.events.len() == EVENTS_KEPT {
             self.events.pop_front();
         }

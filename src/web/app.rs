@@ -179,8 +179,9 @@ impl EdgeApp {
         let keys = trusted_keys().map_err(|e| super::js_error(e.code(), &e.to_string()))?;
         let now = js_sys::Date::now();
         let mut models = self.inner.models.borrow_mut();
-        let info = models.install_package(bundle, &package, &keys, kind, now)?;
-        to_js(&info)
+        let result = models.install_package(bundle, &package, &keys, kind, now);
+        self.inner.syncer.set_model_telemetry(models.telemetry());
+        to_js(&result?)
     }
 
     /// Whether the update channel should download release `version`: newer than the active
@@ -193,7 +194,10 @@ impl EdgeApp {
                 (Ok(min), Ok(app)) => min.cmp_release(&app) != std::cmp::Ordering::Greater,
                 _ => false,
             };
-        runnable && self.inner.models.borrow_mut().consider(version, js_sys::Date::now())
+        let mut models = self.inner.models.borrow_mut();
+        let wanted = runnable && models.consider(version, js_sys::Date::now());
+        self.inner.syncer.set_model_telemetry(models.telemetry());
+        wanted
     }
 
     /// The active model's version, if any.
@@ -207,7 +211,10 @@ impl EdgeApp {
     #[wasm_bindgen(js_name = rollBack)]
     pub fn roll_back(&self) -> bool {
         let mut models = self.inner.models.borrow_mut();
-        models.roll_back("asked for on the dashboard", "ROLLBACK_MANUAL", js_sys::Date::now())
+        let rolled_back =
+            models.roll_back("asked for on the dashboard", "ROLLBACK_MANUAL", js_sys::Date::now());
+        self.inner.syncer.set_model_telemetry(models.telemetry());
+        rolled_back
     }
 
     /// Points the syncer at another collector, with an optional bearer token, and stores both
@@ -321,6 +328,9 @@ impl Inner {
         let outcomes: Vec<Outcome<'_>> =
             scored.outcomes.iter().map(|o| (o.score, o.reason.as_deref(), o.anomaly)).collect();
         let rolled_back = self.models.borrow_mut().observe(&outcomes, js_sys::Date::now());
+        if rolled_back.is_some() {
+            self.syncer.set_model_telemetry(self.models.borrow().telemetry());
+        }
         let entries = match ids {
             Some(ids) if ids.len() == n => {
                 scored.entries.into_iter().zip(ids).map(|(e, id)| e.with_reading_id(id)).collect()

@@ -41,5 +41,19 @@ pub const EVICTED_TOTAL: &str = "edge.outbox.evicted_total";
 /// cumulative (intValue).
 pub const DEAD_LETTER_EVICTED_TOTAL: &str = "edge.outbox.dead_letter_evicted_total";
 
+/// Resource attribute: the model version active on the device when the batch was made
+/// (stringValue; absent with no model). Each record says which version scored it.
+pub const MODEL_ACTIVE: &str = "edge.model.active";
+/// Resource attribute: model releases the device activated, cumulative (intValue).
+pub const MODEL_ACTIVATIONS_TOTAL: &str = "edge.model.activations_total";
+/// Resource attribute: model packages the device refused (signature, digests, contract, golden
+/// scores, version), cumulative (intValue).
+pub const MODEL_REFUSALS_TOTAL: &str = "edge.model.refusals_total";
+/// Resource attribute: model rollbacks (asked for or by the device's watch), cumulative
+/// (intValue).
+pub const MODEL_ROLLBACKS_TOTAL: &str = "edge.model.rollbacks_total";
+/// Resource attribute: the latest model event, `"<kind> <CODE> <version>"` (stringValue).
+pub const MODEL_LAST_EVENT: &str = "edge.model.last_event";
+
 /// `service.name` and the instrumentation scope name.
 pub const SERVICE_NAME: &str = "edge-anomaly";
