@@ -28,14 +28,26 @@ pub type Outcome<'a> = (Option<f32>, Option<&'a str>, bool);
 /// Most model events kept for the dashboard.
 const EVENTS_KEPT: usize = 20;
 
-/// A model the app can score with, and what it is.
-#[derive(Debug)]
-struct Active {
-    engine: Engine,
+/// What a verified model is: the part that stays here while its engine sits in the slot.
+#[derive(Debug, Clone)]
+struct Meta {
     version: String,
     threshold: f32,
     expected_rate: f64,
     subject_sha256: String,
+}
+
+impl Meta {
+    fn info(&self) -> ModelInfo {
+        ModelInfo { version: self.version.clone(), subject_sha256: self.subject_sha256.clone() }
+    }
+}
+
+/// A model the app can score with, and what it is.
+#[derive(Debug)]
+struct Active {
+    engine: Engine,
+    meta: Meta,
 }
 
 /// What the dashboard shows of a model.
@@ -78,7 +90,7 @@ pub struct ModelEvent {
 #[derive(Debug, Default)]
 pub struct Models {
     slot: ModelSlot,
-    active: Option<ModelInfoInner>,
+    active: Option<Meta>,
     previous: Option<Active>,
     watch: Option<Watch>,
     events: VecDeque<ModelEvent>,
@@ -89,14 +101,6 @@ pub struct Models {
     activations: u64,
     refusals: u64,
     rollbacks: u64,
-}
-
-#[derive(Debug)]
-struct ModelInfoInner {
-    version: String,
-    threshold: f32,
-    subject_sha256: String,
-    expected_rate: f64,
 }
 
 impl Models {
@@ -117,18 +121,12 @@ impl Models {
 
     /// The active model.
     pub fn active(&self) -> Option<ModelInfo> {
-        self.active.as_ref().map(|a| ModelInfo {
-            version: a.version.clone(),
-            subject_sha256: a.subject_sha256.clone(),
-        })
+        self.active.as_ref().map(Meta::info)
     }
 
     /// The model kept for rollback.
     pub fn previous(&self) -> Option<ModelInfo> {
-        self.previous.as_ref().map(|p| ModelInfo {
-            version: p.version.clone(),
-            subject_sha256: p.subject_sha256.clone(),
-        })
+        self.previous.as_ref().map(|p| p.meta.info())
     }
 
     /// Whether the update channel should download release `offered`: newer than the active
@@ -216,17 +214,14 @@ impl Models {
         let model = verify_package(bundle, files, keys, EngineConfig::default())?;
         let any_version = kind != InstallKind::Update;
         check_upgrade(self.version().as_deref(), &model.metadata.version, any_version)?;
-        let incoming = Active {
+        let meta = Meta {
             expected_rate: model.metadata.expected_rate(),
             version: model.metadata.version,
             threshold: model.metadata.threshold,
             subject_sha256: model.subject_sha256,
-            engine: model.engine,
         };
-        let info = ModelInfo {
-            version: incoming.version.clone(),
-            subject_sha256: incoming.subject_sha256.clone(),
-        };
+        let info = meta.info();
+        let incoming = Active { engine: model.engine, meta };
         let replaced = self.swap_in(incoming);
         // A first model (the bundled one at start) has nothing to roll back to: not watched.
         self.watch =
@@ -247,7 +242,7 @@ impl Models {
     /// none.
     pub fn roll_back(&mut self, reason: &str, code: &str, now_ms: f64) -> bool {
         let Some(previous) = self.previous.take() else { return false };
-        let version = previous.version.clone();
+        let version = previous.meta.version.clone();
         if let Some(from) = self.version() {
             self.refused.insert(from);
         }
@@ -290,22 +285,8 @@ impl Models {
     /// Makes `incoming` active; returns the model it replaced.
     fn swap_in(&mut self, incoming: Active) -> Option<Active> {
         let old_engine = self.slot.install(incoming.engine);
-        let old_info = self.active.replace(ModelInfoInner {
-            version: incoming.version,
-            threshold: incoming.threshold,
-            subject_sha256: incoming.subject_sha256,
-            expected_rate: incoming.expected_rate,
-        });
-        match (old_engine, old_info) {
-            (Some(engine), Some(info)) => Some(Active {
-                engine,
-                version: info.version,
-                threshold: info.threshold,
-                expected_rate: info.expected_rate,
-                subject_sha256: info.subject_sha256,
-            }),
-            _ => None,
-        }
+        let old_meta = self.active.replace(incoming.meta);
+        Some(Active { engine: old_engine?, meta: old_meta? })
     }
 
     fn log(
