@@ -200,6 +200,12 @@ async fn totals(meta: &ObjectStore) -> Result<OutboxStats, StoreError> {
     Ok(get(meta, schema::META_TOTALS).await?.unwrap_or_default())
 }
 
+/// Where the record `seq` sits in the queue (its key there), or `None` when it is not queued.
+async fn queue_position(by_seq: &idb::Index, seq: Seq) -> Result<Option<JsValue>, StoreError> {
+    let pos = by_seq.get_key(key(seq)).map_err(err)?.await.map_err(err)?;
+    Ok(pos.filter(|p| !p.is_undefined()))
+}
+
 /// Deletes the inflight batch if it is batch `key`, returning it; `None` (changing nothing)
 /// when another batch or none is inflight.
 async fn take_inflight(inflight: &ObjectStore, key: &str) -> Result<Option<Batch>, StoreError> {
@@ -343,11 +349,9 @@ impl IdbStore {
         let by_seq = queue.index(QUEUE_BY_SEQ).map_err(err)?;
         let mut deleted = 0;
         for r in &batch.records {
-            if let Some(pos) = by_seq.get_key(key(r.seq)).map_err(err)?.await.map_err(err)? {
-                if !pos.is_undefined() {
-                    queue.delete(pos).map_err(err)?.await.map_err(err)?;
-                    deleted += 1;
-                }
+            if let Some(pos) = queue_position(&by_seq, r.seq).await? {
+                queue.delete(pos).map_err(err)?.await.map_err(err)?;
+                deleted += 1;
             }
         }
         let mut counts = OutboxStats::default();
@@ -469,9 +473,9 @@ impl OutboxStore for IdbStore {
         let by_seq = queue.index(QUEUE_BY_SEQ).map_err(err)?;
         let mut positions = Vec::with_capacity(batch.records.len());
         for r in &batch.records {
-            match by_seq.get_key(key(r.seq)).map_err(err)?.await.map_err(err)? {
-                Some(pos) if !pos.is_undefined() => positions.push(pos),
-                _ => {
+            match queue_position(&by_seq, r.seq).await? {
+                Some(pos) => positions.push(pos),
+                None => {
                     return Err(StoreError::Conflict(format!(
                         "record {} is no longer queued",
                         r.seq
