@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 
+# Property tests draw from one fixed seed here, so a red run replays exactly; ./scripts/fuzz.sh
+# runs them much longer from fresh seeds.
+export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261202}"
+
 step() { printf '\n\033[1;32m=== %s\033[0m\n' "$*"; }
 
 step "python: model pipeline"
@@ -17,16 +21,15 @@ cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-step "rust: native tests (engine, outbox, sync policy)"
-cargo test --locked
+# One invocation for the whole workspace: features unify once, so tract is compiled once for
+# the engine's tests, the collector's tests (which use the device's encoder) and the examples.
+step "rust: native tests (engine, outbox, sync policy, collector)"
+cargo test --locked --workspace
 
 step "otlp: every emitted body parses as the official ExportLogsServiceRequest"
 rm -rf target/otlp-bodies
-cargo run --locked --example wire_size -- --dump target/otlp-bodies
+target/debug/examples/wire_size --dump target/otlp-bodies
 (cd models && OTLP_BODIES_DIR=../target/otlp-bodies .venv/bin/python -m pytest -q otlp_schema_check.py)
-
-step "rust: collector tests"
-cargo test --locked -p collector
 
 step "rust: browser tests in a Chromium service worker"
 CHROMEDRIVER=/usr/bin/chromedriver cargo test --locked -p edge-anomaly --target wasm32-unknown-unknown
@@ -38,7 +41,6 @@ step "pwa: trunk build"
 trunk build --locked
 
 step "end to end: collector + headless Chromium (protocol fuzz, PWA, offline, app update, 10,000-reading outbox with faults, worker stops mid-stream, chaos, storage pressure, signed model updates)"
-cargo build --locked -p collector
 node --test tests/e2e/protocol.test.mjs tests/e2e/outbox.test.mjs tests/e2e/pwa.test.mjs \
   tests/e2e/update.test.mjs tests/e2e/worker.test.mjs tests/e2e/inflight.test.mjs \
   tests/e2e/chaos.test.mjs tests/e2e/pressure.test.mjs tests/e2e/model_update.test.mjs

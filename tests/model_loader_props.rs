@@ -342,3 +342,56 @@ fn varint_framing_edge_cases_are_typed() {
     );
     assert_typed("field zero", &[0x00, 0x01]);
 }
+
+#[test]
+fn a_flipped_bit_in_the_int8_reduction_axes_is_typed() {
+    // Found by the edit property: the flip turns `ReduceMean`'s axis 1 into 13, which tract
+    // resolved against the rank with an `unwrap()`.
+    let bytes = apply(INT8_MODEL, &[Edit::Flip { at: 536_798_441_345_487_735, mask: 2 }]);
+    assert_typed("flipped int8 axes", &bytes);
+}
+
+/// `x [N, 4]` → `op` with `attributes` (and `extra` inputs) → `y [N]`.
+fn reduction(op: &str, attributes: &[Vec<u8>], extra: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let inputs: Vec<&str> = std::iter::once("x").chain(extra.iter().map(|(n, _)| *n)).collect();
+    let initializers: Vec<Vec<u8>> = extra.iter().map(|(_, t)| t.clone()).collect();
+    model(
+        &[node(op, &inputs, &["y"], attributes)],
+        &initializers,
+        &[value_info("x", FLOAT, &[Dim::Param("N"), Dim::Value(4)])],
+        &[value_info("y", FLOAT, &[Dim::Param("N")])],
+    )
+}
+
+#[test]
+fn reduction_axes_outside_the_input_rank_are_refused() {
+    let keep = || attr_int("keepdims", 0);
+    for axis in [2, -3, 13, i64::MAX, i64::MIN] {
+        for op in ["ReduceMean", "ReduceMax", "ReduceL2", "ReduceSumSquare"] {
+            let bytes = reduction(op, &[attr_ints("axes", &[axis]), keep()], &[]);
+            expect_code(&format!("{op} axes [{axis}]"), &bytes, "MODEL_CONTRACT");
+        }
+        let both = reduction("ReduceMean", &[attr_ints("axes", &[1, axis]), keep()], &[]);
+        expect_code(&format!("ReduceMean axes [1, {axis}]"), &both, "MODEL_CONTRACT");
+        // Since opset 13 ReduceSum reads its axes from a second input.
+        let axes = initializer("axes", INT64, &[1], &axis.to_le_bytes());
+        let sum = reduction("ReduceSum", &[keep()], &[("axes", axes)]);
+        expect_code(&format!("ReduceSum axes input [{axis}]"), &sum, "MODEL_CONTRACT");
+        let arg = reduction("ArgMax", &[attr_int("axis", axis), keep()], &[]);
+        assert_typed(&format!("ArgMax axis {axis}"), &arg);
+    }
+}
+
+#[test]
+fn reduction_axes_inside_the_input_rank_still_load() {
+    let keep = || attr_int("keepdims", 0);
+    for axis in [1, -1] {
+        let mean = reduction("ReduceMean", &[attr_ints("axes", &[axis]), keep()], &[]);
+        let e = Engine::load(&mean, EngineConfig::default()).expect("ReduceMean loads");
+        assert_eq!(e.score(&[1.0, 2.0, 3.0, 6.0]).expect("scores"), vec![3.0], "axis {axis}");
+        let axes = initializer("axes", INT64, &[1], &axis.to_le_bytes());
+        let sum = reduction("ReduceSum", &[keep()], &[("axes", axes)]);
+        let e = Engine::load(&sum, EngineConfig::default()).expect("ReduceSum loads");
+        assert_eq!(e.score(&[1.0, 2.0, 3.0, 6.0]).expect("scores"), vec![12.0], "axis {axis}");
+    }
+}

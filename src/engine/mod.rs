@@ -12,6 +12,7 @@ mod dense;
 mod dequantize;
 mod error;
 mod limits;
+mod reduce_axes;
 mod slot;
 mod wiring;
 
@@ -76,7 +77,7 @@ impl Engine {
             return Err(EngineError::InvalidConfig("max_batch must be at least 1".into()));
         }
         config.limits.check_bytes(bytes)?;
-        let onnx = tract_onnx::onnx();
+        let onnx = reduce_axes::onnx();
         let mut reader = bytes;
         let mut proto = onnx
             .proto_model_for_read(&mut reader)
