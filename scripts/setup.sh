@@ -12,11 +12,12 @@ WASM_PACK_VERSION=0.15.1
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
-# --- Debian packages: browsers and their drivers -------------------------------------------
+# --- Debian packages: browsers and their drivers, the gateway's MQTT broker ---------------
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v firefox-esr >/dev/null || need_apt+=(firefox-esr)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
@@ -25,11 +26,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# --- Rust: wasm target and cargo-installed tools --------------------------------------------
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  log "rustup target add wasm32-unknown-unknown"
-  rustup target add wasm32-unknown-unknown
-fi
+# --- Rust: wasm targets (browser; the gateway's WASI sandbox) and cargo-installed tools -----
+for target in wasm32-unknown-unknown wasm32-wasip1; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    log "rustup target add $target"
+    rustup target add "$target"
+  fi
+done
 
 # wasm-bindgen-cli must equal the wasm-bindgen version in Cargo.lock exactly.
 WB_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)

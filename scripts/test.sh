@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #! The whole test suite, exactly as CI runs it: setup (idempotent), then the model pipeline's
-#! tests, native Rust tests, the engine inside a real service worker in headless Chromium and
-#! headless Firefox ESR, the collector, and a build of the PWA.
+#! tests, native Rust tests (the gateway's against a real mosquitto broker and collector), the
+#! engine inside a real service worker in headless Chromium and headless Firefox ESR, the
+#! collector, and a build of the PWA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -21,9 +22,13 @@ cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown --all-targets -- -D warnings
 
+step "gateway: the sandbox module (the engine as a wasm32-wasip1 module for wasmtime)"
+EDGE_SANDBOX_MODULE="$(gateway/build-sandbox.sh)"
+export EDGE_SANDBOX_MODULE
+
 # One invocation for the whole workspace: features unify once, so tract is compiled once for
 # the engine's tests, the collector's tests (which use the device's encoder) and the examples.
-step "rust: native tests (engine, outbox, sync policy, collector)"
+step "rust: native tests (engine, app core, outbox, sync policy, collector, gateway: SQLite outbox, sandbox, MQTT end to end with mosquitto)"
 cargo test --locked --workspace
 
 step "otlp: every emitted body parses as the official ExportLogsServiceRequest"

@@ -1,7 +1,8 @@
 // Service worker shim: registers every listener during the first synchronous evaluation (the
 // spec requires it), starts the wasm app (again, after a backoff, if a start failed), and makes
-// each handler wait on that start inside event.waitUntil. Scoring, the outbox and the sync policy live in Rust (EdgeApp); this
-// file only routes events and decides *when* to flush (the triggers), never *how*.
+// each handler wait on that start inside event.waitUntil. Scoring, the outbox, the sync policy
+// and the flush schedule (after writes, on a timer, on reconnect) live in Rust (EdgeApp); this
+// file only routes events to it.
 import init, { EdgeApp } from './edge-anomaly.js';
 import { MSG, ERR, PROTOCOL_VERSION, reply, fail, errorOf, checkEnvelope, parseRequest } from './protocol.js';
 import { retryingStart } from './start_retry.js';
@@ -11,7 +12,6 @@ import { discard, loadStored, readPointer, saveActive, setActive } from './model
 const APP_VERSION = '0.1.0';
 const DB_NAME = 'edge-anomaly-outbox';
 const SYNC_TAG = 'edge-outbox-flush';
-const FLUSH_TIMER_MS = 10_000;
 const UPDATE_TIMER_MS = 10 * 60_000;
 /** Largest model release the worker downloads (all its files). */
 const MAX_RELEASE_BYTES = 32 * 1024 * 1024;
@@ -37,6 +37,7 @@ async function start() {
   // The wasm comes from the cache too, so a worker restarted offline still starts.
   await init({ module_or_path: cachedFetch(scoped('edge-anomaly_bg.wasm')) });
   const app = await EdgeApp.open(DB_NAME, new URL(self.registration.scope).origin, APP_VERSION, 0);
+  app.startTimer();
   let metadata = {};
   let bundled = null;
   try {
@@ -139,11 +140,9 @@ function flushSoon(reason) {
   return started().then(({ app }) => app.flush()).catch((e) => console.warn(`flush (${reason})`, e));
 }
 
-// Flush triggers: worker start, a timer while the worker is alive, Background Sync where the
-// browser has it, the page's `online` message, and (inside EdgeApp) after writes while the
-// endpoint answers.
+// Events that ask for a flush: worker start, Background Sync where the browser has it and the
+// page's `online` message; EdgeApp's own schedule adds the timer and the flush after writes.
 flushSoon('start');
-setInterval(() => flushSoon('timer'), FLUSH_TIMER_MS);
 checkForUpdate('start');
 setInterval(() => checkForUpdate('timer'), UPDATE_TIMER_MS);
 

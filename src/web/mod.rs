@@ -5,7 +5,6 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
-mod dropped;
 mod engine_handle;
 mod env;
 mod error;
@@ -14,7 +13,7 @@ mod flush_lock;
 mod idb_schema;
 mod idb_store;
 mod panic;
-mod score_rows;
+mod timer;
 
 pub use app::EdgeApp;
 pub use engine_handle::AnomalyEngine;

@@ -1,15 +1,15 @@
 //! [`score_rows`]: one outcome per reading of a request, so no reading is refused for its
-//! neighbours' sake.
+//! neighbours' sake; [`Scorer`]: what scores them.
 //!
 //! Readings with a NaN or infinite value (a sensor dropped out) are not scored but recorded raw
 //! with the reason `NON_FINITE`; the finite readings of the same request are scored together. When
-//! the model cannot score at all (none loaded, inference failed) every reading is recorded raw
-//! with the engine's reason code. Only a request the model cannot read (wrong number of values per
+//! the model cannot score at all (none loaded, inference failed, a sandbox out of fuel) every
+//! reading is recorded raw with the scorer's reason code. Only a request the model cannot read (wrong number of values per
 //! reading) is refused, as a whole.
 
 use serde::Serialize;
 
-use crate::engine::{EngineConfig, EngineError, ModelSlot};
+use crate::engine::{EngineError, ModelSlot};
 use crate::outbox::Entry;
 
 /// Reason recorded with a reading that has a NaN or infinite value.
@@ -37,10 +37,53 @@ pub struct ScoredRows {
     pub elapsed_us: f64,
 }
 
+/// Why a scorer scored nothing: a reason code (an engine code such as `NOT_LOADED` or
+/// `INFERENCE`, or a host's own such as `SANDBOX_FUEL`) recorded with each reading, and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoreError {
+    /// The reason code recorded with the readings.
+    pub code: &'static str,
+    /// What went wrong, for logs.
+    pub message: String,
+}
+
+impl From<EngineError> for ScoreError {
+    fn from(e: EngineError) -> Self {
+        ScoreError { code: e.code(), message: e.to_string() }
+    }
+}
+
+/// Scores finite readings with the active model: the engine in the model slot, or a host's
+/// stand-in for it (the gateway's sandbox) holding the same model.
+pub trait Scorer {
+    /// Values per reading the model takes; `None` when no model is loaded.
+    fn features(&self) -> Option<usize>;
+
+    /// Most readings one call takes.
+    fn max_rows(&self) -> usize;
+
+    /// One score per reading of `rows` (row-major, [`Self::features`] values each, all finite).
+    fn score(&self, rows: &[f32]) -> Result<Vec<f32>, ScoreError>;
+}
+
+impl Scorer for ModelSlot {
+    fn features(&self) -> Option<usize> {
+        self.engine().ok().map(|e| e.features())
+    }
+
+    fn max_rows(&self) -> usize {
+        self.engine().map_or(1, |e| e.max_rows().max(1))
+    }
+
+    fn score(&self, rows: &[f32]) -> Result<Vec<f32>, ScoreError> {
+        Ok(ModelSlot::score(self, rows)?)
+    }
+}
+
 /// What [`score_rows`] needs besides the readings.
 pub struct ScoreContext<'a> {
-    /// The model slot (possibly empty).
-    pub slot: &'a ModelSlot,
+    /// What scores (the slot's engine, possibly none, or a sandbox).
+    pub scorer: &'a dyn Scorer,
     /// The loaded model's version.
     pub version: Option<String>,
     /// Scores above this are anomalies.
@@ -63,21 +106,17 @@ pub fn score_rows(
     if features == 0 || rows.is_empty() || !rows.len().is_multiple_of(features) {
         return Err(EngineError::WrongLength { len: rows.len(), features });
     }
-    if let Ok(engine) = ctx.slot.engine() {
-        if engine.features() != features {
-            return Err(EngineError::WrongLength { len: rows.len(), features: engine.features() });
+    if let Some(wanted) = ctx.scorer.features() {
+        if wanted != features {
+            return Err(EngineError::WrongLength { len: rows.len(), features: wanted });
         }
     }
     let readings: Vec<&[f32]> = rows.chunks(features).collect();
     let finite: Vec<usize> =
         (0..readings.len()).filter(|&i| readings[i].iter().all(|v| v.is_finite())).collect();
     let t0 = (ctx.now_ms)();
-    let scores = score_finite(ctx.slot, &readings, &finite);
+    let scores = score_finite(ctx.scorer, &readings, &finite);
     let elapsed_us = (((ctx.now_ms)() - t0) * 1000.0).max(0.0);
-    let scores = match scores {
-        Err(e @ EngineError::WrongLength { .. }) => return Err(e),
-        other => other,
-    };
     let per_row_us = (elapsed_us / finite.len().max(1) as f64).round() as u64;
     let mut entries = Vec::with_capacity(readings.len());
     let mut outcomes = Vec::with_capacity(readings.len());
@@ -92,7 +131,7 @@ pub fn score_rows(
                 let entry = Entry::scored(ctx.timestamp_ms, v, score, anomaly, per_row_us);
                 (entry, RowOutcome { score: Some(score), reason: None, anomaly })
             }
-            (Some(_), Err(e)) => unscored(ctx, reading, e.code()),
+            (Some(_), Err(e)) => unscored(ctx, reading, e.code),
             (None, _) => unscored(ctx, reading, NON_FINITE),
         };
         entries.push(entry);
@@ -106,19 +145,24 @@ fn unscored(ctx: &ScoreContext<'_>, reading: &[f32], reason: &str) -> (Entry, Ro
     (entry, RowOutcome { score: None, reason: Some(reason.to_owned()), anomaly: false })
 }
 
-/// Scores the readings at `finite`, in engine-sized batches; one score per index.
+/// Scores the readings at `finite`, in scorer-sized batches; one score per index.
 fn score_finite(
-    slot: &ModelSlot,
+    scorer: &dyn Scorer,
     readings: &[&[f32]],
     finite: &[usize],
-) -> Result<Vec<f32>, EngineError> {
+) -> Result<Vec<f32>, ScoreError> {
     if finite.is_empty() {
         return Ok(Vec::new());
     }
     let mut scores = Vec::with_capacity(finite.len());
-    for batch in finite.chunks(EngineConfig::default().max_batch) {
+    for batch in finite.chunks(scorer.max_rows()) {
         let rows: Vec<f32> = batch.iter().flat_map(|&i| readings[i].iter().copied()).collect();
-        scores.extend(slot.score(&rows)?);
+        let batch_scores = scorer.score(&rows)?;
+        if batch_scores.len() != batch.len() {
+            let message = format!("{} scores for {} readings", batch_scores.len(), batch.len());
+            return Err(ScoreError { code: "INFERENCE", message });
+        }
+        scores.extend(batch_scores);
     }
     Ok(scores)
 }

@@ -1,0 +1,94 @@
+//! What the app answers: [`ScoreReply`] for each scoring request and [`AppStatus`] for the
+//! dashboard (or the gateway's log). Both serialize to the JSON the page reads.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::score::RowOutcome;
+use crate::outbox::{DeadLetter, FlushOutcome, OutboxStats};
+use crate::update::{ModelEvent, ModelInfo};
+
+/// One entry per reading, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScoreReply {
+    /// Score per reading; `None` when recorded unscored.
+    pub scores: Vec<Option<f32>>,
+    /// Why a reading was not scored; `None` when scored.
+    pub reasons: Vec<Option<String>>,
+    /// Anomaly flag per reading, from the active model's threshold (false when unscored).
+    pub anomalies: Vec<bool>,
+    /// Scorer time for the whole request, µs.
+    pub latency_us: f64,
+    /// Set when the readings were scored but could not be recorded (`STORE_QUOTA`: storage is
+    /// full); they are counted under that reason. Absent when they were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_recorded: Option<&'static str>,
+    /// Set when these readings made the watch roll a new model back (the reason); a host that
+    /// stores its active model points it back too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<String>,
+    /// The schedule wants a flush now (a write while the endpoint answers): the host starts
+    /// one in the background.
+    #[serde(skip)]
+    pub flush_due: bool,
+}
+
+impl ScoreReply {
+    pub(super) fn new(outcomes: Vec<RowOutcome>, latency_us: f64) -> Self {
+        let mut reply = ScoreReply {
+            scores: Vec::with_capacity(outcomes.len()),
+            reasons: Vec::with_capacity(outcomes.len()),
+            anomalies: Vec::with_capacity(outcomes.len()),
+            latency_us,
+            not_recorded: None,
+            rolled_back: None,
+            flush_due: false,
+        };
+        for o in outcomes {
+            reply.scores.push(o.score);
+            reply.reasons.push(o.reason);
+            reply.anomalies.push(o.anomaly);
+        }
+        reply
+    }
+}
+
+/// The app's state: device, model, outbox and sync.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppStatus {
+    /// Stable across restarts; part of every record id.
+    pub device_id: String,
+    /// The host's version.
+    pub app_version: String,
+    /// Whether a model scores.
+    pub model_loaded: bool,
+    /// The active model's version.
+    pub model_version: Option<String>,
+    /// The active model's version and signed subject digest.
+    pub model: Option<ModelInfo>,
+    /// The model a rollback would go back to.
+    pub previous_model: Option<ModelInfo>,
+    /// Model activations, refusals and rollbacks, oldest first.
+    pub model_events: Vec<ModelEvent>,
+    /// Values per reading the model takes.
+    pub features: Option<usize>,
+    /// Which implementation scores: `"dense"` (the fused MLP kernel), `"tract"`, or the
+    /// host's stand-in (`"sandbox"`).
+    pub engine_backend: Option<&'static str>,
+    /// Scores above this are anomalies.
+    pub threshold: f32,
+    /// Where batches go.
+    pub endpoint: String,
+    /// Queue, inflight, dead letters and totals.
+    pub outbox: OutboxStats,
+    /// Readings the app did not record, by reason code, ever.
+    pub dropped: BTreeMap<String, u64>,
+    /// Batches the collector refused for good, waiting for a redrive.
+    pub dead_letters: Vec<DeadLetter>,
+    /// A flush is running.
+    pub flushing: bool,
+    /// The last flush's outcome.
+    pub last_flush: Option<FlushOutcome>,
+}
