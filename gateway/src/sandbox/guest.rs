@@ -207,7 +207,7 @@ impl Run {
 
     fn bytes(&self, ptr: u32, len: usize) -> Result<&[u8], SandboxError> {
         let start = ptr as usize;
-        let end = start.checked_add(len).unwrap_or(usize::MAX);
+        let end = start.saturating_add(len);
         self.memory.data(&self.store).get(start..end).ok_or_else(|| {
             SandboxError::Abi(format!("guest buffer {start}..{end} is out of bounds"))
         })
@@ -215,7 +215,7 @@ impl Run {
 
     fn bytes_mut(&mut self, ptr: u32, len: usize) -> Result<&mut [u8], SandboxError> {
         let start = ptr as usize;
-        let end = start.checked_add(len).unwrap_or(usize::MAX);
+        let end = start.saturating_add(len);
         self.memory.data_mut(&mut self.store).get_mut(start..end).ok_or_else(|| {
             SandboxError::Abi(format!("guest buffer {start}..{end} is out of bounds"))
         })
