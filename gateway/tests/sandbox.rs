@@ -77,6 +77,25 @@ fn golden_rows_score_bit_for_bit_like_the_native_engine() {
     }
 }
 
+/// The defaults must leave the largest call the engine accepts well inside its budget.
+#[test]
+fn the_largest_batch_fits_the_default_limits_with_room() {
+    let limits = SandboxLimits::default();
+    let mut sandboxed = sandbox(F32_MODEL, limits);
+    let load_fuel = sandboxed.fuel_used();
+    assert!(load_fuel * 5 < limits.fuel_per_load, "load used {load_fuel} fuel");
+    let big = golden_rows()[0].repeat(sandboxed.max_rows());
+    let scores = sandboxed.score(&big).unwrap_or_else(|e| panic!("largest batch: {e}"));
+    assert_eq!(scores.len(), sandboxed.max_rows());
+    let fuel = sandboxed.fuel_used();
+    assert!(fuel * 5 < limits.fuel_per_call, "largest batch used {fuel} fuel");
+    assert!(
+        sandboxed.memory_bytes() * 5 < limits.memory_bytes,
+        "{} bytes",
+        sandboxed.memory_bytes()
+    );
+}
+
 #[test]
 fn a_call_out_of_fuel_fails_and_the_next_call_works() {
     let row = &golden_rows()[0];

@@ -16,13 +16,19 @@ pub struct SandboxLimits {
 }
 
 impl Default for SandboxLimits {
-    /// 64 MiB and about ten times what the shipped model needs at its largest batch, and for a
-    /// load. Measured with `cargo run --release -p edge-gateway --example sandbox_bench`.
+    /// Measured on the shipped shuttle model (`cargo run --release -p edge-gateway --example
+    /// sandbox_bench`): its largest batch (16,384 readings) uses about 362 M fuel (~14 ms) and
+    /// leaves the guest at 2.4 MiB of memory; starting a guest and loading the model takes
+    /// about 46–49 M fuel. The budgets are ten times those, so a legitimate call never comes near
+    /// them while a runaway one stops within about 150 ms; 64 MiB leaves room for models far
+    /// larger than the shipped one. A model near the engine's own work cap
+    /// (`ModelLimits::max_work_per_call`, 2^30 multiply-adds per call, at the measured ~7 fuel
+    /// each) needs a larger `fuel_per_call` or smaller batches.
     fn default() -> Self {
         SandboxLimits {
             memory_bytes: 64 << 20,
-            fuel_per_call: 10_000_000_000,
-            fuel_per_load: 10_000_000_000,
+            fuel_per_call: 4_000_000_000,
+            fuel_per_load: 500_000_000,
         }
     }
 }
