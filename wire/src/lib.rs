@@ -5,6 +5,7 @@
 //! one side cannot silently diverge from the other:
 //!
 //! - [`attr`]: the OTLP attribute names;
+//! - [`drift`]: score statistics per model version (drift against the training distribution);
 //! - [`double`]: how a float that JSON cannot carry (NaN, ±Infinity) is written and read back,
 //!   both on the wire and in the device's own store;
 //! - [`record_id`]: the globally unique record id `"{device}:{seq}"`;
@@ -15,5 +16,6 @@
 
 pub mod attr;
 pub mod double;
+pub mod drift;
 pub mod record_id;
 pub mod response;
