@@ -57,3 +57,20 @@ pub const MODEL_LAST_EVENT: &str = "edge.model.last_event";
 
 /// `service.name` and the instrumentation scope name.
 pub const SERVICE_NAME: &str = "edge-anomaly";
+
+/// Metric: the score distribution of one model version on a device (cumulative Histogram;
+/// explicit bounds are the training distribution's quantiles).
+pub const METRIC_SCORE: &str = "edge.score";
+/// Metric: the population stability index of the observed scores against the training ones
+/// (Gauge, asDouble).
+pub const METRIC_PSI: &str = "edge.drift.psi";
+/// Metric: readings flagged as anomalies (monotonic cumulative Sum, asInt).
+pub const METRIC_ANOMALIES: &str = "edge.anomalies";
+/// Metric: quantiles of the observed scores from the device's sketch (Summary).
+pub const METRIC_QUANTILES: &str = "edge.score.quantiles";
+/// Data-point attribute of [`METRIC_SCORE`]: the training distribution's share of scores per
+/// bucket, the reference of [`METRIC_PSI`] (arrayValue of doubleValue, one per bucket).
+pub const EXPECTED_SHARES: &str = "edge.drift.expected_shares";
+/// Data-point attribute of [`METRIC_ANOMALIES`]: the anomaly rate the model's metadata
+/// expects on normal data (doubleValue).
+pub const EXPECTED_ANOMALY_RATE: &str = "edge.anomalies.expected_rate";

@@ -6,6 +6,7 @@
 //!
 //! - [`attr`]: the OTLP attribute names;
 //! - [`drift`]: score statistics per model version (drift against the training distribution);
+//! - [`metrics`]: those statistics as OTLP metrics, written by the device, read by the collector;
 //! - [`double`]: how a float that JSON cannot carry (NaN, ±Infinity) is written and read back,
 //!   both on the wire and in the device's own store;
 //! - [`record_id`]: the globally unique record id `"{device}:{seq}"`;
@@ -17,5 +18,6 @@
 pub mod attr;
 pub mod double;
 pub mod drift;
+pub mod metrics;
 pub mod record_id;
 pub mod response;
