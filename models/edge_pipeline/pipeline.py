@@ -2,7 +2,8 @@
 
 Artifacts in the output directory:
   model.f32.onnx, model.int8.onnx  the two models (raw readings in, one score per row out)
-  metadata.json                    features, normalization, threshold, metrics, version, hashes
+  metadata.json                    features, normalization, threshold, held-out score quantiles,
+                                   metrics, version, hashes
   golden.json                      input rows + onnxruntime scores of both models, for tract tests
   sample.csv                       held-out rows (never trained on) with labels, for replay
 """
@@ -20,6 +21,7 @@ import numpy as np
 from . import export, golden
 from .autoencoder import Autoencoder
 from .data import Dataset
+from .distribution import device_scores, score_distribution, split_normal
 from .metrics import at_threshold, roc_auc
 
 
@@ -48,15 +50,9 @@ def run(ds: Dataset, opt: Options) -> dict:
     rng = np.random.default_rng(opt.seed)
     n = ds.x.shape[0]
     labels = ds.y if ds.y is not None else np.zeros(n, dtype=np.int64)
-    normal_idx = rng.permutation(np.flatnonzero(labels == 0))
+    val_idx, test_normal, train_idx = split_normal(labels, rng, opt.val_fraction,
+                                                   opt.test_fraction)
     anomaly_idx = np.flatnonzero(labels == 1)
-    n_val = max(1, int(len(normal_idx) * opt.val_fraction))
-    n_test = max(1, int(len(normal_idx) * opt.test_fraction))
-    if len(normal_idx) - n_val - n_test < 16:
-        raise ValueError(f"too few normal rows to train ({len(normal_idx)})")
-    val_idx = normal_idx[:n_val]
-    test_normal = normal_idx[n_val : n_val + n_test]
-    train_idx = normal_idx[n_val + n_test :]
 
     mean = ds.x[train_idx].mean(axis=0)
     std = ds.x[train_idx].std(axis=0)
@@ -112,6 +108,9 @@ def run(ds: Dataset, opt: Options) -> dict:
             "flag_agreement": float(((s > threshold) == (s32 > threshold)).mean()),
         }
 
+    # The reference a device measures drift against: the threshold's rows, scored as it scores.
+    distribution = score_distribution(device_scores(int8_path, ds.x[val_idx]), threshold)
+
     int8_vs_f32 = deviation(s8)
     int8_weight_only_vs_f32 = deviation(s8w)
 
@@ -144,6 +143,7 @@ def run(ds: Dataset, opt: Options) -> dict:
         },
         "threshold": threshold,
         "threshold_rule": f"quantile {opt.threshold_quantile} of held-out normal scores (f32)",
+        **distribution,
         "split": {
             "train_normal": int(len(train_idx)),
             "val_normal": int(len(val_idx)),

@@ -186,3 +186,19 @@ def test_weight_only_int8_reference(small_run, tmp_path):
     x = np.asarray(g["rows"], dtype=np.float32)
     np.testing.assert_allclose(export.ort_scores(str(wo), x), g["batch_scores"]["int8_weight_only"], rtol=1e-6)
     assert 0 <= meta["int8_weight_only_vs_f32"]["flag_agreement"] <= 1
+
+
+def test_run_writes_the_held_out_score_distribution(small_run):
+    out, meta = small_run
+    saved = json.loads((out / "metadata.json").read_text())
+    pairs = saved["score_quantiles"]
+    levels, edges = [q for q, _ in pairs], [s for _, s in pairs]
+    assert levels == sorted(levels) and 0 < levels[0] and levels[-1] < 1
+    assert all(b > a for a, b in zip(edges, edges[1:]))
+    # The rate is measured on the rows the threshold was taken from (the 0.99 quantile).
+    assert 0.0 <= saved["expected_anomaly_rate"] <= 0.05
+    # Same scores: the levels around the threshold bracket the share at or below it.
+    rate, thr = saved["expected_anomaly_rate"], saved["threshold"]
+    below = [q for q, s in pairs if s < thr]
+    above = [q for q, s in pairs if s > thr]
+    assert (below[-1] if below else 0.0) - 0.01 <= 1 - rate <= (above[0] if above else 1.0) + 0.01
