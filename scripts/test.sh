@@ -45,10 +45,14 @@ GECKODRIVER="$(command -v geckodriver)" cargo test --locked -p edge-anomaly --ta
 step "pwa: trunk build"
 trunk build --locked
 
+# A test that times out mid-await can leave its file's process alive: --test-force-exit ends it,
+# and `timeout` bounds each browser run so a hang fails the suite instead of stalling it.
+e2e() { timeout --kill-after=30 "$1" node --test --test-force-exit "${@:2}"; }
+
 step "end to end: collector + headless Chromium (protocol fuzz, PWA, offline, app update, 10,000-reading outbox with faults, worker stops mid-stream, chaos, storage pressure, signed model updates)"
-node --test tests/e2e/protocol.test.mjs tests/e2e/outbox.test.mjs tests/e2e/pwa.test.mjs \
+e2e 1800 tests/e2e/protocol.test.mjs tests/e2e/outbox.test.mjs tests/e2e/pwa.test.mjs \
   tests/e2e/update.test.mjs tests/e2e/worker.test.mjs tests/e2e/inflight.test.mjs \
   tests/e2e/chaos.test.mjs tests/e2e/pressure.test.mjs tests/e2e/model_update.test.mjs
 
 step "end to end: collector + headless Firefox ESR through geckodriver (load, score, offline, drain)"
-GECKODRIVER="$(command -v geckodriver)" node --test tests/e2e/firefox.test.mjs
+GECKODRIVER="$(command -v geckodriver)" e2e 600 tests/e2e/firefox.test.mjs

@@ -205,13 +205,22 @@ $('inject').addEventListener('click', () => {
   if (source && source.inject) $('replay-stats').textContent = `anomaly injected on ${meta.features[source.inject()]}`;
 });
 
+// A click while a source is still being prepared (a CSV being read) is ignored, so two sources
+// never run at once and the button always says what the next click does.
+let starting = false;
 $('replay').addEventListener('click', async () => {
   if (timer) { stop(); return; }
+  if (starting) return;
+  starting = true;
+  $('replay').textContent = 'Starting…';
   try {
     source = await makeSource($('source').value);
   } catch (err) {
     $('replay-stats').textContent = `cannot start: ${err.message}`;
+    $('replay').textContent = 'Start';
     return;
+  } finally {
+    starting = false;
   }
   $('replay').textContent = 'Stop';
   timer = setInterval(async () => {

@@ -13,6 +13,11 @@ export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-sh
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--no-first-run', '--disable-quic'];
 
+// Every collector this process started: killed when the test process exits, so a test that
+// times out mid-await (its `finally` never runs) leaves no server behind holding a port.
+const collectors = new Set();
+process.on('exit', () => { for (const proc of collectors) proc.kill('SIGKILL'); });
+
 export function tempDir(prefix) {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -23,6 +28,8 @@ export async function startCollector({ port, db, args = [], staticDir = join(ROO
   const proc = spawn(COLLECTOR, ['--addr', `127.0.0.1:${port}`, '--db', db,
     '--static', staticDir, ...(faults ? ['--test-faults'] : []), ...args],
   { stdio: ['ignore', 'pipe', 'inherit'] });
+  collectors.add(proc);
+  proc.on('exit', () => collectors.delete(proc));
   await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error('collector did not start')), 20_000);
     proc.stdout.on('data', (d) => { if (String(d).includes('listening')) { clearTimeout(timer); ok(); } });

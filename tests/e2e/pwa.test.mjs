@@ -13,6 +13,17 @@ import { ROOT, api, launchPersistentChromium, message, openApp, startCollector, 
 const DIST = process.env.E2E_DIST ? { staticDir: process.env.E2E_DIST } : {};
 const golden = JSON.parse(readFileSync(join(ROOT, 'models/shuttle/golden.json'), 'utf8'));
 
+/** Clicks the replay button and waits until it offers `next` (the source started or stopped). */
+async function toggleReplay(page, next) {
+  await page.click('#replay');
+  await page.waitForFunction(([want]) => document.querySelector('#replay').textContent === want, [next]);
+}
+
+/** The dashboard's running count of readings scored from its sources ("N scored, M flagged"). */
+async function scoredSoFar(page) {
+  return page.evaluate(() => parseInt(document.querySelector('#replay-stats').textContent, 10) || 0);
+}
+
 test('installable PWA that scores like onnxruntime and works offline', { timeout: 300_000 }, async () => {
   const port = 20_000 + Math.floor(Math.random() * 2000);
   const db = join(tempDir('edge-pwa-'), 'telemetry.sqlite');
@@ -43,7 +54,7 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
 
     // Replay from the page's controls streams scores.
     await page.fill('#rate', '100');
-    await page.click('#replay');
+    await toggleReplay(page, 'Stop');
     await page.waitForFunction(() => parseInt(document.querySelector('#replay-stats').textContent, 10) >= 40);
     // The score chart is drawn: count pixels in the line colour, and the latency tile is filled.
     const linePixels = await page.evaluate(() => {
@@ -57,28 +68,30 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
     assert.match(await page.textContent('#t-latency'), /µs/);
     mkdirSync(join(ROOT, 'artifacts'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'artifacts/dashboard.png'), fullPage: true });
-    await page.click('#replay');
+    await toggleReplay(page, 'Start');
 
     // Synthetic generator: normal-looking readings, and an injected excursion raises alerts.
     await page.selectOption('#source', 'synthetic');
-    await page.click('#replay');
-    await page.waitForFunction(() => parseInt(document.querySelector('#replay-stats').textContent, 10) >= 10);
+    let from = await scoredSoFar(page);
+    await toggleReplay(page, 'Stop');
+    await page.waitForFunction(([n]) => parseInt(document.querySelector('#replay-stats').textContent, 10) >= n + 10, [from]);
     // The list keeps the latest 50; its data-total counts every alert.
     const total = () => Number(document.querySelector('#alerts').dataset.total || 0);
     const alertsBefore = await page.evaluate(total);
     await page.click('#inject');
     await page.waitForFunction(([n]) => Number(document.querySelector('#alerts').dataset.total || 0) >= n + 3, [alertsBefore]);
-    await page.click('#replay');
+    await toggleReplay(page, 'Start');
 
     // The user's own CSV: rows are scored; a bad file is refused with its line number.
     await page.selectOption('#source', 'csv');
     const csvRows = readFileSync(join(ROOT, 'models/shuttle/sample.csv'), 'utf8').split('\n').slice(0, 6).join('\n');
     await page.setInputFiles('#csv', { name: 'mine.csv', mimeType: 'text/csv', buffer: Buffer.from(csvRows) });
-    await page.click('#replay');
-    await page.waitForFunction(() => /\d+ scored/.test(document.querySelector('#replay-stats').textContent));
-    await page.click('#replay');
+    from = await scoredSoFar(page);
+    await toggleReplay(page, 'Stop');
+    await page.waitForFunction(([n]) => parseInt(document.querySelector('#replay-stats').textContent, 10) >= n + 3, [from]);
+    await toggleReplay(page, 'Start');
     await page.setInputFiles('#csv', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('f1,f2\n1,oops\n') });
-    await page.click('#replay');
+    await toggleReplay(page, 'Start');
     await page.waitForFunction(() => /cannot start: line 2/.test(document.querySelector('#replay-stats').textContent));
 
     const online = await waitFor('first records synced', async () => {
