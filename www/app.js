@@ -2,7 +2,7 @@
 // reports. All scoring and storage happen in the service worker; this file only draws.
 import { registerWorker, request } from './client.js';
 import { MSG } from './protocol.js';
-import { drawChannels, drawScores } from './chart.js';
+import { drawChannels, drawDrift, drawScores } from './chart.js';
 import { deviceMotion, parseCsv, parseReading, replay, synthetic } from './sources.js';
 
 const $ = (id) => document.getElementById(id);
@@ -70,9 +70,28 @@ function renderOutbox(s) {
   if (auth) $('t-last').textContent = 'authentication needed';
   $('t-model').textContent = s.model_loaded ? `${s.model_version} (${s.engine_backend})` : 'none';
   renderModel(s);
+  renderDrift(s.drift);
   $('sync').textContent = `device ${s.device_id} · storage ${storage} · evicted ${o.evicted_total}` +
     (o.rejected_records_total ? ` · rejected by collector ${o.rejected_records_total}` : '') +
     (f && f.last_error ? ` · last error: ${f.last_error}` : '');
+}
+
+/** How the active model's scores compare with its training distribution: PSI (0 = the same;
+ * above 0.25 conventionally a significant shift), the anomaly rate against the expected one,
+ * and the per-bin plot. */
+function renderDrift(d) {
+  if (!d || !d.count) {
+    $('drift-info').textContent = 'no scores from the active model yet';
+  } else {
+    const pct = (v) => `${(100 * v).toFixed(2)}%`;
+    const level = !d.bounds.length ? 'the model states no training distribution'
+      : d.psi > 0.25 ? 'significant shift' : d.psi > 0.1 ? 'moderate shift' : 'stable';
+    $('drift-info').textContent = `${d.model_version}: ${d.count} scores · PSI ${d.psi.toFixed(3)} (${level})` +
+      ` · anomaly rate ${pct(d.anomaly_rate)} (expected ${pct(d.expected_anomaly_rate)})` +
+      (d.mean !== null ? ` · mean score ${d.mean.toPrecision(3)}` : '');
+  }
+  $('drift').dataset.psi = d ? String(d.psi) : '';
+  drawDrift($('drift'), d);
 }
 
 /** The line under the title: which model scores. */

@@ -1,5 +1,6 @@
-// Canvas charts for the dashboard: scores over time with the threshold and anomalies, and the
-// latest reading per channel as standardized bars. Drawn, not tabled; no library needed.
+// Canvas charts for the dashboard: scores over time with the threshold and anomalies, the
+// latest reading per channel as standardized bars, and the score distribution against the
+// training one. Drawn, not tabled; no library needed.
 
 function setup(canvas) {
   const dpr = window.devicePixelRatio || 1;
@@ -62,4 +63,36 @@ export function drawChannels(canvas, names, values, mean, std) {
     ctx.fillRect(i * bw + bw * 0.2, Math.min(mid, mid - c * scale), bw * 0.6, Math.abs(c * scale));
     ctx.fillStyle = fg; ctx.fillText(names[i] || `c${i}`, i * bw + bw * 0.3, height - 2);
   });
+}
+
+/** Score drift: per bin of the training score quantiles, the share of this device's scores
+ * (filled) beside the share the training's held-out normal data had (outlined). A model that
+ * still fits its data has the two alike; a shift shows as mass moving to the right-hand bins. */
+export function drawDrift(canvas, drift) {
+  const { ctx, width, height, fg, accent, alert, grid } = setup(canvas);
+  if (!drift || !drift.count) return;
+  const total = drift.bucket_counts.reduce((a, b) => a + b, 0) || 1;
+  const observed = drift.bucket_counts.map((c) => c / total);
+  const expected = drift.expected_shares;
+  const n = observed.length, pad = { l: 36, b: 16, t: 6 };
+  const bw = (width - pad.l) / n, h = height - pad.b - pad.t;
+  const top = Math.max(0.05, ...observed, ...expected);
+  const y = (v) => pad.t + h * (1 - v / top);
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.strokeStyle = grid; ctx.fillStyle = fg;
+  for (const v of [0, top / 2, top]) {
+    ctx.beginPath(); ctx.moveTo(pad.l, y(v)); ctx.lineTo(width, y(v)); ctx.stroke();
+    ctx.fillText(`${Math.round(v * 100)}%`, 2, y(v) + 4);
+  }
+  observed.forEach((share, i) => {
+    const x = pad.l + i * bw;
+    // The last bin lies above every training quantile: mass there is what the model calls unusual.
+    ctx.fillStyle = i === n - 1 ? alert : accent;
+    ctx.fillRect(x + bw * 0.15, y(share), bw * 0.35, y(0) - y(share));
+    ctx.strokeStyle = fg;
+    ctx.strokeRect(x + bw * 0.5, y(expected[i] || 0), bw * 0.35, y(0) - y(expected[i] || 0));
+  });
+  ctx.fillStyle = fg;
+  ctx.fillText('low scores', pad.l, height - 2);
+  ctx.fillText('high scores', width - 64, height - 2);
 }

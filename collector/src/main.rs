@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use collector::log;
 use collector::state::{DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS};
-use collector::{AppState, Config, FaultSpec, Store};
+use collector::{AppState, Config, Database, FaultSpec, PgStore, Store};
 
 /// Edge Anomaly's telemetry endpoint (OTLP/HTTP JSON logs into SQLite) and PWA dev server.
 #[derive(Debug, Parser)]
@@ -30,6 +30,10 @@ struct Cli {
     /// SQLite database file (its directory is created if missing).
     #[arg(long, default_value = "./data/telemetry.sqlite")]
     db: PathBuf,
+    /// PostgreSQL database instead of the SQLite file, e.g. `postgres://user@host:5432/edge`;
+    /// several collectors may share one.
+    #[arg(long, env = "EDGE_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    database_url: Option<String>,
     /// Directory of the built PWA to serve at `/`.
     #[arg(long = "static", default_value = "dist")]
     static_dir: PathBuf,
@@ -55,6 +59,13 @@ struct Cli {
     #[arg(long = "connect-src", value_name = "ORIGIN")]
     connect_src: Vec<String>,
     /// Enable fault injection (/admin/faults and --fault). For tests only; never in production.
+    /// Public keys (PEM) whose signed releases cloud scoring may run; default: the
+    /// development key.
+    #[arg(long = "trust", value_name = "PEM")]
+    trust: Vec<PathBuf>,
+    /// Do not score, with the published releases, the readings devices sent unscored.
+    #[arg(long)]
+    no_cloud_scoring: bool,
     #[arg(long)]
     test_faults: bool,
     /// Fault to inject from startup (needs --test-faults), as the JSON of POST /admin/faults,
@@ -123,8 +134,22 @@ async fn main() -> anyhow::Result<()> {
         None
     };
 
-    let store =
-        Store::open(&cli.db).with_context(|| format!("opening database {}", cli.db.display()))?;
+    let (store, database): (Database, String) = match &cli.database_url {
+        Some(url) => {
+            // The synchronous client must not start on an async worker.
+            let url = url.clone();
+            let store = tokio::task::spawn_blocking(move || PgStore::open(&url))
+                .await
+                .context("opening the PostgreSQL database")?
+                .context("opening the PostgreSQL database")?;
+            (store.into(), "PostgreSQL (--database-url)".to_owned())
+        }
+        None => {
+            let store = Store::open(&cli.db)
+                .with_context(|| format!("opening database {}", cli.db.display()))?;
+            (store.into(), cli.db.display().to_string())
+        }
+    };
     let config = Config {
         max_body_bytes: cli.max_body_bytes,
         token: cli.token.clone(),
@@ -140,12 +165,22 @@ async fn main() -> anyhow::Result<()> {
     };
     let state = AppState::with_fault(store, config, fault);
 
+    let on_sqlite = state.store_handle().as_sqlite().is_some();
+    if !cli.no_cloud_scoring && !on_sqlite {
+        log::warn(format_args!("cloud scoring is not available on PostgreSQL yet: off"));
+    }
+    if !cli.no_cloud_scoring && on_sqlite {
+        let keys = collector::releases::trusted_keys(&cli.trust)?;
+        let models = collector::cloud::CloudModels::new(cli.releases.clone(), keys);
+        collector::cloud::spawn(state.clone(), models);
+    }
+
     let listener = tokio::net::TcpListener::bind(cli.addr)
         .await
         .with_context(|| format!("binding {}", cli.addr))?;
     let local = listener.local_addr().context("reading the bound address")?;
     log::info(format_args!("collector listening on http://{local}/"));
-    log::info(format_args!("  database: {}", cli.db.display()));
+    log::info(format_args!("  database: {database}"));
     if let Some(dir) = &state.config().static_dir {
         log::info(format_args!("  static:   {}", dir.display()));
     }

@@ -2,7 +2,8 @@
 //! in-memory request counters.
 //!
 //! [`AppState`] is a cheap clone (one `Arc`). Store calls go through [`AppState::store`], which
-//! runs the blocking SQLite work on tokio's blocking pool so the async workers never stall.
+//! runs the blocking database work (SQLite or PostgreSQL, see [`Database`]) on tokio's
+//! blocking pool so the async workers never stall.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,9 +12,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::database::Database;
 use crate::faults::{FaultSpec, Faults};
 use crate::otlp::Limits;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// Default for `--max-body-bytes`: 4 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -118,7 +120,7 @@ impl RequestCounters {
 
 struct Shared {
     config: Config,
-    store: Arc<Store>,
+    store: Arc<Database>,
     faults: Faults,
     counters: RequestCounters,
 }
@@ -128,16 +130,16 @@ struct Shared {
 pub struct AppState(Arc<Shared>);
 
 impl AppState {
-    /// State over `store`, with `config` and no fault.
-    pub fn new(store: Store, config: Config) -> Self {
+    /// State over `store` (a [`crate::Store`] or a [`Database`]), with `config` and no fault.
+    pub fn new(store: impl Into<Database>, config: Config) -> Self {
         Self::with_fault(store, config, FaultSpec::default())
     }
 
     /// State starting with `fault` armed (validate it first).
-    pub fn with_fault(store: Store, config: Config, fault: FaultSpec) -> Self {
+    pub fn with_fault(store: impl Into<Database>, config: Config, fault: FaultSpec) -> Self {
         AppState(Arc::new(Shared {
             config,
-            store: Arc::new(store),
+            store: Arc::new(store.into()),
             faults: Faults::new(fault),
             counters: RequestCounters::default(),
         }))
@@ -162,7 +164,7 @@ impl AppState {
     pub async fn store<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     {
         let store = Arc::clone(&self.0.store);
         tokio::task::spawn_blocking(move || f(&store))
@@ -171,7 +173,7 @@ impl AppState {
     }
 
     /// The store itself, for callers already on a blocking thread.
-    pub fn store_handle(&self) -> Arc<Store> {
+    pub fn store_handle(&self) -> Arc<Database> {
         Arc::clone(&self.0.store)
     }
 }

@@ -36,6 +36,9 @@ async fn stats_records_and_devices_reflect_stored_data() {
             "duplicates_ignored": 3, "conflicts": 0, "idempotent_replays": 0,
             // Both devices start at seq 1, so seq 0 of each is missing.
             "missing_seqs": 2, "unexplained_missing_seqs": 2,
+            // Every record arrived scored: nothing for cloud scoring.
+            "unscored": 0, "unscored_pending": 0, "cloud_scored": 0, "cloud_anomalies": 0,
+            "cloud_failed": 0,
             "requests": {"ok": 4, "rejected": 1, "faulted": 0}
         })
     );

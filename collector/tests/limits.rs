@@ -70,6 +70,7 @@ async fn a_resource_is_stored_once_not_per_record() {
     send(&app, post_logs(body.to_string(), &[])).await;
     let resources: i64 = state
         .store(|s| {
+            let s = s.as_sqlite().expect("an SQLite store");
             s.with_writer(|c| c.query_row("SELECT COUNT(*) FROM resources", [], |r| r.get(0)))
         })
         .await

@@ -12,8 +12,11 @@
 //! - [`schedule`]: the flush triggers (write, timer, reconnect).
 //! - [`AppStatus`] and [`ScoreReply`]: what the host shows.
 
+pub mod drift;
+mod drift_keeper;
 mod dropped;
 mod error;
+pub mod metrics_export;
 mod reply;
 pub mod schedule;
 pub mod score;
@@ -22,9 +25,11 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 
+pub use drift_keeper::DriftKeeper;
 pub use dropped::DroppedCounts;
 pub use error::AppError;
-pub use reply::{AppStatus, ScoreReply};
+pub use metrics_export::{MetricsExport, MetricsExportStats};
+pub use reply::{AppStatus, DriftView, ScoreReply};
 pub use schedule::{FlushSchedule, ScheduleConfig, Timer};
 pub use score::{ScoreError, Scorer, NON_FINITE};
 
@@ -32,7 +37,9 @@ use crate::outbox::{
     Env, FlushOutcome, FlushStatus, OutboxConfig, OutboxError, OutboxStore, Recorder, StoreError,
     SyncConfig, SyncSettings, Syncer,
 };
-use crate::update::{trusted_keys, InstallKind, ModelFiles, ModelInfo, Models, Outcome, Version};
+use crate::update::{
+    trusted_keys, InstallKind, ModelFiles, ModelInfo, ModelMetadata, Models, Outcome, Version,
+};
 
 /// What an [`App`] is opened with besides its parts.
 #[derive(Debug, Clone)]
@@ -69,6 +76,10 @@ pub struct App<S, T, E, C> {
     schedule: FlushSchedule,
     /// Readings not recorded, by reason, while the store cannot take the count.
     dropped: DroppedCounts,
+    /// Drift statistics to `/v1/metrics` after a flush that reached the collector.
+    metrics: MetricsExport<T>,
+    /// Score statistics per model version, kept in the store.
+    drift: DriftKeeper,
 }
 
 fn sync_config(settings: &SyncSettings, app_version: &str) -> SyncConfig {
@@ -80,7 +91,7 @@ fn sync_config(settings: &SyncSettings, app_version: &str) -> SyncConfig {
 impl<S, T, E, C> App<S, T, E, C>
 where
     S: OutboxStore + Clone,
-    T: crate::outbox::Transport,
+    T: crate::outbox::Transport + Clone,
     E: Env + Clone,
     C: Timer,
 {
@@ -99,7 +110,8 @@ where
             None => SyncSettings { endpoint: options.endpoint, token: options.token },
         };
         let config = sync_config(&settings, &options.app_version);
-        let syncer = Syncer::new(store, transport, env.clone(), config)?;
+        let drift = DriftKeeper::open(&store).await?;
+        let syncer = Syncer::new(store, transport.clone(), env.clone(), config)?;
         Ok(App {
             models: RefCell::new(Models::default()),
             scorer: RefCell::new(None),
@@ -111,6 +123,8 @@ where
             last_flush: RefCell::new(None),
             schedule: FlushSchedule::new(options.schedule),
             dropped: DroppedCounts::default(),
+            metrics: MetricsExport::new(transport),
+            drift,
         })
     }
 
@@ -171,6 +185,8 @@ where
             }
         };
         let n = scored.entries.len();
+        let version = self.models.borrow().version();
+        self.drift.observe(version.as_deref(), &scored.outcomes, self.env.now_ms());
         let rolled_back = {
             let outcomes: Vec<Outcome<'_>> =
                 scored.outcomes.iter().map(|o| (o.score, o.reason.as_deref(), o.anomaly)).collect();
@@ -205,6 +221,7 @@ where
             }
         }
         self.write_pending_dropped().await;
+        self.drift.save_if_due(self.store()).await;
         reply.flush_due = self.schedule.after_write(
             self.env.now_ms(),
             self.last_flush.borrow().as_ref(),
@@ -232,12 +249,17 @@ where
     }
 
     /// Sends queued records now; the outcome is kept for the schedule and the status (unless
-    /// another flush was already running).
+    /// another flush was already running). Then, if the collector was reached, the drift
+    /// statistics at most once a minute ([`metrics_export`]; a failure there only counts).
     pub async fn flush(&self) -> Result<FlushOutcome, AppError> {
+        let _ = self.drift.save(self.store()).await;
         let outcome = self.syncer.flush().await?;
         if outcome.status != FlushStatus::AlreadyRunning {
             *self.last_flush.borrow_mut() = Some(outcome.clone());
         }
+        let config = self.syncer.config();
+        let now = self.env.now_ms();
+        self.metrics.after_flush(&outcome, now, || self.drift(), self.device_id(), &config).await;
         Ok(outcome)
     }
 
@@ -264,6 +286,16 @@ where
                 return;
             }
         }
+    }
+
+    /// What the drift exports did so far (they never fail a flush; this is where they show).
+    pub fn metrics_export_stats(&self) -> MetricsExportStats {
+        self.metrics.stats()
+    }
+
+    /// Score statistics of each kept model version, most recently scored first ([`drift`]).
+    pub fn drift(&self) -> Vec<edge_wire::drift::DriftSnapshot> {
+        self.drift.snapshots(self.env.now_ms())
     }
 
     /// Moves every dead-lettered batch back to the queue; the number of records.
@@ -299,7 +331,13 @@ where
         let mut models = self.models.borrow_mut();
         let result = models.install_package(bundle, files, &keys, kind, self.env.now_ms() as f64);
         self.syncer.set_model_telemetry(models.telemetry());
-        Ok(result?)
+        let info = result?;
+        // Verified above: the signed metadata names this version.
+        if let Some(meta) = files.get("metadata.json").and_then(|m| ModelMetadata::parse(m).ok()) {
+            let reference = DriftKeeper::reference_of(&meta);
+            self.drift.set_reference(&info.version, reference, self.env.now_ms());
+        }
+        Ok(info)
     }
 
     /// Whether the update channel should download release `version`: newer than the active
@@ -370,6 +408,11 @@ where
             dead_letters,
             flushing: self.syncer.is_running(),
             last_flush: self.last_flush(),
+            metrics_export: self.metrics.stats(),
+            drift: models
+                .version()
+                .and_then(|v| self.drift.snapshot(&v, self.env.now_ms()))
+                .map(DriftView::from),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use edge_wire::drift::DriftSnapshot;
 use serde::Serialize;
 
 use super::score::RowOutcome;
@@ -91,4 +92,61 @@ pub struct AppStatus {
     pub flushing: bool,
     /// The last flush's outcome.
     pub last_flush: Option<FlushOutcome>,
+    /// The active model version's score statistics against its training distribution (empty
+    /// `bounds`: the package states none, so `psi` means nothing).
+    pub drift: Option<DriftView>,
+    /// What the drift exports to `/v1/metrics` did (they never fail a flush).
+    pub metrics_export: super::MetricsExportStats,
+}
+
+/// A [`DriftSnapshot`] as a host shows it: times in milliseconds (a nanosecond timestamp is
+/// beyond what a JavaScript number holds exactly) and the derived rate and mean.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftView {
+    /// The model version the statistics describe.
+    pub model_version: String,
+    /// When this version first scored a reading here (ms since the epoch).
+    pub start_ms: f64,
+    /// When the statistics were taken (ms since the epoch).
+    pub time_ms: f64,
+    /// Readings scored.
+    pub count: u64,
+    /// Of those, flagged.
+    pub anomalies: u64,
+    /// `anomalies / count`.
+    pub anomaly_rate: f64,
+    /// What the model's metadata expects that rate to be on normal data.
+    pub expected_anomaly_rate: f64,
+    /// Mean score (`None` before the first score).
+    pub mean: Option<f64>,
+    /// Bin edges: the training score quantiles.
+    pub bounds: Vec<f64>,
+    /// Scores seen per bin (`bounds.len() + 1`).
+    pub bucket_counts: Vec<u64>,
+    /// The training data's share per bin.
+    pub expected_shares: Vec<f64>,
+    /// Observed score quantiles, `(q, score)`.
+    pub quantiles: Vec<(f64, f64)>,
+    /// Population stability index against the training distribution.
+    pub psi: f64,
+}
+
+impl From<DriftSnapshot> for DriftView {
+    fn from(s: DriftSnapshot) -> Self {
+        DriftView {
+            anomaly_rate: s.anomaly_rate(),
+            mean: s.mean(),
+            start_ms: s.start_time_unix_nano as f64 / 1e6,
+            time_ms: s.time_unix_nano as f64 / 1e6,
+            model_version: s.model_version,
+            count: s.count,
+            anomalies: s.anomalies,
+            expected_anomaly_rate: s.expected_anomaly_rate,
+            bounds: s.bounds,
+            bucket_counts: s.bucket_counts,
+            expected_shares: s.expected_shares,
+            quantiles: s.quantiles,
+            psi: s.psi,
+        }
+    }
 }

@@ -54,6 +54,8 @@ struct State {
     reclaims_space: bool,
     used: u64,
     settings: Option<SyncSettings>,
+    /// The app's own values ([`OutboxStore::app_value`]).
+    app_values: BTreeMap<String, String>,
     /// Only the running totals are kept here; current counts are computed in `stats`.
     totals: OutboxStats,
 }
@@ -75,6 +77,7 @@ impl Default for State {
             reclaims_space: true,
             used: 0,
             settings: None,
+            app_values: BTreeMap::new(),
             totals: OutboxStats::default(),
         }
     }
@@ -380,6 +383,15 @@ impl OutboxStore for MemoryStore {
 
     async fn set_sync_settings(&self, settings: &SyncSettings) -> Result<(), StoreError> {
         self.state.borrow_mut().settings = Some(settings.clone());
+        Ok(())
+    }
+
+    async fn app_value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.state.borrow().app_values.get(key).cloned())
+    }
+
+    async fn set_app_value(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.state.borrow_mut().app_values.insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 

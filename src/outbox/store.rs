@@ -372,6 +372,25 @@ pub trait OutboxStore {
 
     /// Current counts and the running totals.
     fn stats(&self) -> impl Future<Output = Result<OutboxStats, StoreError>>;
+
+    /// A value the app keeps beside the outbox under `key` (its own state, e.g. the drift
+    /// statistics, as JSON text), or `None` when none is stored. The default keeps nothing: a
+    /// store that does not override it makes the app start that state afresh on every open.
+    fn app_value(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> {
+        let _ = key;
+        std::future::ready(Ok(None))
+    }
+
+    /// Stores `value` under `key`, replacing any earlier one, atomically. The default stores
+    /// nothing (see [`OutboxStore::app_value`]).
+    fn set_app_value(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        let _ = (key, value);
+        std::future::ready(Ok(()))
+    }
 }
 
 /// A shared handle is a store: the recorder and the syncer can hold the same one.
@@ -455,5 +474,15 @@ impl<S: OutboxStore + ?Sized> OutboxStore for Rc<S> {
     }
     fn stats(&self) -> impl Future<Output = Result<OutboxStats, StoreError>> {
         (**self).stats()
+    }
+    fn app_value(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> {
+        (**self).app_value(key)
+    }
+    fn set_app_value(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        (**self).set_app_value(key, value)
     }
 }

@@ -20,6 +20,10 @@ pub struct ModelMetadata {
     /// threshold); 0.01 for the pipeline's 0.99-quantile threshold when not stated.
     #[serde(default)]
     pub expected_anomaly_rate: Option<f64>,
+    /// The score distribution on held-out normal data: `[q, score]` pairs, `q` ascending. The
+    /// device measures drift against it; absent in older packages.
+    #[serde(default)]
+    pub score_quantiles: Option<Vec<(f64, f64)>>,
 }
 
 /// The model files of a package.

@@ -7,7 +7,7 @@
 //! | `reading_ids` | seq                | `{id, seq}`: a page-assigned reading id           |
 //! | `inflight`    | `"current"`        | the [`Batch`] being sent (JSON text)              |
 //! | `dead`        | first seq          | a [`DeadBatch`] (JSON text)                       |
-//! | `meta`        | name               | JSON text: `"device_id"`, `"next_seq"`, `"next_pos"`, `"totals"`, `"sync_settings"` |
+//! | `meta`        | name               | JSON text: `"device_id"`, `"next_seq"`, `"next_pos"`, `"totals"`, `"sync_settings"`, and the app's own values under `"app:{key}"` |
 //! | `records`     | seq                | version 1's queue, emptied into `queue` on open   |
 //!
 //! `queue` has a unique index `by_seq` on `seq` (to take a batch's records out by seq), and
@@ -82,6 +82,9 @@ pub const META_NEXT_POS: &str = "next_pos";
 pub const META_TOTALS: &str = "totals";
 /// Meta key: the collector settings ([`crate::outbox::SyncSettings`]).
 pub const META_SYNC_SETTINGS: &str = "sync_settings";
+/// Meta key prefix of the app's own values ([`crate::outbox::OutboxStore::app_value`]), so an
+/// app key never collides with the outbox's.
+pub const META_APP_PREFIX: &str = "app:";
 
 /// Legacy records moved per transaction.
 const MIGRATE_CHUNK: u32 = 500;

@@ -569,6 +569,18 @@ impl OutboxStore for IdbStore {
         commit(tx, &meta).await
     }
 
+    async fn app_value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadOnly).await?;
+        get(&store(&tx, META)?, &format!("{}{key}", schema::META_APP_PREFIX)).await
+    }
+
+    async fn set_app_value(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadWrite).await?;
+        let meta = store(&tx, META)?;
+        put(&meta, &format!("{}{key}", schema::META_APP_PREFIX), &value).await?;
+        commit(tx, &meta).await
+    }
+
     async fn stats(&self) -> Result<OutboxStats, StoreError> {
         let tx = self.tx(&[QUEUE, INFLIGHT, DEAD, META], TransactionMode::ReadOnly).await?;
         let queued = count(&store(&tx, QUEUE)?).await?;

@@ -99,6 +99,19 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
       const { status } = await message(page, 'status');
       return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
     });
+    // Drift: the dashboard plots this device's score distribution against the training one,
+    // and the statistics reach the collector as OTLP metrics (/v1/metrics → /api/drift).
+    await page.waitForFunction(() => /\d+ scores · PSI \d/.test(document.querySelector('#drift-info').textContent));
+    const shown = (await message(page, 'status')).status.drift;
+    assert.ok(shown.count >= golden.rows.length && shown.bounds.length > 0, JSON.stringify(shown));
+    const drift = await waitFor('drift at the collector', async () => {
+      await message(page, 'flush');
+      const rows = await api(port, '/api/drift');
+      return { done: rows.some((r) => r.device_id === online.status.device_id && r.count > 0), rows };
+    }, 90_000, 1000);
+    const mine = drift.rows.find((r) => r.device_id === online.status.device_id);
+    assert.equal(mine.model_version, shown.model_version);
+    assert.equal(mine.bucket_counts.length, shown.bounds.length + 1);
     const before = online.status.outbox.sent_records_total;
     assert.ok(before >= golden.rows.length + 20);
 

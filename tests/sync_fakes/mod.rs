@@ -84,8 +84,10 @@ pub enum Step {
 #[derive(Debug, Default)]
 pub struct FakeCollector {
     script: RefCell<VecDeque<Step>>,
-    /// Every request received, in order.
+    /// Every logs request received, in order.
     pub requests: RefCell<Vec<HttpRequest>>,
+    /// Drift exports (`POST …/v1/metrics`): always accepted, outside the script.
+    pub metrics: RefCell<Vec<HttpRequest>>,
     /// Record ids stored, in arrival order (each at most once if keys dedupe).
     pub stored: RefCell<Vec<String>>,
     seen_keys: RefCell<HashMap<String, usize>>,
@@ -130,6 +132,10 @@ impl FakeCollector {
 
 impl Transport for FakeCollector {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        if request.url.ends_with("/v1/metrics") {
+            self.metrics.borrow_mut().push(request);
+            return Ok(otlp_ok("{}"));
+        }
         self.requests.borrow_mut().push(request.clone());
         let step = self.script.borrow_mut().pop_front().unwrap_or(Step::Accept);
         match step {

@@ -210,9 +210,11 @@ fn insert_record(
     };
     tx.prepare_cached(
         "INSERT INTO devices (device_id, count, distinct_seqs, min_seq, max_seq, last_seq,
-             last_seen, anomalies, score_sum, score_count)
-         VALUES (?1, 1, ?2, ?3, ?3, ?3, ?4, ?5, COALESCE(?6, 0), ?6 IS NOT NULL)
+             last_seen, anomalies, score_sum, score_count, unscored, model_version)
+         VALUES (?1, 1, ?2, ?3, ?3, ?3, ?4, ?5, COALESCE(?6, 0), ?6 IS NOT NULL, ?7, ?8)
          ON CONFLICT (device_id) DO UPDATE SET
+             unscored = unscored + excluded.unscored,
+             model_version = COALESCE(excluded.model_version, model_version),
              count = count + 1,
              distinct_seqs = distinct_seqs + excluded.distinct_seqs,
              min_seq = CASE WHEN min_seq IS NULL OR excluded.min_seq < min_seq
@@ -232,6 +234,8 @@ fn insert_record(
         received_at_ms,
         i64::from(r.anomaly == Some(true)),
         r.score,
+        i64::from(!r.scored),
+        r.model_version,
     ])?;
     Ok(true)
 }

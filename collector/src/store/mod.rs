@@ -10,6 +10,10 @@
 //!
 //! Callers run these blocking methods on tokio's blocking pool.
 
+mod cloud;
+pub mod drift;
+mod export;
+mod fleet;
 mod ingest;
 mod read;
 mod schema;
@@ -20,6 +24,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+pub use cloud::{CloudOutcome, CloudResult, Pending};
+pub use export::{ExportFilter, ExportRow};
+pub use fleet::{DevicePage, ScoredBy, Series, SeriesPoint};
 pub use ingest::{IngestOutcome, CONFLICT_REASON};
 pub use read::{DeviceStats, Gap, Gaps, RecordPage, StoredRecord, StoredStats};
 
@@ -53,6 +60,9 @@ pub enum StoreError {
     /// The blocking task running the query was cancelled or panicked.
     #[error("database task failed: {0}")]
     Task(String),
+    /// The PostgreSQL store failed (`--database-url`).
+    #[error("postgres: {0}")]
+    Postgres(#[from] crate::pg::PgError),
 }
 
 impl StoreError {
@@ -72,6 +82,7 @@ impl StoreError {
                 )
             ),
             StoreError::Task(_) => true,
+            StoreError::Postgres(e) => e.is_transient(),
             StoreError::CreateDir { .. } | StoreError::Schema { .. } | StoreError::Poisoned => {
                 false
             }

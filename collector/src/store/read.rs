@@ -36,6 +36,16 @@ pub struct StoredStats {
     /// `missing_seqs` beyond what the devices explain by their reported evictions: the
     /// collector's loss detector (0 when nothing was lost on the way).
     pub unexplained_missing_seqs: i64,
+    /// Records the devices sent unscored.
+    pub unscored: i64,
+    /// Of those, scored by the collector.
+    pub cloud_scored: i64,
+    /// Of those, flagged anomalous by the collector's score.
+    pub cloud_anomalies: i64,
+    /// Of those, the collector could not score (non-finite reading, no model of its width).
+    pub cloud_failed: i64,
+    /// Unscored records still waiting: sent without a reading, or not reached yet.
+    pub unscored_pending: i64,
 }
 
 /// One stored record, as `GET /api/records` shows it.
@@ -117,6 +127,16 @@ pub struct DeviceStats {
     pub last_seen: Option<i64>,
     /// Mean of the stored scores (null if none was scored).
     pub mean_score: Option<f64>,
+    /// The model version of the device's most recent record that named one.
+    pub model_version: Option<String>,
+    /// Records the device sent unscored.
+    pub unscored: i64,
+    /// Of those, scored by the collector.
+    pub cloud_scored: i64,
+    /// Of those, flagged anomalous by the collector's score.
+    pub cloud_anomalies: i64,
+    /// Of those, the collector could not score.
+    pub cloud_failed: i64,
 }
 
 /// A run of missing seqs, both ends included.
@@ -145,18 +165,27 @@ impl Store {
     /// Totals over the whole database.
     pub fn stats(&self) -> Result<StoredStats, StoreError> {
         let conn = self.reader()?;
-        let (records, unique_devices, anomalies, missing_seqs, unexplained_missing_seqs) = conn
-            .query_row(
-                &format!(
-                    "SELECT COALESCE(SUM(count), 0),
-                            COALESCE(SUM(count > 0 AND device_id != ''), 0),
-                            COALESCE(SUM(anomalies), 0), COALESCE(SUM({MISSING}), 0),
-                            COALESCE(SUM(MAX({MISSING} - reported_evicted, 0)), 0)
-                     FROM devices"
-                ),
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
-            )?;
+        let sums: [i64; 9] = conn.query_row(
+            &format!(
+                "SELECT COALESCE(SUM(count), 0),
+                        COALESCE(SUM(count > 0 AND device_id != ''), 0),
+                        COALESCE(SUM(anomalies), 0), COALESCE(SUM({MISSING}), 0),
+                        COALESCE(SUM(MAX({MISSING} - reported_evicted, 0)), 0),
+                        COALESCE(SUM(unscored), 0), COALESCE(SUM(cloud_scored), 0),
+                        COALESCE(SUM(cloud_anomalies), 0), COALESCE(SUM(cloud_failed), 0)
+                 FROM devices"
+            ),
+            [],
+            |row| {
+                let mut sums = [0i64; 9];
+                for (i, sum) in sums.iter_mut().enumerate() {
+                    *sum = row.get(i)?;
+                }
+                Ok(sums)
+            },
+        )?;
+        let [records, unique_devices, anomalies, missing_seqs, unexplained_missing_seqs, unscored, cloud_scored, cloud_anomalies, cloud_failed] =
+            sums;
         let mut counter = conn.prepare_cached("SELECT value FROM counters WHERE name = ?1")?;
         let mut value = |name: &str| -> Result<i64, StoreError> {
             Ok(counter.query_row([name], |row| row.get(0))?)
@@ -171,6 +200,11 @@ impl Store {
             idempotent_replays: value("idempotent_replays")?,
             missing_seqs,
             unexplained_missing_seqs,
+            unscored,
+            cloud_scored,
+            cloud_anomalies,
+            cloud_failed,
+            unscored_pending: (unscored - cloud_scored - cloud_failed).max(0),
         })
     }
 
@@ -205,30 +239,10 @@ impl Store {
     pub fn devices(&self) -> Result<Vec<DeviceStats>, StoreError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT device_id, count, anomalies, last_seq, min_seq, max_seq, {MISSING},
-                    duplicates, conflicts, last_seen,
-                    CASE WHEN score_count > 0 THEN score_sum / score_count END,
-                    reported_evicted, reported_dropped
-             FROM devices ORDER BY device_id"
+            "SELECT {} FROM devices ORDER BY device_id",
+            device_columns()
         ))?;
-        let rows = stmt.query_map([], |row| {
-            Ok(DeviceStats {
-                device_id: row.get::<_, String>(0).map(|d| Some(d).filter(|d| !d.is_empty()))?,
-                count: row.get(1)?,
-                anomalies: row.get(2)?,
-                last_seq: row.get(3)?,
-                min_seq: row.get(4)?,
-                max_seq: row.get(5)?,
-                missing: row.get(6)?,
-                reported_evicted: row.get(11)?,
-                unexplained_missing: (row.get::<_, i64>(6)? - row.get::<_, i64>(11)?).max(0),
-                reported_dropped: row.get(12)?,
-                duplicates: row.get(7)?,
-                conflicts: row.get(8)?,
-                last_seen: row.get(9)?,
-                mean_score: row.get(10)?,
-            })
-        })?;
+        let rows = stmt.query_map([], device_stats)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -254,6 +268,40 @@ impl Store {
         }
         Ok(Gaps { gaps, truncated: false })
     }
+}
+
+/// The `devices` columns [`device_stats`] reads, in its order.
+pub(super) fn device_columns() -> String {
+    format!(
+        "device_id, count, anomalies, last_seq, min_seq, max_seq, {MISSING}, duplicates, conflicts,
+         last_seen, CASE WHEN score_count > 0 THEN score_sum / score_count END, reported_evicted,
+         reported_dropped, model_version, unscored, cloud_scored, cloud_anomalies, cloud_failed"
+    )
+}
+
+/// One `devices` row selected with [`device_columns`].
+pub(super) fn device_stats(row: &Row<'_>) -> rusqlite::Result<DeviceStats> {
+    Ok(DeviceStats {
+        device_id: row.get::<_, String>(0).map(|d| Some(d).filter(|d| !d.is_empty()))?,
+        count: row.get(1)?,
+        anomalies: row.get(2)?,
+        last_seq: row.get(3)?,
+        min_seq: row.get(4)?,
+        max_seq: row.get(5)?,
+        missing: row.get(6)?,
+        reported_evicted: row.get(11)?,
+        unexplained_missing: (row.get::<_, i64>(6)? - row.get::<_, i64>(11)?).max(0),
+        reported_dropped: row.get(12)?,
+        duplicates: row.get(7)?,
+        conflicts: row.get(8)?,
+        last_seen: row.get(9)?,
+        mean_score: row.get(10)?,
+        model_version: row.get(13)?,
+        unscored: row.get(14)?,
+        cloud_scored: row.get(15)?,
+        cloud_anomalies: row.get(16)?,
+        cloud_failed: row.get(17)?,
+    })
 }
 
 fn record(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {

@@ -11,9 +11,15 @@
 //! - `batches`: `Idempotency-Key` → the stored response.
 //! - `counters`: totals that are not per device.
 //!
-//! `PRAGMA user_version` is 2. A version-1 file (the first collector's: the resource copied
-//! into every record, no device summaries) is migrated in place, in one transaction, on first
-//! open: stored telemetry survives an upgrade of the collector. A file with any other non-zero
+//! - cloud scoring: a record the device sent unscored (with its reading) gets `cloud_*` columns
+//!   when the collector scores it; the device's own columns stay as sent, so a re-drive of the
+//!   record still compares equal. `records_cloud_pending` indexes exactly the records still
+//!   waiting, so finding work never scans the table.
+//!
+//! `PRAGMA user_version` is 3. Older files are migrated in place, in one transaction, on first
+//! open, so stored telemetry survives an upgrade of the collector: version 1 (the first
+//! collector's: the resource copied into every record, no device summaries) and version 2 (no
+//! cloud scoring, no per-device unscored count or model version). A file with any other non-zero
 //! version is refused rather than half-read.
 
 use rusqlite::Connection;
@@ -21,7 +27,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The schema version this collector writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS resources (
@@ -43,9 +49,17 @@ CREATE TABLE IF NOT EXISTS records (
     attrs_json      TEXT NOT NULL,
     resource_id     INTEGER NOT NULL REFERENCES resources (id),
     body_json       TEXT,
-    received_at     INTEGER NOT NULL
+    received_at     INTEGER NOT NULL,
+    cloud_score         REAL,
+    cloud_anomaly       INTEGER,
+    cloud_model_version TEXT,
+    cloud_scored_at     INTEGER,
+    cloud_error         TEXT
 );
 CREATE INDEX IF NOT EXISTS records_by_device ON records (device_id);
+CREATE INDEX IF NOT EXISTS records_cloud_pending ON records (scored)
+    WHERE scored = 0 AND reading_json IS NOT NULL AND cloud_score IS NULL
+      AND cloud_error IS NULL;
 CREATE INDEX IF NOT EXISTS records_by_device_seq ON records (device_id, seq);
 CREATE TABLE IF NOT EXISTS devices (
     device_id     TEXT PRIMARY KEY NOT NULL,
@@ -61,7 +75,12 @@ CREATE TABLE IF NOT EXISTS devices (
     duplicates    INTEGER NOT NULL DEFAULT 0,
     conflicts     INTEGER NOT NULL DEFAULT 0,
     reported_evicted INTEGER NOT NULL DEFAULT 0,
-    reported_dropped INTEGER NOT NULL DEFAULT 0
+    reported_dropped INTEGER NOT NULL DEFAULT 0,
+    unscored         INTEGER NOT NULL DEFAULT 0,
+    cloud_scored     INTEGER NOT NULL DEFAULT 0,
+    cloud_anomalies  INTEGER NOT NULL DEFAULT 0,
+    cloud_failed     INTEGER NOT NULL DEFAULT 0,
+    model_version    TEXT
 );
 CREATE TABLE IF NOT EXISTS batches (
     idempotency_key TEXT PRIMARY KEY,
@@ -74,8 +93,35 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO counters (name, value) VALUES
-    ('batches', 0), ('duplicates_ignored', 0), ('idempotent_replays', 0), ('conflicts', 0);
-PRAGMA user_version = 2;
+    ('batches', 0), ('duplicates_ignored', 0), ('idempotent_replays', 0), ('conflicts', 0),
+    ('cloud_scored', 0), ('cloud_failed', 0);
+PRAGMA user_version = 3;
+";
+
+/// Version 2 → 3, before [`SCHEMA`]: the cloud scoring columns and the new device summaries.
+const FROM_V2_ALTER: &str = "
+ALTER TABLE records ADD COLUMN cloud_score REAL;
+ALTER TABLE records ADD COLUMN cloud_anomaly INTEGER;
+ALTER TABLE records ADD COLUMN cloud_model_version TEXT;
+ALTER TABLE records ADD COLUMN cloud_scored_at INTEGER;
+ALTER TABLE records ADD COLUMN cloud_error TEXT;
+ALTER TABLE devices ADD COLUMN unscored INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN cloud_scored INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN cloud_anomalies INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN cloud_failed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN model_version TEXT;
+";
+
+/// After [`SCHEMA`] in a migration from version 1 or 2: the per-device figures version 3 adds,
+/// computed from the stored records the way ingest maintains them.
+const BACKFILL_V3: &str = "
+UPDATE devices SET
+    unscored = (SELECT COUNT(*) FROM records r
+                WHERE COALESCE(r.device_id, '') = devices.device_id AND r.scored = 0),
+    model_version = (SELECT r.model_version FROM records r
+                     WHERE COALESCE(r.device_id, '') = devices.device_id
+                       AND r.model_version IS NOT NULL
+                     ORDER BY r.rowid DESC LIMIT 1);
 ";
 
 /// Version 1 → 2, run inside one transaction with [`SCHEMA`] in between (see [`create`]): the
@@ -109,22 +155,25 @@ INSERT INTO devices (device_id, count, distinct_seqs, min_seq, max_seq, last_seq
 DROP TABLE records_v1;
 ";
 
-/// Creates the tables of a new database, migrates a version-1 one, or checks an existing one's
+/// Creates the tables of a new database, migrates an older one, or checks an existing one's
 /// version.
 pub fn create(conn: &Connection) -> Result<(), StoreError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     match found {
         0 | VERSION => conn.execute_batch(SCHEMA)?,
-        1 => {
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {FROM_V1_DETACH} {SCHEMA} {FROM_V1_MOVE} COMMIT;"
-            ))
-            .inspect_err(|_| {
-                // Nothing of a failed migration stays: the file is version 1 as before.
-                let _ = conn.execute_batch("ROLLBACK");
-            })?;
-        }
+        1 => migrate(conn, &format!("{FROM_V1_DETACH} {SCHEMA} {FROM_V1_MOVE} {BACKFILL_V3}"))?,
+        2 => migrate(conn, &format!("{FROM_V2_ALTER} {SCHEMA} {BACKFILL_V3}"))?,
         _ => return Err(StoreError::Schema { found, expected: VERSION }),
     }
+    super::drift::create(conn)?;
+    Ok(())
+}
+
+/// Runs `steps` in one transaction: nothing of a failed migration stays, the file keeps its
+/// old version.
+fn migrate(conn: &Connection, steps: &str) -> Result<(), StoreError> {
+    conn.execute_batch(&format!("BEGIN IMMEDIATE; {steps} COMMIT;")).inspect_err(|_| {
+        let _ = conn.execute_batch("ROLLBACK");
+    })?;
     Ok(())
 }

@@ -2,6 +2,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod client;
+pub mod conformance;
+pub mod pg;
+pub mod process;
 
 use std::io::Write;
 use std::net::SocketAddr;
