@@ -237,3 +237,25 @@ async fn the_logs_guards_apply_token_and_origin() {
     let rows = get_json_with_token(&app, "/api/drift", Some("s3cret")).await;
     assert_eq!(rows.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_fleet_shows_the_drift_of_each_devices_current_version() {
+    let app = app(memory_state(Config::default()));
+    // dev-a's records name shuttle-int8@1; its drift export covers that version and an old one.
+    let reply = send(&app, post_logs(request("dev-a", 1..=3).to_string(), &[])).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    send(&app, post_logs(request("dev-b", 1..=2).to_string(), &[])).await;
+    let mut current = snapshot("shuttle-int8@1", T + 60, 30);
+    current.psi = 0.31;
+    let old = snapshot("shuttle-int8@0", T + 60, 900);
+    send(&app, to_axum(device_request("dev-a", &[old, current]))).await;
+
+    let page = get_json(&app, "/api/fleet").await;
+    let devices = page["devices"].as_array().unwrap();
+    let a = devices.iter().find(|d| d["device_id"] == "dev-a").unwrap();
+    assert_eq!((a["drift_psi"].clone(), a["drift_count"].clone()), (json!(0.31), json!(30)));
+    assert_eq!(a["model_version"], "shuttle-int8@1");
+    // dev-b never exported drift: no figure rather than a made-up 0.
+    let b = devices.iter().find(|d| d["device_id"] == "dev-b").unwrap();
+    assert_eq!(b["drift_psi"], Value::Null);
+}

@@ -15,9 +15,22 @@ use super::{DeviceStats, Store, StoreError};
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DevicePage {
     /// Up to `limit` devices after the cursor.
-    pub devices: Vec<DeviceStats>,
+    pub devices: Vec<FleetDevice>,
     /// `after` for the next page; null on the last one.
     pub next_after: Option<String>,
+}
+
+/// One device on the fleet page: its stored figures and the drift its current model version
+/// reported (none before the device's first drift export for that version).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FleetDevice {
+    /// What `/api/devices` says of it.
+    #[serde(flatten)]
+    pub stats: DeviceStats,
+    /// Population stability index of the current model version's scores on this device.
+    pub drift_psi: Option<f64>,
+    /// Scores that PSI is computed from.
+    pub drift_count: Option<i64>,
 }
 
 /// Where a point's score came from.
@@ -87,7 +100,23 @@ impl Store {
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let next_after = if more { rows.last().map(|(id, _)| id.clone()) } else { None };
-        Ok(DevicePage { devices: rows.into_iter().map(|(_, d)| d).collect(), next_after })
+        // The drift row of each device's current version: a primary-key lookup per listed device.
+        let mut drift = conn.prepare_cached(
+            "SELECT psi, count FROM drift WHERE device_id = ?1 AND model_version = ?2",
+        )?;
+        let mut devices = Vec::with_capacity(rows.len());
+        for (id, stats) in rows {
+            let found = match &stats.model_version {
+                Some(version) => drift
+                    .query_map(params![id, version], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .next()
+                    .transpose()?,
+                None => None,
+            };
+            let (drift_psi, drift_count) = found.map_or((None, None), |(p, c)| (Some(p), Some(c)));
+            devices.push(FleetDevice { stats, drift_psi, drift_count });
+        }
+        Ok(DevicePage { devices, next_after })
     }
 
     /// Up to `limit` of `device`'s records older than cursor `before`, newest first, with the

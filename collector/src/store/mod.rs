@@ -26,7 +26,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 pub use cloud::{CloudOutcome, CloudResult, Pending};
 pub use export::{ExportFilter, ExportRow};
-pub use fleet::{DevicePage, ScoredBy, Series, SeriesPoint};
+pub use fleet::{DevicePage, FleetDevice, ScoredBy, Series, SeriesPoint};
 pub use ingest::{IngestOutcome, CONFLICT_REASON};
 pub use read::{DeviceStats, Gap, Gaps, RecordPage, StoredRecord, StoredStats};
 
