@@ -4,6 +4,10 @@ Examples (from models/):
   python -m edge_pipeline --out shuttle
   python -m edge_pipeline --csv my.csv --features temp,rpm --label is_fault --out mine
   python -m edge_pipeline --csv series.csv --features value --window 16 --out series
+
+With --window the windows are split in time order (train earliest, then validation, then
+test, --gap readings apart); otherwise rows are split at random. The summary (stdout, JSON)
+and a table (stderr) compare the model on the test part with a z-score and a PCA baseline.
 """
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ import json
 import sys
 
 from .data import DataError, load_csv, shuttle_path, sliding_windows
+from .evaluation import table
 from .pipeline import Options, run
+from .split import SplitError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--label", help="0/1 label column for evaluation (rows with 1 never train)")
     p.add_argument("--anomaly-value", default="1", help="label value meaning anomaly")
     p.add_argument("--window", type=int, help="sliding windows of this length over one column")
+    p.add_argument("--gap", type=int,
+                   help="with --window: unused readings between train, validation and test "
+                        "(default and minimum: the window length)")
     p.add_argument("--limit", type=int, help="read at most this many rows")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--name", default="model", help="file name stem of the models")
@@ -47,12 +56,26 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    meta = run(ds, Options(out_dir=a.out, name=a.name, version=a.version, epochs=a.epochs,
-                           seed=a.seed, threshold_quantile=a.threshold_quantile, clip=a.clip,
-                           golden_rows=a.golden_rows, sample_rows=a.sample_rows))
+    if a.gap is not None and not a.window:
+        print("error: --gap needs --window", file=sys.stderr)
+        return 2
+    try:
+        meta = run(ds, Options(out_dir=a.out, name=a.name, version=a.version, epochs=a.epochs,
+                               seed=a.seed, threshold_quantile=a.threshold_quantile, clip=a.clip,
+                               golden_rows=a.golden_rows, sample_rows=a.sample_rows, gap=a.gap))
+    except SplitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     summary = {k: meta[k] for k in ("version", "threshold", "int8_vs_f32", "int8_weight_only_vs_f32")}
     summary["models"] = {k: {m: v.get(m) for m in ("bytes", "roc_auc")} for k, v in meta["models"].items()}
+    ev = meta["evaluation"]
+    summary["evaluation"] = {
+        "split": ev["split"]["kind"],
+        **{name: {m: v.get(m) for m in ("roc_auc", "pr_auc", "precision", "recall")}
+           for name, v in (("model", ev["model"]), *ev["baselines"].items())},
+    }
     print(json.dumps(summary, indent=2))
+    print(table(ev), file=sys.stderr)
     return 0
 
 

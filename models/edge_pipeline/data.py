@@ -22,6 +22,7 @@ class Dataset:
     x: np.ndarray  # [rows, F] float64
     y: np.ndarray | None  # [rows] 0/1, or None when unlabelled
     source: str
+    window: int | None = None  # set by sliding_windows: row i covers readings i .. i+window-1
 
 
 class DataError(ValueError):
@@ -101,7 +102,9 @@ def load_csv(
 def sliding_windows(ds: Dataset, window: int) -> Dataset:
     """Turn a univariate series into overlapping windows of ``window`` readings.
 
-    A window is labelled anomalous when any reading inside it is.
+    A window is labelled anomalous when any reading inside it is. Row ``i`` is the window
+    starting at reading ``i`` (``Dataset.window`` records the length), which the pipeline's
+    time-ordered split relies on.
     """
     if ds.x.shape[1] != 1:
         raise DataError(f"--window needs exactly one feature column, got {ds.features}")
@@ -118,4 +121,5 @@ def sliding_windows(ds: Dataset, window: int) -> Dataset:
         x=np.ascontiguousarray(view),
         y=y,
         source=ds.source,
+        window=window,
     )

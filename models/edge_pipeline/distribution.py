@@ -84,6 +84,8 @@ def refresh(model_dir: str, x: np.ndarray, labels: np.ndarray, val_fraction: flo
     with open(path, encoding="utf-8") as fh:
         meta = json.load(fh)
     split = meta["split"]
+    if split.get("kind", "random") != "random":
+        raise ValueError(f"refresh reproduces random splits only, not {split['kind']!r}")
     val, test, train = split_normal(labels, np.random.default_rng(split["seed"]), val_fraction,
                                     test_fraction)
     sizes = {"val_normal": len(val), "test_normal": len(test), "train_normal": len(train)}

@@ -1,4 +1,8 @@
-"""Evaluation metrics without scikit-learn: ROC-AUC by ranks, precision/recall at a threshold."""
+"""Evaluation metrics without scikit-learn: ROC-AUC by ranks, PR-AUC (average precision),
+precision/recall at a threshold, and ``summary`` which bundles them for metadata.json.
+
+Higher scores mean "more anomalous"; label 1 is the anomaly (positive) class.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -10,17 +14,37 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError("ROC-AUC needs both classes")
+    scores = np.asarray(scores, dtype=np.float64)
     order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = np.asarray(scores)[order]
-    i = 0
-    while i < len(sorted_scores):
-        j = i
-        while j + 1 < len(sorted_scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
+    s = scores[order]
+    # Runs of tied scores share the average of the ranks they span (1-based).
+    first = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    last = np.r_[first[1:], len(s)] - 1
+    ranks = np.empty(len(s), dtype=np.float64)
+    ranks[order] = np.repeat((first + last) / 2.0 + 1.0, last - first + 1)
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """PR-AUC as average precision: the sum over thresholds of (recall step) x precision.
+
+    Every distinct score is one threshold ("flag when score >= it"), so tied scores enter and
+    leave together, as in scikit-learn's ``average_precision_score``."""
+    labels = np.asarray(labels).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_pos = int(labels.sum())
+    if n_pos == 0:
+        raise ValueError("average precision needs at least one positive")
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], labels[order]
+    # The last index of each run of tied scores closes one threshold.
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    tp = np.cumsum(y)[last]
+    flagged = last + 1
+    precision = tp / flagged
+    recall = tp / n_pos
+    steps = np.diff(np.r_[0.0, recall])
+    return float((steps * precision).sum())
 
 
 def at_threshold(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
@@ -33,3 +57,18 @@ def at_threshold(labels: np.ndarray, scores: np.ndarray, threshold: float) -> di
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+
+
+def summary(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """ROC-AUC, PR-AUC and the counts at ``threshold`` of one scorer on one test set; the AUCs
+    are ``None`` when the set lacks a class (an unlabelled or anomaly-free test part)."""
+    labels = np.asarray(labels).astype(bool)
+    both = bool(labels.any() and (~labels).any())
+    return {
+        "roc_auc": roc_auc(labels, scores) if both else None,
+        "pr_auc": average_precision(labels, scores) if both else None,
+        "threshold": float(threshold),
+        **at_threshold(labels, scores, threshold),
+        "positives": int(labels.sum()),
+        "rows": int(labels.size),
+    }

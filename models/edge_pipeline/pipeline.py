@@ -1,9 +1,14 @@
 """The end-to-end run: split, train on normal rows, export, quantize, evaluate, write artifacts.
 
+Windows of a series (``Dataset.window`` set) are split in time order with a gap, tabular rows
+at random (``split.py``); the threshold is a quantile of validation scores, and the test part
+scores the model beside a z-score and a PCA baseline (``evaluation.py``).
+
 Artifacts in the output directory:
   model.f32.onnx, model.int8.onnx  the two models (raw readings in, one score per row out)
   metadata.json                    features, normalization, threshold, held-out score quantiles,
-                                   metrics, version, hashes
+                                   metrics, the split and the test-part evaluation against the
+                                   baselines (``evaluation``), version, hashes
   golden.json                      input rows + onnxruntime scores of both models, for tract tests
   sample.csv                       held-out rows (never trained on) with labels, for replay
 """
@@ -21,9 +26,10 @@ import numpy as np
 from . import export, golden
 from .autoencoder import Autoencoder
 from .data import Dataset
-from .distribution import device_scores, score_distribution, split_normal
+from .distribution import device_scores, score_distribution
+from .evaluation import evaluate
 from .metrics import at_threshold, roc_auc
-
+from .split import random_split, time_split
 
 
 @dataclass
@@ -39,6 +45,7 @@ class Options:
     sample_rows: int = 2000
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+    gap: int | None = None  # readings between time-ordered parts; default the window length
 
 
 def _sha256(path: str) -> str:
@@ -50,9 +57,14 @@ def run(ds: Dataset, opt: Options) -> dict:
     rng = np.random.default_rng(opt.seed)
     n = ds.x.shape[0]
     labels = ds.y if ds.y is not None else np.zeros(n, dtype=np.int64)
-    val_idx, test_normal, train_idx = split_normal(labels, rng, opt.val_fraction,
-                                                   opt.test_fraction)
-    anomaly_idx = np.flatnonzero(labels == 1)
+    if ds.window:
+        split = time_split(labels, ds.window, opt.val_fraction, opt.test_fraction, opt.gap)
+    else:
+        split = random_split(labels, rng, opt.val_fraction, opt.test_fraction)
+    train_idx, val_idx, test_idx = split.train, split.val, split.test
+    test_normal = test_idx[labels[test_idx] == 0]
+    anomaly_idx = test_idx[labels[test_idx] == 1]  # the test part's anomalies
+    evaluable = len(anomaly_idx) > 0 and len(test_normal) > 0
 
     mean = ds.x[train_idx].mean(axis=0)
     std = ds.x[train_idx].std(axis=0)
@@ -75,7 +87,6 @@ def run(ds: Dataset, opt: Options) -> dict:
     val_scores = export.ort_scores(f32_path, ds.x[val_idx])
     threshold = float(np.quantile(val_scores, opt.threshold_quantile))
 
-    test_idx = np.concatenate([test_normal, anomaly_idx])
     xt = ds.x[test_idx]
     s32 = export.ort_scores(f32_path, xt)
     # Per-row calls: how a live sensor is scored, and independent of what else is in a batch.
@@ -87,7 +98,7 @@ def run(ds: Dataset, opt: Options) -> dict:
             "bytes": os.path.getsize(path),
             "sha256": _sha256(path),
         }
-        if len(anomaly_idx):
+        if evaluable:
             yt = labels[test_idx]
             entry["roc_auc"] = roc_auc(yt, scores)
             entry["at_threshold"] = at_threshold(yt, scores, threshold)
@@ -97,7 +108,7 @@ def run(ds: Dataset, opt: Options) -> dict:
         wo_path = os.path.join(tmp, "weight_only.onnx")
         export.dequantize_weights(int8_path, wo_path)
         s8w = export.ort_scores(wo_path, xt)
-    if len(anomaly_idx):
+    if evaluable:
         models["int8"]["weight_only_roc_auc"] = roc_auc(labels[test_idx], s8w)
 
     def deviation(s):
@@ -113,6 +124,9 @@ def run(ds: Dataset, opt: Options) -> dict:
 
     int8_vs_f32 = deviation(s8)
     int8_weight_only_vs_f32 = deviation(s8w)
+
+    evaluation = evaluate(ds.x, labels, split, {"model": s32, "model_device": s8w}, threshold,
+                          opt.threshold_quantile, windowed=bool(ds.window))
 
     # Golden rows: a fixed mix of held-out normal and anomalous readings.
     k = opt.golden_rows
@@ -150,11 +164,13 @@ def run(ds: Dataset, opt: Options) -> dict:
             "test_normal": int(len(test_normal)),
             "test_anomalies": int(len(anomaly_idx)),
             "seed": opt.seed,
+            **{k: v for k, v in split.info.items() if k in ("kind", "window", "gap")},
         },
         "training": {"epochs_run": len(ae.history), "final": ae.history[-1]},
         "models": models,
         "int8_vs_f32": int8_vs_f32,
         "int8_weight_only_vs_f32": int8_weight_only_vs_f32,
+        "evaluation": evaluation,
     }
     with open(os.path.join(opt.out_dir, "metadata.json"), "w") as fh:
         json.dump(meta, fh, indent=2)

@@ -138,8 +138,9 @@ def test_cli_on_a_users_univariate_csv(tmp_path):
     t = np.arange(1200)
     v = np.sin(t / 10) + rng.normal(0, 0.05, len(t))
     lab = np.zeros(len(t), dtype=int)
-    v[900:910] += 3
-    lab[900:910] = 1
+    # Late in the series: --window splits in time order, so only the latest readings are tested.
+    v[1100:1110] += 3
+    lab[1100:1110] = 1
     csv = tmp_path / "series.csv"
     csv.write_text("time,value,fault\n" + "".join(f"{a},{b},{c}\n" for a, b, c in zip(t, v, lab)))
     out = tmp_path / "out"
@@ -202,3 +203,21 @@ def test_run_writes_the_held_out_score_distribution(small_run):
     below = [q for q, s in pairs if s < thr]
     above = [q for q, s in pairs if s > thr]
     assert (below[-1] if below else 0.0) - 0.01 <= 1 - rate <= (above[0] if above else 1.0) + 0.01
+
+
+def test_tabular_rows_keep_the_random_split_and_get_baselines(small_run):
+    out, meta = small_run
+    assert meta["split"]["kind"] == "random" and "gap" not in meta["split"]
+    ev = meta["evaluation"]
+    assert ev["split"]["kind"] == "random"
+    assert ev["split"]["test_anomalies"] == meta["split"]["test_anomalies"] > 0
+    assert ev["split"]["val_normal"] == meta["split"]["val_normal"]
+    # The model's figures are the f32 model's at the metadata threshold, as in "models".
+    assert ev["model"]["roc_auc"] == meta["models"]["f32"]["roc_auc"]
+    assert ev["model"]["threshold"] == meta["threshold"]
+    assert ev["model"]["precision"] == meta["models"]["f32"]["at_threshold"]["precision"]
+    assert ev["baselines"]["zscore"]["rule"] == "max over features of |z|"
+    assert 1 <= ev["baselines"]["pca"]["components"] < 9
+    for m in (ev["model"], ev["model_device"], *ev["baselines"].values()):
+        for k in ("roc_auc", "pr_auc", "precision", "recall"):
+            assert 0.0 <= m[k] <= 1.0
