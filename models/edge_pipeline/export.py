@@ -2,7 +2,13 @@
 
 The graph takes raw readings ``sensor_data`` [batch_size, F] (float32) and returns
 ``anomaly_score`` [batch_size]: the mean squared error between the standardized input and its
-reconstruction. Opset 17, dynamic batch axis named ``batch_size``.
+reconstruction, plus, for window models, the range guard's term (``guard.py``: two fixed dense
+layers beside the autoencoder, then how far their output lies outside per-channel bounds).
+Opset 17, dynamic batch axis named ``batch_size``.
+
+int8 (``quantize_int8``) of a window model quantizes the autoencoder's first layers per output
+column and keeps the guard's layers and the last two decoder layers float
+(``series_float_layers``).
 """
 from __future__ import annotations
 
@@ -14,15 +20,18 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .autoencoder import Autoencoder
+from .guard import RangeGuard
 
 INPUT = "sensor_data"
 OUTPUT = "anomaly_score"
 BATCH = "batch_size"
 OPSET = 17
+GUARD_NODES = ("guard0", "guard1")
 
 
 def build_model(
-    ae: Autoencoder, mean: np.ndarray, std: np.ndarray, clip: float, name: str
+    ae: Autoencoder, mean: np.ndarray, std: np.ndarray, clip: float, name: str,
+    guard: RangeGuard | None = None,
 ) -> onnx.ModelProto:
     """``clip`` bounds the standardized input to [-clip, clip]. Without it one wild reading in a
     batch stretches the per-tensor scale of the int8 model's dynamic activation quantization and
@@ -50,11 +59,14 @@ def build_model(
         if i < last:
             nodes.append(helper.make_node("Relu", [out], [f"h{i}"], name=f"relu{i}"))
             h = f"h{i}"
+    recon_error = OUTPUT if guard is None else "recon_error"
     nodes += [
         helper.make_node("Sub", ["recon", "xn"], ["diff"], name="residual"),
         helper.make_node("Mul", ["diff", "diff"], ["sq"], name="square"),
-        helper.make_node("ReduceMean", ["sq"], [OUTPUT], axes=[1], keepdims=0, name="mse"),
+        helper.make_node("ReduceMean", ["sq"], [recon_error], axes=[1], keepdims=0, name="mse"),
     ]
+    if guard is not None:
+        _guard_nodes(guard, f, nodes, inits)
     graph = helper.make_graph(
         nodes,
         name,
@@ -72,12 +84,61 @@ def build_model(
     return model
 
 
-def quantize_int8(f32_path: str, int8_path: str) -> None:
-    """onnxruntime's dynamic quantization: int8 weights, activations quantized per call."""
+def _guard_nodes(guard: RangeGuard, f: int, nodes: list, inits: list) -> None:
+    """The guard beside the autoencoder: ``xn`` -> two dense layers -> ``u``, then
+    ``range_error = mean((u - Min(Max(u, lo), hi))**2)`` added to ``recon_error``. No node is
+    named like an initializer: tract refuses such a graph."""
+    (w0, b0), (w1, b1) = guard.layers(f)
+    lo, hi = guard.bounds()
+    inits += [
+        numpy_helper.from_array(w0.astype(np.float32), "G0"),
+        numpy_helper.from_array(b0.astype(np.float32), "g0"),
+        numpy_helper.from_array(w1.astype(np.float32), "G1"),
+        numpy_helper.from_array(b1.astype(np.float32), "g1"),
+        numpy_helper.from_array(lo.astype(np.float32), "guard_lo"),
+        numpy_helper.from_array(hi.astype(np.float32), "guard_hi"),
+    ]
+    nodes += [
+        helper.make_node("Gemm", ["xn", "G0", "g0"], ["gz0"], name=GUARD_NODES[0]),
+        helper.make_node("Relu", ["gz0"], ["gh0"], name="guard_relu0"),
+        helper.make_node("Gemm", ["gh0", "G1", "g1"], ["guard_u"], name=GUARD_NODES[1]),
+        helper.make_node("Max", ["guard_u", "guard_lo"], ["guard_above_lo"], name="guard_floor"),
+        helper.make_node("Min", ["guard_above_lo", "guard_hi"], ["guard_in_range"],
+                         name="guard_ceiling"),
+        helper.make_node("Sub", ["guard_u", "guard_in_range"], ["guard_excess"],
+                         name="guard_excess"),
+        helper.make_node("Mul", ["guard_excess", "guard_excess"], ["guard_sq"],
+                         name="guard_square"),
+        helper.make_node("ReduceMean", ["guard_sq"], ["range_error"], axes=[1], keepdims=0,
+                         name="guard_mean"),
+        helper.make_node("Add", ["recon_error", "range_error"], [OUTPUT], name="score"),
+    ]
+
+
+def quantize_int8(f32_path: str, int8_path: str, per_channel: bool = False,
+                  keep_float: tuple[str, ...] = ()) -> None:
+    """onnxruntime's dynamic quantization: int8 weights, activations quantized per call.
+
+    ``per_channel`` gives each output column of a weight matrix its own scale; the ``Gemm``
+    nodes named in ``keep_float`` stay float (as ``MatMul`` + ``Add``)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(f32_path, int8_path, weight_type=QuantType.QInt8)
+    names = {n.name for n in onnx.load(f32_path).graph.node}
+    # quantize_dynamic first splits each Gemm into MatMul + Add, named after it.
+    exclude = [f"{n}_MatMul" for n in keep_float if n in names]
+    quantize_dynamic(f32_path, int8_path, weight_type=QuantType.QInt8, per_channel=per_channel,
+                     nodes_to_exclude=exclude)
     onnx.checker.check_model(onnx.load(int8_path), full_check=True)
+
+
+def series_float_layers(ae: Autoencoder) -> tuple[str, ...]:
+    """The layers a window model keeps float in int8: the guard's (exact constants and range
+    scales) and the autoencoder's last two, whose rounding lands in the reconstruction error
+    directly. Measured on the synthetic suite (seed 2, per-channel int8): int8/f32 flag
+    agreement 98.8% with every layer int8, 98.9-99.2% with the output layer float, 99.6% with
+    the last two float; the file is then ~17% smaller than f32 instead of ~45%."""
+    last = len(ae.weights) - 1
+    return (*GUARD_NODES, f"dense{last - 1}", f"dense{last}")
 
 
 def dequantize_weights(int8_path: str, out_path: str) -> int:
@@ -105,8 +166,9 @@ def dequantize_weights(int8_path: str, out_path: str) -> int:
         w = (inits[mm.input[1]].astype(np.float32) - np.float32(w_zp)) * w_scale.astype(np.float32)
         name = mm.input[1] + "_dequantized"
         g.initializer.append(numpy_helper.from_array(w.astype(np.float32), name))
+        # Named after its output, which is unique: quantize_dynamic may leave nodes unnamed.
         fmul.CopyFrom(helper.make_node("MatMul", [dql.input[0], name], [fmul.output[0]],
-                                       name=mm.name + "_w8a32"))
+                                       name=fmul.output[0] + "_w8a32"))
         drop.update(id(n) for n in (mm, cast, smul, dql))
         count += 1
     keep = [n for n in g.node if id(n) not in drop]

@@ -2,7 +2,10 @@
 
 Windows of a series (``Dataset.window`` set) are split in time order with a gap, tabular rows
 at random (``split.py``); the threshold is a quantile of validation scores, and the test part
-scores the model beside a z-score and a PCA baseline (``evaluation.py``).
+scores the model beside a z-score and a PCA baseline (``evaluation.py``). A window model's score
+adds the range guard (``guard.py``) to the reconstruction error, and its int8 file keeps the
+guard and the last decoder layers float (``export.series_float_layers``); tabular models are
+exported as before.
 
 Artifacts in the output directory:
   model.f32.onnx, model.int8.onnx  the two models (raw readings in, one score per row out)
@@ -28,6 +31,7 @@ from .autoencoder import Autoencoder
 from .data import Dataset
 from .distribution import device_scores, score_distribution
 from .evaluation import evaluate
+from .guard import RangeGuard
 from .metrics import at_threshold, roc_auc
 from .split import random_split, time_split
 
@@ -46,6 +50,8 @@ class Options:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     gap: int | None = None  # readings between time-ordered parts; default the window length
+    guard: bool = True  # window models: add the range guard (guard.py) to the score
+    per_channel: bool | None = None  # int8 weight scales per column; default: window models
 
 
 def _sha256(path: str) -> str:
@@ -77,11 +83,21 @@ def run(ds: Dataset, opt: Options) -> dict:
     ae = Autoencoder.init(ds.x.shape[1], rng)
     ae.fit(norm(train_idx), norm(val_idx), rng, epochs=opt.epochs)
 
+    # Series get the range guard: level, newest reading and roughness against their training
+    # range. Tabular rows keep the plain reconstruction error (and their exports unchanged).
+    guard = None
+    if ds.window and opt.guard:
+        train_xn = np.clip(norm(train_idx), -opt.clip, opt.clip)
+        guard = RangeGuard.fit(train_xn, float(ae.scores(train_xn).mean()), opt.clip)
+    per_channel = bool(ds.window) if opt.per_channel is None else opt.per_channel
+    keep_float = export.series_float_layers(ae) if ds.window else ()
+
     os.makedirs(opt.out_dir, exist_ok=True)
     f32_path = os.path.join(opt.out_dir, f"{opt.name}.f32.onnx")
     int8_path = os.path.join(opt.out_dir, f"{opt.name}.int8.onnx")
-    export.save(export.build_model(ae, mean, std, opt.clip, f"{opt.name}-{opt.version}"), f32_path)
-    export.quantize_int8(f32_path, int8_path)
+    export.save(export.build_model(ae, mean, std, opt.clip, f"{opt.name}-{opt.version}", guard),
+                f32_path)
+    export.quantize_int8(f32_path, int8_path, per_channel, keep_float)
 
     # Threshold: a high quantile of held-out *normal* scores, so it needs no labels.
     val_scores = export.ort_scores(f32_path, ds.x[val_idx])
@@ -167,6 +183,12 @@ def run(ds: Dataset, opt: Options) -> dict:
             **{k: v for k, v in split.info.items() if k in ("kind", "window", "gap")},
         },
         "training": {"epochs_run": len(ae.history), "final": ae.history[-1]},
+        "score": {
+            "reconstruction": "mean squared error of the standardized input, clipped to +-clip",
+            "range_guard": guard.describe() if guard is not None else None,
+        },
+        "int8": {"weights": "per output column" if per_channel else "per tensor",
+                 "float_layers": list(keep_float)},
         "models": models,
         "int8_vs_f32": int8_vs_f32,
         "int8_weight_only_vs_f32": int8_weight_only_vs_f32,

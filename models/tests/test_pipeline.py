@@ -208,6 +208,9 @@ def test_run_writes_the_held_out_score_distribution(small_run):
 def test_tabular_rows_keep_the_random_split_and_get_baselines(small_run):
     out, meta = small_run
     assert meta["split"]["kind"] == "random" and "gap" not in meta["split"]
+    # Tabular exports are as before: no range guard, every layer int8 per tensor.
+    assert meta["score"]["range_guard"] is None
+    assert meta["int8"] == {"weights": "per tensor", "float_layers": []}
     ev = meta["evaluation"]
     assert ev["split"]["kind"] == "random"
     assert ev["split"]["test_anomalies"] == meta["split"]["test_anomalies"] > 0
