@@ -1,4 +1,5 @@
-//! The model contract: one float32 input `[batch, F]`, one float32 output `[batch]`.
+//! The model contract: one float32 input `[batch, F]`, one float32 output `[batch]` (a
+//! reconstruction output has been turned into one by then, see `reconstruction.rs`).
 //!
 //! `F` is read from the model, never assumed. The batch axis, whatever the file declares, is
 //! rebound to one symbol so a single optimized plan serves one reading or thousands.
@@ -20,6 +21,9 @@ pub struct ModelContract {
     pub output_name: String,
     /// Features per reading.
     pub features: usize,
+    /// The file's output is the reconstruction `[batch, F]`; the engine scores it as the mean
+    /// squared error against the input (and `output_name` is that appended score).
+    pub reconstruction_output: bool,
 }
 
 /// Checks `model` against the contract and returns it typed, with the batch axis symbolic.
@@ -63,7 +67,7 @@ pub(super) fn bind(mut model: InferenceModel) -> Result<(TypedModel, ModelContra
     if out.rank() != 1 || out.shape[0] != batch.to_dim() {
         return Err(ContractViolation::OutputShape(format!("{:?}", out.shape)).into());
     }
-    Ok((typed, ModelContract { input_name, output_name, features }))
+    Ok((typed, ModelContract { input_name, output_name, features, reconstruction_output: false }))
 }
 
 fn describe(dt: Option<DatumType>) -> String {

@@ -1,17 +1,21 @@
 //! The inference engine: an ONNX anomaly model run by tract.
 //!
 //! A model takes raw readings `[batch, F]` (float32) and returns one anomaly score per row
-//! (`[batch]`, float32). [`Engine::load`] parses the bytes, checks that contract, binds the
+//! (`[batch]`, float32), or its reconstruction (`[batch, F]`), which the engine turns into the
+//! mean squared error against the input at load. [`Engine::load`] parses the bytes, checks that contract, binds the
 //! batch axis to a symbol, optimizes once and keeps the plan; [`Engine::score`] validates the
 //! input and runs it. Nothing here panics on user input: every failure is an [`EngineError`].
 //! A model larger than [`ModelLimits`] allows is refused before tract builds anything from it.
 
 mod backend;
+mod batch_axis;
 mod contract;
 mod dense;
 mod dequantize;
 mod error;
 mod limits;
+mod names;
+mod reconstruction;
 mod reduce_axes;
 mod slot;
 mod wiring;
@@ -84,13 +88,16 @@ impl Engine {
             .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
         let parameters = config.limits.check_graph(&proto)?;
         wiring::check_outputs_defined(&proto)?;
+        batch_axis::unify(&mut proto);
         let dequantized = match config.int8 {
             Int8Mode::DequantizeWeights => dequantize::dequantize_dynamic_matmuls(&mut proto)?,
             Int8Mode::AsWritten => 0,
         };
+        let reconstruction_output = reconstruction::append_score(&mut proto);
         let model =
             onnx.model_for_proto_model(&proto).map_err(|e| EngineError::Parse(format!("{e:#}")))?;
-        let (typed, contract) = contract::bind(model)?;
+        let (typed, mut contract) = contract::bind(model)?;
+        contract.reconstruction_output = reconstruction_output;
         let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())

@@ -30,17 +30,27 @@ pub(crate) struct DensePlan {
     features: usize,
     pre: Vec<Pre>,
     layers: Vec<Layer>,
-    /// The widest activation (input or any layer output).
+    guard: Option<Guard>,
+    /// The widest activation (input or any layer output, the guard's included).
     widest: usize,
     scratch: RefCell<Scratch>,
+}
+
+/// The range guard, packed: its layers and the bounds its output channels should stay in.
+#[derive(Clone, Debug)]
+struct Guard {
+    layers: Vec<Layer>,
+    lo: Vec<f32>,
+    hi: Vec<f32>,
 }
 
 /// Per-call working memory, kept between calls.
 #[derive(Clone, Debug)]
 struct Scratch {
-    /// Broadcast activations of a tile, ping-ponged between layers.
+    /// Broadcast activations of a tile, ping-ponged between layers (`c` for the guard's).
     a: Vec<F4>,
     b: Vec<F4>,
+    c: Vec<F4>,
     /// The normalised input of a tile, packed four features to a vector.
     target: Vec<F4>,
     /// One normalised reading.
@@ -50,14 +60,24 @@ struct Scratch {
 impl DensePlan {
     /// Packs a recognised recipe.
     pub fn new(recipe: Recipe) -> DensePlan {
-        let layers: Vec<Layer> = recipe
-            .layers
+        let pack_all = |layers: &[pattern::DenseLayer]| -> Vec<Layer> {
+            layers
+                .iter()
+                .map(|l| Layer::new(l.inputs, l.outputs, &l.weights, &l.bias, l.relu))
+                .collect()
+        };
+        let layers = pack_all(&recipe.layers);
+        let guard = recipe.guard.map(|g| Guard { layers: pack_all(&g.layers), lo: g.lo, hi: g.hi });
+        let guard_layers = guard.iter().flat_map(|g| &g.layers);
+        let widest = layers
             .iter()
-            .map(|l| Layer::new(l.inputs, l.outputs, &l.weights, &l.bias, l.relu))
-            .collect();
-        let widest = layers.iter().map(|l| l.outputs).chain([recipe.features]).max().unwrap_or(0);
+            .chain(guard_layers)
+            .map(|l| l.outputs)
+            .chain([recipe.features])
+            .max()
+            .unwrap_or(0);
         let scratch = RefCell::new(Scratch::new(widest, recipe.features));
-        DensePlan { features: recipe.features, pre: recipe.pre, layers, widest, scratch }
+        DensePlan { features: recipe.features, pre: recipe.pre, layers, guard, widest, scratch }
     }
 
     /// Number of dense layers.
@@ -103,6 +123,10 @@ impl DensePlan {
                 *slot = v;
             }
         }
+        let mut range_errors = [0f32; R];
+        if let Some(guard) = &self.guard {
+            guard.range_errors::<R>(&s.a[..R * f], &mut s.b, &mut s.c, &mut range_errors);
+        }
         let Some((last, hidden)) = self.layers.split_last() else { return };
         let (mut input, mut output) = (&mut s.a, &mut s.b);
         for layer in hidden {
@@ -111,8 +135,37 @@ impl DensePlan {
         }
         let mut squares = [F4::zero(); R];
         last.squared_error::<R>(&input[..R * last.inputs], &s.target[..R * groups], &mut squares);
-        for (score, sq) in scores.iter_mut().zip(squares) {
-            *score = sq.sum() / f as f32;
+        for ((score, sq), range) in scores.iter_mut().zip(squares).zip(range_errors) {
+            *score = sq.sum() / f as f32 + range;
+        }
+    }
+}
+
+impl Guard {
+    /// Runs the guard's layers on `R` readings (`input`: their normalised values as broadcasts)
+    /// and writes each reading's `mean((u − clamp(u, lo, hi))²)`; `a` and `b` are scratch.
+    #[inline(always)]
+    fn range_errors<const R: usize>(
+        &self,
+        input: &[F4],
+        a: &mut [F4],
+        b: &mut [F4],
+        out: &mut [f32; R],
+    ) {
+        let Some(first) = self.layers.first() else { return };
+        first.forward::<R>(input, &mut a[..R * first.outputs]);
+        let (mut from, mut to) = (a, b);
+        for layer in &self.layers[1..] {
+            layer.forward::<R>(&from[..R * layer.inputs], &mut to[..R * layer.outputs]);
+            std::mem::swap(&mut from, &mut to);
+        }
+        let width = self.layers.last().map_or(0, |l| l.outputs);
+        for (r, slot) in out.iter_mut().enumerate() {
+            let u = from[r * width..(r + 1) * width].iter().map(|v| v.to_array()[0]);
+            let bounds = self.lo.iter().zip(&self.hi);
+            let sum: f32 =
+                u.zip(bounds).map(|(v, (lo, hi))| (v - v.max(*lo).min(*hi)).powi(2)).sum();
+            *slot = sum / width.max(1) as f32;
         }
     }
 }
@@ -122,6 +175,7 @@ impl Scratch {
         Scratch {
             a: vec![F4::zero(); TILE * widest],
             b: vec![F4::zero(); TILE * widest],
+            c: vec![F4::zero(); TILE * widest],
             target: vec![F4::zero(); TILE * features.div_ceil(4)],
             row: vec![0.0; features],
         }

@@ -8,6 +8,15 @@
 //! (recon − xn | xn − recon) ─► (d · d | d ^ 2) ─► ReduceMean(axis 1, keepdims 0) ─► score
 //! ```
 //!
+//! Optionally a range guard sits beside the autoencoder (the pipeline exports one for series,
+//! see `models/edge_pipeline/guard.py`), matched in [`guard`]:
+//!
+//! ```text
+//! xn ─► (Gemm | MatMul [+ Add bias]) [+ Relu] ─► … ─► u              (one or more layers)
+//! u − (Clip(u, lo, hi) | Min(Max(u, lo), hi) | …) ─► square ─► ReduceMean(axis 1) ─► range error
+//! score = Add(mean squared error, range error)
+//! ```
+//!
 //! The match is exact: every node of the graph must be part of it, every intermediate value
 //! has the one consumer the pattern says, constants must broadcast along the feature axis only.
 //! Anything else is [`NotDense`], and the engine runs the model through tract as before. It reads
@@ -18,6 +27,8 @@ use std::collections::HashMap;
 use tract_onnx::pb;
 
 use super::super::dequantize::{load_floats, tensor_floats, Floats};
+
+mod guard;
 
 /// Why a graph is not one the dense path runs (diagnostic text, not an error: tract runs it).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +65,17 @@ pub(crate) struct Recipe {
     pub features: usize,
     pub pre: Vec<Pre>,
     pub layers: Vec<DenseLayer>,
+    /// A range guard added to the reconstruction error, if the graph has one.
+    pub guard: Option<GuardRecipe>,
+}
+
+/// A second chain of dense layers from the normalised input to `u`, scored by how far `u` lies
+/// outside per-channel bounds: `mean((u - clamp(u, lo, hi))²)`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct GuardRecipe {
+    pub layers: Vec<DenseLayer>,
+    pub lo: Vec<f32>,
+    pub hi: Vec<f32>,
 }
 
 fn no(why: impl Into<String>) -> NotDense {
@@ -111,25 +133,74 @@ impl<'g> Matcher<'g> {
         }
 
         let (pre, xn) = self.preprocessing(&input.name)?;
-        let xn_consumers = self.consumers_of(xn);
-        let [a, b] = xn_consumers[..] else {
-            return Err(no("the normalised input must feed the first layer and the error only"));
-        };
-        if a == usize::MAX || b == usize::MAX {
-            return Err(no("the normalised input must feed the first layer and the error only"));
-        };
-        let (first, sub) = if g.node[a].op_type == "Sub" { (b, a) } else { (a, b) };
-        if g.node[sub].op_type != "Sub" {
-            return Err(no("no Sub compares the reconstruction with the input"));
+        let readers = self.consumers_of(xn);
+        let spread =
+            "the normalised input must feed the first layer, the error and at most a guard";
+        if readers.contains(&usize::MAX) || !(2..=3).contains(&readers.len()) {
+            return Err(no(spread));
         }
+        let subs: Vec<usize> =
+            readers.iter().copied().filter(|&i| g.node[i].op_type == "Sub").collect();
+        let [sub] = subs[..] else { return Err(no(spread)) };
         self.used[sub] = true;
 
-        let mut layers = Vec::new();
-        let mut value = xn;
-        let mut next = first;
+        // The autoencoder is the chain that ends in the Sub; a second chain is the guard.
+        let (mut autoencoder, mut guard) = (None, None);
+        for first in readers.into_iter().filter(|&i| i != sub) {
+            let (layers, out) = self.chain(first, xn)?;
+            if self.only_consumer(out) == Some(sub) {
+                autoencoder = Some((layers, out));
+            } else {
+                guard = Some((layers, out));
+            }
+        }
+        let (layers, recon) =
+            autoencoder.ok_or_else(|| no("no chain of layers ends in the error"))?;
+        if layers.last().map(|l| l.outputs) != Some(self.features) {
+            return Err(no("the reconstruction is not as wide as the input"));
+        }
+        let s = &g.node[sub];
+        let operands_ok = s.input.len() == 2
+            && ((s.input[0] == recon && s.input[1] == xn)
+                || (s.input[0] == xn && s.input[1] == recon));
+        if !operands_ok {
+            return Err(no("the error is not reconstruction minus input"));
+        }
+        let squared = self.square(self.single_consumer(&s.output[0])?)?;
+        let mut score = self.mean_over_features(self.single_consumer(squared)?)?;
+        let guard = match guard {
+            Some((layers, u)) => {
+                let width = layers.last().map_or(self.features, |l: &DenseLayer| l.outputs);
+                let (lo, hi, range_error) = self.range_excess(u, width)?;
+                score = self.sum_of(score, range_error)?;
+                Some(GuardRecipe { layers, lo, hi })
+            }
+            None => None,
+        };
+        if score != output.name {
+            return Err(no("the mean squared error is not the graph output"));
+        }
+        if let Some(i) = self.used.iter().position(|u| !u) {
+            return Err(no(format!(
+                "node {} ({}) is not part of the pattern",
+                g.node[i].name, g.node[i].op_type
+            )));
+        }
+        Ok(Recipe { features: self.features, pre, layers, guard })
+    }
+
+    /// Dense layers from node `first`, which reads `value` (`features` wide), for as long as the
+    /// one reader of a layer's output is another dense layer. Returns them and the last output.
+    fn chain(
+        &mut self,
+        first: usize,
+        value: &'g str,
+    ) -> Result<(Vec<DenseLayer>, &'g str), NotDense> {
+        let mut layers: Vec<DenseLayer> = Vec::new();
+        let (mut value, mut next) = (value, first);
         loop {
             let (layer, out) = self.layer(next, value)?;
-            let width = layers.last().map_or(self.features, |l: &DenseLayer| l.outputs);
+            let width = layers.last().map_or(self.features, |l| l.outputs);
             if layer.inputs != width {
                 return Err(no(format!(
                     "layer {} takes {} values, gets {width}",
@@ -139,34 +210,13 @@ impl<'g> Matcher<'g> {
             }
             layers.push(layer);
             value = out;
-            match self.only_consumer(value) {
-                Some(n) if n == sub => break,
-                Some(n) => next = n,
-                None => return Err(no("a layer output feeds more than one node")),
+            match self.only_consumer(value).map(|n| (n, self.graph.node[n].op_type.as_str())) {
+                Some((n, "Gemm" | "MatMul")) => next = n,
+                // The autoencoder ends in the error's Sub; a guard's output has two readers.
+                Some((_, "Sub")) | None => return Ok((layers, value)),
+                Some((_, op)) => return Err(no(format!("{op} where a dense layer was expected"))),
             }
         }
-        if layers.last().map(|l| l.outputs) != Some(self.features) {
-            return Err(no("the reconstruction is not as wide as the input"));
-        }
-        let s = &g.node[sub];
-        let operands_ok = s.input.len() == 2
-            && ((s.input[0] == value && s.input[1] == xn)
-                || (s.input[0] == xn && s.input[1] == value));
-        if !operands_ok {
-            return Err(no("the error is not reconstruction minus input"));
-        }
-        let squared = self.square(self.single_consumer(&s.output[0])?)?;
-        let mean = self.mean_over_features(self.single_consumer(squared)?)?;
-        if mean != output.name {
-            return Err(no("the mean squared error is not the graph output"));
-        }
-        if let Some(i) = self.used.iter().position(|u| !u) {
-            return Err(no(format!(
-                "node {} ({}) is not part of the pattern",
-                g.node[i].name, g.node[i].op_type
-            )));
-        }
-        Ok(Recipe { features: self.features, pre, layers })
     }
 
     /// Per-feature steps from the input to the value that feeds the first layer.
