@@ -54,6 +54,7 @@ fn options() -> AppOptions {
         token: None,
         app_version: "0.1.0".into(),
         schedule: ScheduleConfig { write_spacing_ms: 2_000, timer_ms: 30_000, min_sleep_ms: 250 },
+        send_readings: false,
     }
 }
 
@@ -297,4 +298,47 @@ fn a_configured_endpoint_outlives_the_app() {
     let request = h.collector.last_request();
     assert!(request.url.starts_with("http://elsewhere.test"), "{}", request.url);
     assert_eq!(request.header("authorization"), Some("Bearer t0k"));
+}
+
+#[test]
+fn scored_readings_carry_their_values_once_asked_and_the_choice_outlives_the_app() {
+    let store = Rc::new(MemoryStore::new());
+    let h = open_on(Rc::clone(&store));
+    with_shipped_model(&h);
+    let golden = common::golden();
+    let features = golden.features.len();
+    let rows = golden.flat_rows();
+    let first = &rows[..features];
+    // Off by default: the scored record has no reading.
+    block_on(h.app.score(first, features, None)).expect("scored");
+    assert!(!block_on(h.app.status()).expect("status").send_readings);
+    block_on(h.app.set_send_readings(true)).expect("stored");
+    // A later configure (a new token) keeps the choice.
+    block_on(h.app.configure("http://collector.test".into(), Some("t".into()))).expect("set");
+    block_on(h.app.score(first, features, None)).expect("scored");
+    drop(h);
+
+    let h = open_on(store);
+    assert!(block_on(h.app.status()).expect("status").send_readings, "stored with the settings");
+    with_shipped_model(&h);
+    block_on(h.app.score(&rows[features..2 * features], features, None)).expect("scored");
+    block_on(h.app.flush()).expect("flush");
+    let body = sync_fakes::json_body(&h.collector.last_request());
+    let records = sync_fakes::log_records(&body);
+    assert_eq!(records.len(), 3);
+    // Compared as f32: the wire's double is the f32 value, however it is spelled.
+    let reading = |r: &serde_json::Value| -> Option<Vec<f32>> {
+        let values = sync_fakes::attr(r, "edge.reading")?["arrayValue"]["values"].as_array()?;
+        Some(values.iter().map(|v| v["doubleValue"].as_f64().expect("a double") as f32).collect())
+    };
+    let sent = |row: &[f32]| row.to_vec();
+    assert_eq!(reading(&records[0]), None, "scored before the choice: as recorded");
+    assert_eq!(reading(&records[1]), Some(sent(first)));
+    assert_eq!(reading(&records[2]), Some(sent(&rows[features..2 * features])));
+    for r in &records {
+        assert!(sync_fakes::attr(r, "edge.score").is_some(), "still scored: {r}");
+        assert!(sync_fakes::attr(r, "edge.unscored_reason").is_none());
+    }
+    block_on(h.app.set_send_readings(false)).expect("stored");
+    assert!(!block_on(h.app.status()).expect("status").send_readings);
 }

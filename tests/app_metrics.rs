@@ -66,6 +66,7 @@ fn open() -> (TestApp, Rc<Collector>, Rc<FakeEnv>, Rc<MemoryStore>) {
         token: Some("t0ken".into()),
         app_version: "0.4.0".into(),
         schedule: ScheduleConfig { write_spacing_ms: 2_000, timer_ms: 30_000, min_sleep_ms: 250 },
+        send_readings: false,
     };
     let timer = Rc::new(NoSleep(Rc::clone(&env)));
     let app = block_on(App::open(

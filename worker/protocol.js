@@ -12,6 +12,7 @@ export const MSG = Object.freeze({
   FLUSH: 'flush', // {} -> { outcome }
   ONLINE: 'online', // the page saw `online`: cut backoff short and flush -> { outcome }
   CONFIGURE: 'configure', // { endpoint, token? } -> {}; stored, so a restarted worker keeps it
+  SEND_READINGS: 'send-readings', // { on: boolean } -> {}: scored records carry their reading (stored)
   REDRIVE: 'redrive', // {} -> { records } moved from dead letters back to the queue
   CHECK_UPDATE: 'check-update', // {} -> { update: { state, version?, error? } }: look for a newer signed model now
   ROLLBACK: 'rollback', // {} -> { rolledBack: boolean, version? }: back to the previous model
@@ -27,7 +28,7 @@ export const ERR = Object.freeze({
   BAD_FEATURES: 'BAD_FEATURES', // features not a positive integer, or rows not a multiple of it
   OUT_OF_RANGE: 'OUT_OF_RANGE', // a finite value beyond float32's range (it would become Infinity)
   BAD_IDS: 'BAD_IDS', // ids not one short string per reading
-  BAD_CONFIG: 'BAD_CONFIG', // endpoint not an http(s) URL, token not a string
+  BAD_CONFIG: 'BAD_CONFIG', // endpoint not an http(s) URL, token not a string, on not a boolean
 });
 
 /** Largest finite float32; a finite number beyond it would silently become ±Infinity. */
@@ -135,6 +136,9 @@ export function parseRequest(req, { defaultFeatures } = {}) {
         const parsed = parseConfigureRequest(req);
         return parsed.ok ? { ...parsed, type: req.type } : parsed;
       }
+      case MSG.SEND_READINGS:
+        if (typeof req.on !== 'boolean') return bad(req, ERR.BAD_CONFIG, 'on must be a boolean');
+        return { ok: true, type: req.type, on: req.on };
       default:
         return { ok: true, type: req.type };
     }

@@ -227,6 +227,9 @@ async function handle(req) {
         await app.configure(parsed.endpoint, parsed.token || undefined);
         flushSoon('configure');
         return reply(req, {});
+      case MSG.SEND_READINGS:
+        await app.setSendReadings(parsed.on);
+        return reply(req, {});
       case MSG.CHECK_UPDATE:
         await checkForUpdate('page');
         return reply(req, { update: { ...update } });

@@ -57,6 +57,7 @@ function render() {
 
 function renderOutbox(s) {
   const o = s.outbox, f = s.last_flush;
+  if (document.activeElement !== $('send-readings')) $('send-readings').checked = s.send_readings;
   $('t-online').textContent = navigator.onLine ? 'online' : 'offline';
   $('t-queued').textContent = String(o.queued + o.inflight_records);
   $('t-dead').textContent = String(o.dead_letter_records);
@@ -180,6 +181,13 @@ $('auth').addEventListener('submit', async (e) => {
     $('token').value = '';
     await request(MSG.FLUSH);
   } catch (err) { $('sync').textContent = `cannot set the token: ${err.code || ''} ${err.message}`; }
+  refreshOutbox();
+});
+
+$('send-readings').addEventListener('change', async (e) => {
+  try {
+    await request(MSG.SEND_READINGS, { on: e.target.checked });
+  } catch (err) { $('sync').textContent = `cannot change what is sent: ${err.code || ''} ${err.message}`; }
   refreshOutbox();
 });
 

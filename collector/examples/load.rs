@@ -22,6 +22,8 @@ async fn main() -> anyhow::Result<()> {
     let base = args.first().cloned().unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
     let config = load::LoadConfig {
         base: base.clone(),
+        device_prefix: "load-".into(),
+        mixed: true,
         workers: arg(1, 8)?,
         duration: Duration::from_secs(arg(2, 60)?),
         max_requests: arg(3, 100_000)?,
@@ -35,8 +37,12 @@ async fn main() -> anyhow::Result<()> {
         "accepted: {:.0} records/s over {seconds:.1} s",
         report.accepted_records as f64 / seconds
     );
-    let stats: serde_json::Value =
-        serde_json::from_str(&reqwest::get(format!("{base}/api/stats")).await?.text().await?)?;
+    let stats: serde_json::Value = serde_json::from_str(
+        &reqwest::get(format!("{}/api/stats", base.split(',').next().unwrap_or(&base)))
+            .await?
+            .text()
+            .await?,
+    )?;
     println!("collector stats: {stats}");
     if let Some(kib) = pid.and_then(load::peak_rss_kib) {
         println!("collector peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0);

@@ -3,14 +3,13 @@
 //!
 //! Handlers call [`Database`] and never learn which one answers; each method dispatches to the
 //! method of the same name and signature on [`Store`] or [`PgStore`]. A new store operation
-//! gets a method on each and one line here, in [`both!`] if both backends have it; an operation
-//! only SQLite has so far answers a typed [`PgError::Unsupported`] on PostgreSQL (a 500 that
-//! names the operation, never a wrong answer).
+//! gets a method on each and one line here; the behaviour suite (`collector/tests/common/
+//! conformance.rs`) runs against both.
 
 use edge_wire::metrics::DeviceMetrics;
 
 use crate::otlp::Batch;
-use crate::pg::{PgError, PgStore};
+use crate::pg::PgStore;
 use crate::store::drift::{DriftUpsert, StoredDrift};
 use crate::store::{
     CloudResult, DevicePage, DeviceStats, ExportFilter, ExportRow, Gaps, IngestOutcome, Pending,
@@ -43,16 +42,6 @@ macro_rules! both {
         match $db {
             Database::Sqlite($s) => $call,
             Database::Postgres($s) => $call,
-        }
-    };
-}
-
-/// Calls the method on SQLite; PostgreSQL answers that it does not have `$what` yet.
-macro_rules! sqlite_only {
-    ($db:expr, $what:literal, $s:ident => $call:expr) => {
-        match $db {
-            Database::Sqlite($s) => $call,
-            Database::Postgres(_) => Err(StoreError::Postgres(PgError::Unsupported($what))),
         }
     };
 }
@@ -111,7 +100,7 @@ impl Database {
 
     /// See [`Store::cloud_pending`].
     pub fn cloud_pending(&self, limit: u32) -> Result<Vec<Pending>, StoreError> {
-        sqlite_only!(self, "cloud scoring", s => s.cloud_pending(limit))
+        both!(self, s => s.cloud_pending(limit))
     }
 
     /// See [`Store::record_cloud_results`].
@@ -120,7 +109,7 @@ impl Database {
         results: &[CloudResult],
         now_ms: i64,
     ) -> Result<usize, StoreError> {
-        sqlite_only!(self, "cloud scoring", s => s.record_cloud_results(results, now_ms))
+        both!(self, s => s.record_cloud_results(results, now_ms))
     }
 
     /// See [`Store::export_page`].
@@ -130,12 +119,12 @@ impl Database {
         after: i64,
         limit: u32,
     ) -> Result<Vec<ExportRow>, StoreError> {
-        sqlite_only!(self, "CSV export", s => s.export_page(filter, after, limit))
+        both!(self, s => s.export_page(filter, after, limit))
     }
 
     /// See [`Store::devices_page`].
     pub fn devices_page(&self, limit: u32, after: Option<&str>) -> Result<DevicePage, StoreError> {
-        sqlite_only!(self, "the fleet view", s => s.devices_page(limit, after))
+        both!(self, s => s.devices_page(limit, after))
     }
 
     /// See [`Store::series`].
@@ -145,7 +134,7 @@ impl Database {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Series, StoreError> {
-        sqlite_only!(self, "the fleet view", s => s.series(device, limit, before))
+        both!(self, s => s.series(device, limit, before))
     }
 
     /// See [`Store::upsert_drift`].
@@ -154,11 +143,11 @@ impl Database {
         devices: &[DeviceMetrics],
         received_at: i64,
     ) -> Result<DriftUpsert, StoreError> {
-        sqlite_only!(self, "drift metrics", s => s.upsert_drift(devices, received_at))
+        both!(self, s => s.upsert_drift(devices, received_at))
     }
 
     /// See [`Store::drift`].
     pub fn drift(&self, device: Option<&str>) -> Result<Vec<StoredDrift>, StoreError> {
-        sqlite_only!(self, "drift metrics", s => s.drift(device))
+        both!(self, s => s.drift(device))
     }
 }

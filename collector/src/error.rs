@@ -66,10 +66,6 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Malformed(ParseError::Limit(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest(_) | ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
-            // A feature the PostgreSQL store does not have yet: not a fault of the request.
-            ApiError::Store(StoreError::Postgres(crate::pg::PgError::Unsupported(_))) => {
-                StatusCode::NOT_IMPLEMENTED
-            }
             ApiError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -58,6 +58,12 @@ pub async fn export_csv(
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    // Compared with times in ns: a bound whose ns do not fit an i64 matches nothing sensible.
+    for bound in [q.from_ms, q.to_ms].into_iter().flatten() {
+        if bound.checked_mul(1_000_000).is_none() {
+            return Err(ApiError::BadRequest(format!("{bound} ms is out of range")));
+        }
+    }
     if let (Some(from), Some(to)) = (q.from_ms, q.to_ms) {
         if from >= to {
             return Err(ApiError::BadRequest("from_ms must be before to_ms".into()));

@@ -165,11 +165,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let state = AppState::with_fault(store, config, fault);
 
-    let on_sqlite = state.store_handle().as_sqlite().is_some();
-    if !cli.no_cloud_scoring && !on_sqlite {
-        log::warn(format_args!("cloud scoring is not available on PostgreSQL yet: off"));
-    }
-    if !cli.no_cloud_scoring && on_sqlite {
+    if !cli.no_cloud_scoring {
         let keys = collector::releases::trusted_keys(&cli.trust)?;
         let models = collector::cloud::CloudModels::new(cli.releases.clone(), keys);
         collector::cloud::spawn(state.clone(), models);

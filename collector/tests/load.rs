@@ -44,6 +44,8 @@ async fn mixed_concurrent_load_stores_each_record_once() {
 
     let report = load::run(load::LoadConfig {
         base: base.to_owned(),
+        device_prefix: "load-".into(),
+        mixed: true,
         workers: 4,
         duration: Duration::from_secs(3),
         max_requests: 2_000,

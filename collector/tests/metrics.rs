@@ -1,5 +1,6 @@
-//! `POST /v1/metrics` and `GET /api/drift`: the device's own export stored and read back, newest
-//! snapshot wins, and every refusal (400, 401, 403, 413, 415) stores nothing.
+//! `POST /v1/metrics` and `GET /api/drift`: every refusal (400, 401, 403, 413, 415) stores
+//! nothing. What is stored and read back, on either store, is in the behaviour suite
+//! (`common/conformance/fleet.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -8,49 +9,13 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use collector::{app, Config};
+use common::client::to_axum;
+use common::drift::{metrics_device_request, snapshot, T};
 use common::*;
 use edge_anomaly::app::metrics_export::metrics_request;
-use edge_anomaly::outbox::{HttpRequest, SyncConfig};
+use edge_anomaly::outbox::SyncConfig;
 use edge_wire::drift::DriftSnapshot;
 use serde_json::{json, Value};
-
-const T: u64 = 1_700_000_000_000_000_000;
-
-fn snapshot(version: &str, time: u64, count: u64) -> DriftSnapshot {
-    // Many bins, as a real model's quantile edges: the body passes the gzip threshold.
-    let bins = 40;
-    let mut buckets = vec![0u64; bins + 1];
-    buckets[bins / 2] = count;
-    DriftSnapshot {
-        model_version: version.into(),
-        start_time_unix_nano: T,
-        time_unix_nano: time,
-        count,
-        anomalies: count / 4,
-        sum: count as f64 * 0.25,
-        bounds: (0..bins).map(|i| i as f64 * 0.05).collect(),
-        bucket_counts: buckets,
-        expected_shares: vec![1.0 / (bins + 1) as f64; bins + 1],
-        quantiles: vec![(0.5, 0.25), (0.9, 0.3)],
-        psi: 0.12,
-        expected_anomaly_rate: 0.05,
-    }
-}
-
-/// The request the device's exporter builds.
-fn device_request(device: &str, snapshots: &[DriftSnapshot]) -> HttpRequest {
-    let config = SyncConfig::new("http://collector.test", "0.2.0");
-    metrics_request(snapshots, device, &config).unwrap()
-}
-
-fn to_axum(request: HttpRequest) -> Request<Body> {
-    let path = request.url.trim_start_matches("http://collector.test");
-    let mut builder = Request::post(path);
-    for (name, value) in &request.headers {
-        builder = builder.header(name, value);
-    }
-    builder.body(Body::from(request.body)).unwrap()
-}
 
 fn post_json(body: impl Into<Body>) -> Request<Body> {
     Request::post("/v1/metrics")
@@ -73,58 +38,6 @@ async fn drift(app: &Router, device: Option<&str>) -> Vec<Value> {
 fn json_body(device: &str, snapshots: &[DriftSnapshot]) -> Value {
     let config = SyncConfig { gzip_min_bytes: usize::MAX, ..SyncConfig::new("http://c", "0.2.0") };
     serde_json::from_slice(&metrics_request(snapshots, device, &config).unwrap().body).unwrap()
-}
-
-#[tokio::test]
-async fn the_devices_export_is_stored_and_read_back() {
-    let app = app(memory_state(Config::default()));
-    let sent = [snapshot("shuttle@1", T + 60, 400), snapshot("shuttle@2", T + 60, 80)];
-    let request = device_request("dev-a", &sent);
-    assert_eq!(request.header("content-encoding"), Some("gzip"), "a real-sized body is gzipped");
-    let reply = send(&app, to_axum(request)).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    assert_eq!(reply.json(), json!({}));
-    send(&app, to_axum(device_request("dev-b", &[snapshot("shuttle@1", T + 5, 7)]))).await;
-
-    let rows = drift(&app, Some("dev-a")).await;
-    assert_eq!(rows.len(), 2);
-    for (row, s) in rows.iter().zip(&sent) {
-        assert_eq!(row["device_id"], "dev-a");
-        let stored: DriftSnapshot = serde_json::from_value(row.clone()).unwrap();
-        assert_eq!(&stored, s);
-        assert_eq!(row["anomaly_rate"], json!(0.25));
-        assert!(row["received_at"].as_i64().unwrap() > 0);
-    }
-    let all = drift(&app, None).await;
-    let keys: Vec<_> =
-        all.iter().map(|r| (r["device_id"].clone(), r["model_version"].clone())).collect();
-    assert_eq!(
-        keys,
-        [
-            json!(["dev-a", "shuttle@1"]),
-            json!(["dev-a", "shuttle@2"]),
-            json!(["dev-b", "shuttle@1"])
-        ]
-        .map(|k| (k[0].clone(), k[1].clone()))
-    );
-}
-
-#[tokio::test]
-async fn a_stale_or_replayed_snapshot_does_not_overwrite_a_newer_one() {
-    let app = app(memory_state(Config::default()));
-    let newer = snapshot("m@1", T + 120, 500);
-    let older = snapshot("m@1", T + 60, 300);
-    for s in [&newer, &older, &newer] {
-        let reply = send(&app, to_axum(device_request("dev-a", std::slice::from_ref(s)))).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    }
-    let rows = drift(&app, Some("dev-a")).await;
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["count"], 500);
-    assert_eq!(rows[0]["time_unix_nano"], T + 120);
-    // A newer one replaces it.
-    send(&app, to_axum(device_request("dev-a", &[snapshot("m@1", T + 180, 900)]))).await;
-    assert_eq!(drift(&app, Some("dev-a")).await[0]["count"], 900);
 }
 
 fn point(body: &mut Value) -> &mut Value {
@@ -228,7 +141,7 @@ async fn the_logs_guards_apply_token_and_origin() {
         .body(Body::from(body.clone()))
         .unwrap();
     assert_eq!(send(&app, cross).await.status, StatusCode::FORBIDDEN);
-    let mut request = device_request("dev-a", &[snapshot("m@1", T + 60, 10)]);
+    let mut request = metrics_device_request("dev-a", &[snapshot("m@1", T + 60, 10)]);
     request.headers.push(("authorization".into(), "Bearer s3cret".into()));
     assert_eq!(send(&app, to_axum(request)).await.status, StatusCode::OK);
     // /api/drift is protected like the rest of /api.
@@ -236,26 +149,4 @@ async fn the_logs_guards_apply_token_and_origin() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let rows = get_json_with_token(&app, "/api/drift", Some("s3cret")).await;
     assert_eq!(rows.as_array().unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn the_fleet_shows_the_drift_of_each_devices_current_version() {
-    let app = app(memory_state(Config::default()));
-    // dev-a's records name shuttle-int8@1; its drift export covers that version and an old one.
-    let reply = send(&app, post_logs(request("dev-a", 1..=3).to_string(), &[])).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    send(&app, post_logs(request("dev-b", 1..=2).to_string(), &[])).await;
-    let mut current = snapshot("shuttle-int8@1", T + 60, 30);
-    current.psi = 0.31;
-    let old = snapshot("shuttle-int8@0", T + 60, 900);
-    send(&app, to_axum(device_request("dev-a", &[old, current]))).await;
-
-    let page = get_json(&app, "/api/fleet").await;
-    let devices = page["devices"].as_array().unwrap();
-    let a = devices.iter().find(|d| d["device_id"] == "dev-a").unwrap();
-    assert_eq!((a["drift_psi"].clone(), a["drift_count"].clone()), (json!(0.31), json!(30)));
-    assert_eq!(a["model_version"], "shuttle-int8@1");
-    // dev-b never exported drift: no figure rather than a made-up 0.
-    let b = devices.iter().find(|d| d["device_id"] == "dev-b").unwrap();
-    assert_eq!(b["drift_psi"], Value::Null);
 }

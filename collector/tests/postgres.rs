@@ -30,18 +30,26 @@ async fn open(url: &str) -> PgStore {
     tokio::task::spawn_blocking(move || PgStore::open(&url)).await.unwrap().unwrap()
 }
 
+async fn postgres_state(config: Config) -> AppState {
+    AppState::new(open(&database().await).await, config)
+}
+
 async fn postgres_app() -> Router {
-    app(AppState::new(open(&database().await).await, Config::default()))
+    app(postgres_state(Config::default()).await)
+}
+
+async fn sqlite_state(config: Config) -> AppState {
+    memory_state(config)
 }
 
 mod sqlite_suite {
     use super::*;
-    conformance_suite!(async { app(memory_state(Config::default())) });
+    conformance_suite!(sqlite_state);
 }
 
 mod postgres_suite {
     use super::*;
-    conformance_suite!(postgres_app());
+    conformance_suite!(postgres_state);
 }
 
 #[test]
@@ -51,13 +59,38 @@ fn a_database_of_another_version_or_another_application_is_refused() {
     let name = url.rsplit('/').next().unwrap();
     cluster().psql(name, "UPDATE edge_schema SET version = 99");
     let Err(err) = PgStore::open(&url) else { panic!("refused") };
-    assert!(matches!(err, PgError::Schema { found: 99, expected: 1 }), "{err}");
+    assert!(
+        matches!(err, PgError::Schema { found: 99, expected: collector::pg::VERSION }),
+        "{err}"
+    );
     assert!(!err.is_transient());
 
     let url = cluster().fresh_database();
     cluster().psql(url.rsplit('/').next().unwrap(), "CREATE TABLE records (x int)");
     let Err(err) = PgStore::open(&url) else { panic!("refused") };
     assert!(matches!(&err, PgError::Foreign(t) if t == "records"), "{err}");
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_in_place_and_keeps_its_records() {
+    let url = cluster().fresh_database();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let store = open(&url).await;
+    let batch = collector::otlp::parse(request("dev-v1", 0..=4).to_string().as_bytes()).unwrap();
+    tokio::task::spawn_blocking(move || store.ingest(None, &batch, 1).map(drop))
+        .await
+        .unwrap()
+        .unwrap();
+    // What a version-1 collector created: no drift table, no fleet index.
+    cluster().psql(
+        &name,
+        "DROP TABLE drift; DROP INDEX devices_by_id; UPDATE edge_schema SET version = 1",
+    );
+    let app = app(AppState::new(open(&url).await, Config::default()));
+    assert_eq!(cluster().psql(&name, "SELECT version FROM edge_schema"), "2");
+    assert_eq!(get_json(&app, "/api/stats").await["records"], 5, "records kept");
+    assert_eq!(get_json(&app, "/api/drift").await, serde_json::json!([]), "drift table exists");
+    assert_eq!(get_json(&app, "/api/fleet").await["devices"][0]["device_id"], "dev-v1");
 }
 
 #[test]
@@ -348,4 +381,56 @@ async fn the_pool_answers_many_concurrent_requests() {
     assert!(started.elapsed() < Duration::from_secs(20));
     let stats = get_json(&app, "/api/stats").await;
     assert_eq!([&stats["records"], &stats["unique_devices"], &stats["batches"]], [1600, 16, 16]);
+}
+
+#[test]
+fn two_collectors_scoring_the_same_records_store_each_result_once() {
+    use collector::store::{CloudOutcome, CloudResult};
+    use common::client::{body, unscored};
+
+    let url = cluster().fresh_database();
+    let (a, b) = (PgStore::open(&url).unwrap(), PgStore::open(&url).unwrap());
+    let records: Vec<_> = (0..300).map(|s| unscored(s, vec![s as f32; 9], "NOT_LOADED")).collect();
+    let batch = collector::otlp::parse(body("dev-c", &records).to_string().as_bytes()).unwrap();
+    a.ingest(None, &batch, 1).unwrap();
+    // Both took the same waiting records; each scores them its own way (told apart by score).
+    let pending = b.cloud_pending(1000).unwrap();
+    assert_eq!(pending.len(), records.len());
+    let results = |score: f64| -> Vec<CloudResult> {
+        pending
+            .iter()
+            .map(|p| CloudResult {
+                record_id: p.record_id.clone(),
+                outcome: CloudOutcome::Scored {
+                    score,
+                    anomaly: score > 0.5,
+                    model_version: "1.0.0".into(),
+                },
+            })
+            .collect()
+    };
+    let (from_a, mut from_b) = (results(0.9), results(0.1));
+    from_b.reverse();
+    let start = std::sync::Barrier::new(2);
+    let (wrote_a, wrote_b) = std::thread::scope(|s| {
+        let one = s.spawn(|| {
+            start.wait();
+            a.record_cloud_results(&from_a, 2).unwrap()
+        });
+        let other = s.spawn(|| {
+            start.wait();
+            b.record_cloud_results(&from_b, 2).unwrap()
+        });
+        (one.join().unwrap(), other.join().unwrap())
+    });
+    assert_eq!(wrote_a + wrote_b, records.len(), "each record written by exactly one");
+    let stats = a.stats().unwrap();
+    assert_eq!(stats.cloud_scored, records.len() as i64);
+    assert_eq!(stats.unscored_pending, 0);
+    // The counts agree with what is stored: every anomaly is one of the first writer's scores.
+    let series = a.series("dev-c", 1000, None).unwrap();
+    let high = series.points.iter().filter(|p| p.score == Some(0.9)).count();
+    assert_eq!(high + series.points.iter().filter(|p| p.score == Some(0.1)).count(), records.len());
+    assert_eq!(stats.cloud_anomalies, high as i64);
+    assert!(b.cloud_pending(1000).unwrap().is_empty());
 }

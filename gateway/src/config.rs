@@ -83,6 +83,11 @@ pub struct Flags {
     #[arg(long)]
     pub sandbox: bool,
 
+    /// Send each scored reading's values with its score, so the collector can export them for
+    /// retraining (unscored readings always carry theirs).
+    #[arg(long)]
+    pub send_readings: bool,
+
     /// The sandbox module [default: $EDGE_SANDBOX_MODULE, else the path gateway/build-sandbox.sh
     /// builds to].
     #[arg(long, value_name = "WASM")]
@@ -151,6 +156,8 @@ pub struct Config {
     pub model: PathBuf,
     /// Score in the sandbox.
     pub sandbox: bool,
+    /// Scored records carry their reading.
+    pub send_readings: bool,
     /// Sandbox module path (when set).
     pub sandbox_module: Option<PathBuf>,
     /// Fuel per sandboxed call (when set).
@@ -212,6 +219,7 @@ impl Flags {
             flush_secs: self.flush_secs.or(file.flush_secs),
             model: self.model.or(file.model),
             sandbox: self.sandbox || file.sandbox,
+            send_readings: self.send_readings || file.send_readings,
             sandbox_module: self.sandbox_module.or(file.sandbox_module),
             sandbox_fuel: self.sandbox_fuel.or(file.sandbox_fuel),
             sandbox_memory_mib: self.sandbox_memory_mib.or(file.sandbox_memory_mib),
@@ -253,6 +261,7 @@ impl Flags {
             flush_secs,
             model: self.model.unwrap_or_else(|| PathBuf::from("models/shuttle")),
             sandbox: self.sandbox,
+            send_readings: self.send_readings,
             sandbox_module: self.sandbox_module,
             sandbox_fuel: self.sandbox_fuel,
             sandbox_memory_mib: self.sandbox_memory_mib,

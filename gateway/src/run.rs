@@ -71,6 +71,7 @@ pub async fn open(config: &Config) -> Result<Rc<GatewayApp>, RunError> {
             timer_ms: config.flush_secs * 1000,
             ..ScheduleConfig::default()
         },
+        send_readings: config.send_readings,
     };
     let transport = HttpTransport::new(REQUEST_TIMEOUT)?;
     let app =

@@ -84,7 +84,8 @@ fn a_reopened_store_keeps_everything() {
         last_error: "HTTP 503".into(),
         auth_needed: false,
     };
-    let settings = SyncSettings { endpoint: "http://collector:4318".into(), token: None };
+    let settings =
+        SyncSettings { endpoint: "http://collector:4318".into(), token: None, send_readings: true };
     let records: Vec<Record> = (0..5).map(|i| Record::new(i, entry(i))).collect();
     let inflight = Batch { retry: Some(retry.clone()), ..batch("k1", records[..2].to_vec()) };
     block_on(async {

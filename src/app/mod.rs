@@ -56,6 +56,9 @@ pub struct AppOptions {
     pub app_version: String,
     /// When to flush.
     pub schedule: ScheduleConfig,
+    /// Whether scored records carry their reading, unless the store holds the choice made by
+    /// [`App::set_send_readings`].
+    pub send_readings: bool,
 }
 
 /// A host's stand-in scorer and the name the status shows for it.
@@ -69,6 +72,8 @@ pub struct App<S, T, E, C> {
     /// The one syncer; [`App::configure`] changes it in place, so a second syncer never runs
     /// beside a flush.
     syncer: Syncer<S, T, E>,
+    /// The collector settings as stored (the syncer holds the same endpoint and token).
+    settings: RefCell<SyncSettings>,
     env: E,
     clock: C,
     app_version: String,
@@ -107,7 +112,11 @@ where
         let recorder = Recorder::open(store.clone(), options.outbox, &env).await?;
         let settings = match store.sync_settings().await? {
             Some(stored) => stored,
-            None => SyncSettings { endpoint: options.endpoint, token: options.token },
+            None => SyncSettings {
+                endpoint: options.endpoint,
+                token: options.token,
+                send_readings: options.send_readings,
+            },
         };
         let config = sync_config(&settings, &options.app_version);
         let drift = DriftKeeper::open(&store).await?;
@@ -117,6 +126,7 @@ where
             scorer: RefCell::new(None),
             recorder,
             syncer,
+            settings: RefCell::new(settings),
             env,
             clock,
             app_version: options.app_version,
@@ -173,6 +183,7 @@ where
                 threshold: models.threshold(),
                 timestamp_ms: self.env.now_ms(),
                 now_ms: &|| self.clock.monotonic_ms(),
+                send_readings: self.settings.borrow().send_readings,
             };
             score::score_rows(rows, features, &ctx)
         };
@@ -306,9 +317,22 @@ where
     /// Points the syncer at another collector, with an optional bearer token, and stores both
     /// so a restarted host keeps them. A flush in progress finishes its request first.
     pub async fn configure(&self, endpoint: String, token: Option<String>) -> Result<(), AppError> {
-        let settings = SyncSettings { endpoint, token: token.filter(|t| !t.is_empty()) };
+        let send_readings = self.settings.borrow().send_readings;
+        let settings =
+            SyncSettings { endpoint, token: token.filter(|t| !t.is_empty()), send_readings };
         self.syncer.reconfigure(sync_config(&settings, &self.app_version)).await?;
         self.store().set_sync_settings(&settings).await?;
+        *self.settings.borrow_mut() = settings;
+        Ok(())
+    }
+
+    /// Whether readings scored from now on carry their values to the collector (for its
+    /// retraining export), stored so a restarted host keeps the choice. Records already queued
+    /// are sent as they were recorded.
+    pub async fn set_send_readings(&self, on: bool) -> Result<(), AppError> {
+        let settings = SyncSettings { send_readings: on, ..self.settings.borrow().clone() };
+        self.store().set_sync_settings(&settings).await?;
+        *self.settings.borrow_mut() = settings;
         Ok(())
     }
 
@@ -403,6 +427,7 @@ where
             },
             threshold: models.threshold(),
             endpoint: self.syncer.config().endpoint,
+            send_readings: self.settings.borrow().send_readings,
             dropped: self.dropped.merged(&outbox.dropped),
             outbox,
             dead_letters,

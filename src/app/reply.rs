@@ -82,6 +82,8 @@ pub struct AppStatus {
     pub threshold: f32,
     /// Where batches go.
     pub endpoint: String,
+    /// Whether scored records carry their reading (`App::set_send_readings`).
+    pub send_readings: bool,
     /// Queue, inflight, dead letters and totals.
     pub outbox: OutboxStats,
     /// Readings the app did not record, by reason code, ever.

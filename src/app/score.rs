@@ -92,6 +92,8 @@ pub struct ScoreContext<'a> {
     pub timestamp_ms: u64,
     /// A monotonic clock in ms, for the latency figures.
     pub now_ms: &'a dyn Fn() -> f64,
+    /// Whether scored entries keep their reading ([`crate::outbox::SyncSettings::send_readings`]).
+    pub send_readings: bool,
 }
 
 /// Scores `rows` (row-major, `features` values each) reading by reading, as the module docs say.
@@ -128,7 +130,10 @@ pub fn score_rows(
                 let score = scores[k];
                 let anomaly = score > ctx.threshold;
                 let v = ctx.version.clone().unwrap_or_default();
-                let entry = Entry::scored(ctx.timestamp_ms, v, score, anomaly, per_row_us);
+                let mut entry = Entry::scored(ctx.timestamp_ms, v, score, anomaly, per_row_us);
+                if ctx.send_readings {
+                    entry = entry.with_reading(reading);
+                }
                 (entry, RowOutcome { score: Some(score), reason: None, anomaly })
             }
             (Some(_), Err(e)) => unscored(ctx, reading, e.code),

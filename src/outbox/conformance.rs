@@ -443,11 +443,18 @@ where
     Fut: Future<Output = Result<S, StoreError>>,
 {
     let store = fresh(open, "settings").await?;
-    let first =
-        SyncSettings { endpoint: "https://collector.example".into(), token: Some("s3cret".into()) };
+    let first = SyncSettings {
+        endpoint: "https://collector.example".into(),
+        token: Some("s3cret".into()),
+        send_readings: true,
+    };
     call("set_sync_settings", store.set_sync_settings(&first)).await?;
     ensure_eq!(call("sync_settings", store.sync_settings()).await?, Some(first), "after set");
-    let second = SyncSettings { endpoint: "http://localhost:4318".into(), token: None };
+    let second = SyncSettings {
+        endpoint: "http://localhost:4318".into(),
+        token: None,
+        send_readings: false,
+    };
     call("set_sync_settings", store.set_sync_settings(&second)).await?;
     drop(store);
     let store = reopen(open, "settings").await?;

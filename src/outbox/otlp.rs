@@ -254,7 +254,7 @@ pub fn log_record(record: &Record, device_id: &str) -> LogRecord {
         kv(attr::SCORED, AnyValue::BoolValue(record.is_scored())),
     ];
     match &record.result {
-        Scoring::Scored { score, anomaly } => {
+        Scoring::Scored { score, anomaly, .. } => {
             attributes.push(kv(attr::SCORE, AnyValue::DoubleValue(Double(*score))));
             attributes.push(kv(attr::ANOMALY, AnyValue::BoolValue(*anomaly)));
         }
@@ -264,9 +264,15 @@ pub fn log_record(record: &Record, device_id: &str) -> LogRecord {
         attributes.push(kv(attr::MODEL_VERSION, string(version)));
     }
     attributes.push(kv(attr::LATENCY_US, int(record.latency_us)));
-    if let Scoring::Unscored { reading, reason } = &record.result {
+    let reading = match &record.result {
+        Scoring::Scored { reading, .. } => reading.as_deref(),
+        Scoring::Unscored { reading, .. } => Some(reading.as_slice()),
+    };
+    if let Some(reading) = reading {
         let values = reading.iter().map(|&v| AnyValue::DoubleValue(Double(v))).collect();
         attributes.push(kv(attr::READING, AnyValue::ArrayValue(ArrayValue { values })));
+    }
+    if let Scoring::Unscored { reason, .. } = &record.result {
         attributes.push(kv(attr::UNSCORED_REASON, string(reason)));
     }
     LogRecord {

@@ -1,8 +1,9 @@
 //! What the outbox holds: one [`Record`] per reading the worker handled.
 //!
-//! A record is either scored on the device (score, anomaly flag, latency) or, when the engine
-//! could not score it (no model yet, or the model failed), carries the raw reading so the cloud
-//! can score it instead. Records are identified by a per-device sequence number; together with
+//! A record is either scored on the device (score, anomaly flag, latency, and the reading too
+//! when the device is set to send readings, so the collector can export them for retraining)
+//! or, when the engine could not score it (no model yet, or the model failed), carries the raw
+//! reading so the cloud can score it instead. Records are identified by a per-device sequence number; together with
 //! the device id it forms the globally unique id `"{device}:{seq}"` that the collector can
 //! dedupe on. The store hands out the seq in the same transaction that stores the record
 //! ([`super::OutboxStore::append_entries`]), so seqs survive restarts and have no gaps: a gap at
@@ -46,6 +47,14 @@ pub enum Scoring {
         score: f32,
         /// Whether the score crossed the anomaly threshold.
         anomaly: bool,
+        /// The reading's feature values, kept only when the device sends readings with scores
+        /// (NaN never: only finite readings are scored). Absent in records stored before.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "edge_wire::double::opt_vec_f32_serde"
+        )]
+        reading: Option<Vec<f32>>,
     },
     /// Not scored on the device: the raw reading goes to the cloud for scoring.
     Unscored {
@@ -109,7 +118,7 @@ impl Entry {
             timestamp_ms,
             model_version: Some(model_version.into()),
             latency_us,
-            result: Scoring::Scored { score, anomaly },
+            result: Scoring::Scored { score, anomaly, reading: None },
             reading_id: None,
         }
     }
@@ -129,6 +138,15 @@ impl Entry {
             result: Scoring::Unscored { reading, reason: reason.into() },
             reading_id: None,
         }
+    }
+
+    /// The same entry carrying `values`, the reading it scored (an unscored entry carries its
+    /// reading already and is returned as it is).
+    pub fn with_reading(mut self, values: &[f32]) -> Entry {
+        if let Scoring::Scored { reading, .. } = &mut self.result {
+            *reading = Some(values.to_vec());
+        }
+        self
     }
 
     /// The same entry under the page-assigned reading id `id`.

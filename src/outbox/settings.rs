@@ -13,4 +13,9 @@ pub struct SyncSettings {
     pub endpoint: String,
     /// Bearer token for the `authorization` header, if the collector wants one.
     pub token: Option<String>,
+    /// Whether scored records carry their reading too (so the collector can export what the
+    /// device saw for retraining); unscored records always do. Off unless asked for: it adds
+    /// the reading's values to every record sent. Absent in settings stored before (off).
+    #[serde(default)]
+    pub send_readings: bool,
 }

@@ -81,6 +81,7 @@ impl EdgeApp {
             token: None,
             app_version,
             schedule: ScheduleConfig::default(),
+            send_readings: false,
         };
         let app = App::open(store, FetchTransport::default(), BrowserEnv, BrowserTimer, options)
             .await
@@ -156,6 +157,17 @@ impl EdgeApp {
         let app = Rc::clone(&self.app);
         future_to_promise(async move {
             app.configure(endpoint, token).await.map_err(app_err)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Whether readings scored from now on carry their values to the collector (its retraining
+    /// export), stored so a restarted worker keeps the choice. Resolves when stored.
+    #[wasm_bindgen(js_name = setSendReadings)]
+    pub fn set_send_readings(&self, on: bool) -> Promise {
+        let app = Rc::clone(&self.app);
+        future_to_promise(async move {
+            app.set_send_readings(on).await.map_err(app_err)?;
             Ok(JsValue::UNDEFINED)
         })
     }

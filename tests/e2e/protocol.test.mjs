@@ -82,6 +82,8 @@ test('found cases: overflow, NaN, bad envelope', () => {
     [{ ...base, type: 'ready' }, P.ERR.UNKNOWN_TYPE],
     [{ ...base, id: {} }, P.ERR.BAD_MESSAGE],
     [{ ...base, type: P.MSG.CONFIGURE, endpoint: 'ftp://x' }, P.ERR.BAD_CONFIG],
+    [{ ...base, type: P.MSG.SEND_READINGS, on: 'yes' }, P.ERR.BAD_CONFIG],
+    [{ ...base, type: P.MSG.SEND_READINGS }, P.ERR.BAD_CONFIG],
     [Object.create(null), P.ERR.BAD_MESSAGE],
     [{ ...base, v: { toString: 1 } }, P.ERR.VERSION_MISMATCH],
   ];
@@ -93,6 +95,7 @@ test('found cases: overflow, NaN, bad envelope', () => {
   // Non-finite values are readings (a sensor dropped out), recorded unscored: not refused.
   const nan = P.parseRequest({ ...base, rows: [NaN, Infinity], ids: ['r-1'] });
   assert.equal(nan.ok, true);
+  assert.deepEqual(P.parseRequest({ ...base, type: P.MSG.SEND_READINGS, on: true }), { ok: true, type: P.MSG.SEND_READINGS, on: true });
   // The largest float32 itself is fine.
   assert.equal(P.parseRequest({ ...base, rows: [P.F32_MAX, -P.F32_MAX] }).ok, true);
   // A refused score request says how many readings it held, so they are counted.

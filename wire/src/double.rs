@@ -160,6 +160,29 @@ pub mod vec_f32_serde {
     }
 }
 
+/// `#[serde(default, skip_serializing_if = "Option::is_none", with =
+/// "edge_wire::double::opt_vec_f32_serde")]` for an `Option<Vec<f32>>` field.
+pub mod opt_vec_f32_serde {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Values(#[serde(with = "super::vec_f32_serde")] Vec<f32>);
+
+    /// Writes the values as [`super::vec_f32_serde`] does, or `null`.
+    pub fn serialize<S: Serializer>(v: &Option<Vec<f32>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(values) => super::vec_f32_serde::serialize(values, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads an array of any accepted forms, or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<f32>>, D::Error> {
+        let values: Option<Values> = serde::Deserialize::deserialize(d)?;
+        Ok(values.map(|Values(v)| v))
+    }
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 #[allow(clippy::unwrap_used)]
 mod tests {

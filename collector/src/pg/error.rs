@@ -36,9 +36,10 @@ pub enum PgError {
     /// The store is being closed.
     #[error("the database pool is closed")]
     Closed,
-    /// The operation exists only on the SQLite store so far.
-    #[error("{0} is not available on PostgreSQL yet")]
-    Unsupported(&'static str),
+    /// A value the schema cannot hold (an integer past `BIGINT`), or a stored one that does
+    /// not read back.
+    #[error("{0}")]
+    Value(String),
 }
 
 /// SQLSTATEs after which the same transaction may succeed when tried again.
@@ -66,10 +67,9 @@ impl PgError {
                 None => true,
             },
             PgError::Pool(_) | PgError::Closed => true,
-            PgError::Url(_)
-            | PgError::Schema { .. }
-            | PgError::Foreign(_)
-            | PgError::Unsupported(_) => false,
+            PgError::Url(_) | PgError::Schema { .. } | PgError::Foreign(_) | PgError::Value(_) => {
+                false
+            }
         }
     }
 

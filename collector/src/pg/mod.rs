@@ -14,10 +14,15 @@
 //! one that broke. Connections are plain TCP or a Unix socket (no TLS): the database is meant
 //! to sit next to the collectors.
 //!
-//! A method the SQLite store gains gets its twin here, in the file of its kind (`ingest.rs`,
-//! `read.rs`), and its dispatch arm in [`crate::database`].
+//! Every method of the SQLite store has its twin here, in the file of its kind (`ingest.rs`,
+//! `read.rs`, `cloud.rs`, `fleet.rs`, `export.rs`, `drift.rs`), and its dispatch arm in
+//! [`crate::database`].
 
+mod cloud;
+mod drift;
 mod error;
+mod export;
+mod fleet;
 mod ingest;
 mod read;
 mod schema;

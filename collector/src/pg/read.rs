@@ -105,12 +105,8 @@ impl PgStore {
         let rows = conn
             .query(
                 &format!(
-                    "SELECT device_id, count, anomalies, last_seq, min_seq, max_seq, {MISSING},
-                            duplicates, conflicts, last_seen,
-                            CASE WHEN score_count > 0 THEN score_sum / score_count END,
-                            reported_evicted, reported_dropped, model_version, unscored,
-                            cloud_scored, cloud_anomalies, cloud_failed
-                     FROM devices ORDER BY device_id COLLATE \"C\""
+                    "SELECT {} FROM devices ORDER BY device_id COLLATE \"C\"",
+                    device_columns()
                 ),
                 &[],
             )
@@ -151,7 +147,17 @@ fn gaps(conn: &mut impl GenericClient, device: &str, limit: usize) -> Result<Gap
     }
 }
 
-fn device_stats(row: &Row) -> DeviceStats {
+/// The `devices` columns [`device_stats`] reads, in its order.
+pub(super) fn device_columns() -> String {
+    format!(
+        "device_id, count, anomalies, last_seq, min_seq, max_seq, {MISSING}, duplicates, conflicts,
+         last_seen, CASE WHEN score_count > 0 THEN score_sum / score_count END, reported_evicted,
+         reported_dropped, model_version, unscored, cloud_scored, cloud_anomalies, cloud_failed"
+    )
+}
+
+/// One `devices` row selected with [`device_columns`].
+pub(super) fn device_stats(row: &Row) -> DeviceStats {
     let missing: i64 = row.get(6);
     let reported_evicted: i64 = row.get(11);
     DeviceStats {

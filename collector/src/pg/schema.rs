@@ -16,8 +16,12 @@
 //! - `counters`: totals not per device, split into shards by server process: every ingest bumps
 //!   `batches`, and one row for all would serialize every commit of every collector. A total
 //!   is the sum of its shards.
+//! - `drift`: the newest score statistics per `(device, model version)`, as SQLite's.
 //!
-//! `edge_schema` holds the version. Creation runs under an advisory lock, so collectors
+//! Device ids are compared and ordered bytewise (`COLLATE "C"`), as SQLite does, whatever the
+//! database's collation: `devices_by_id` serves the fleet view's pages in that order.
+//!
+//! `edge_schema` holds the version (1: before `drift` and `devices_by_id`; 2: now). Creation runs under an advisory lock, so collectors
 //! starting together on an empty database do not race each other's `CREATE TABLE`. A database
 //! with another version, or with our table names but no version, is refused.
 
@@ -26,13 +30,14 @@ use postgres::Client;
 use super::PgError;
 
 /// The schema version this collector writes.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// Taken around creation; any constant unique to this application.
 const CREATE_LOCK: i64 = 0x6564_6765_616e_6f6d;
 
 /// Our tables besides `edge_schema`: any of them without a version means a foreign database.
-const TABLES: &[&str] = &["records", "resources", "device_seqs", "devices", "batches", "counters"];
+const TABLES: &[&str] =
+    &["records", "resources", "device_seqs", "devices", "batches", "counters", "drift"];
 
 const SCHEMA: &str = "
 CREATE TABLE edge_schema (version INTEGER NOT NULL);
@@ -108,7 +113,31 @@ CREATE TABLE counters (
 );
 ";
 
-/// Creates the schema in an empty database, accepts one of our version, refuses anything else.
+/// Version 1 → 2: drift storage and the fleet view's index. Also the tail of a new database.
+const V2: &str = "
+CREATE INDEX devices_by_id ON devices (device_id COLLATE \"C\");
+CREATE TABLE drift (
+    device_id             TEXT NOT NULL,
+    model_version         TEXT NOT NULL,
+    start_time_unix_nano  BIGINT NOT NULL,
+    time_unix_nano        BIGINT NOT NULL,
+    count                 BIGINT NOT NULL,
+    anomalies             BIGINT NOT NULL,
+    sum                   DOUBLE PRECISION NOT NULL,
+    bounds_json           TEXT NOT NULL,
+    bucket_counts_json    TEXT NOT NULL,
+    expected_json         TEXT NOT NULL,
+    quantiles_json        TEXT NOT NULL,
+    psi                   DOUBLE PRECISION NOT NULL,
+    expected_anomaly_rate DOUBLE PRECISION NOT NULL,
+    received_at           BIGINT NOT NULL,
+    PRIMARY KEY (device_id, model_version)
+);
+";
+
+/// Creates the schema in an empty database, upgrades one of an earlier version of ours in
+/// place (in the same transaction, so a collector killed mid-upgrade leaves it as it was),
+/// accepts one of this version, refuses anything else.
 pub fn create(client: &mut Client) -> Result<(), PgError> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CREATE_LOCK])?;
@@ -121,6 +150,11 @@ pub fn create(client: &mut Client) -> Result<(), PgError> {
             tx.query_opt("SELECT version FROM edge_schema", &[])?.map(|row| row.get(0));
         return match found {
             Some(VERSION) => Ok(tx.commit()?),
+            Some(1) => {
+                tx.batch_execute(V2)?;
+                tx.execute("UPDATE edge_schema SET version = $1", &[&VERSION])?;
+                Ok(tx.commit()?)
+            }
             found => Err(PgError::Schema { found: found.unwrap_or(0), expected: VERSION }),
         };
     }
@@ -130,6 +164,7 @@ pub fn create(client: &mut Client) -> Result<(), PgError> {
         }
     }
     tx.batch_execute(SCHEMA)?;
+    tx.batch_execute(V2)?;
     tx.execute("INSERT INTO edge_schema (version) VALUES ($1)", &[&VERSION])?;
     tx.commit()?;
     Ok(())

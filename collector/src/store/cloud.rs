@@ -154,7 +154,7 @@ impl Store {
 
 /// A stored reading: a JSON array of numbers, with `"NaN"`, `"Infinity"` and `"-Infinity"` for
 /// the values JSON cannot carry. Anything else reads as NaN, which cloud scoring refuses.
-fn parse_reading(json: &str) -> Vec<f64> {
+pub(crate) fn parse_reading(json: &str) -> Vec<f64> {
     match serde_json::from_str::<Json>(json) {
         Ok(Json::Array(values)) => {
             values.iter().map(|v| edge_wire::double::from_json(v).unwrap_or(f64::NAN)).collect()

@@ -38,12 +38,13 @@ CREATE TABLE IF NOT EXISTS drift (
 );
 ";
 
-/// Newer wins; a tie (a replay) keeps the row as it is.
-const UPSERT: &str = "
+/// Newer wins; a tie (a replay) keeps the row as it is. Both stores run this statement: SQLite
+/// numbers `$N` parameters in order of appearance, as PostgreSQL numbers them.
+pub(crate) const UPSERT: &str = "
 INSERT INTO drift (device_id, model_version, start_time_unix_nano, time_unix_nano, count,
         anomalies, sum, bounds_json, bucket_counts_json, expected_json, quantiles_json, psi,
         expected_anomaly_rate, received_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (device_id, model_version) DO UPDATE SET
     start_time_unix_nano = excluded.start_time_unix_nano,
     time_unix_nano = excluded.time_unix_nano,

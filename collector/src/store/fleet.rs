@@ -64,6 +64,41 @@ pub struct SeriesPoint {
     pub model_version: Option<String>,
 }
 
+/// A record's score columns: the device's, or the cloud's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Verdict {
+    pub score: Option<f64>,
+    pub anomaly: Option<bool>,
+    pub model_version: Option<String>,
+}
+
+impl SeriesPoint {
+    /// The point of one record: the device's score where it sent one, else the cloud's; with
+    /// neither, unscored under the version the device named.
+    pub(crate) fn of(
+        cursor: i64,
+        seq: Option<i64>,
+        time_unix_nano: Option<i64>,
+        device: Verdict,
+        cloud: Verdict,
+    ) -> Self {
+        let (verdict, scored_by) = match (device.score, cloud.score) {
+            (Some(_), _) => (device, ScoredBy::Device),
+            (None, Some(_)) => (cloud, ScoredBy::Cloud),
+            (None, None) => (device, ScoredBy::None),
+        };
+        SeriesPoint {
+            cursor,
+            seq,
+            time_unix_nano,
+            score: verdict.score,
+            anomaly: verdict.anomaly.unwrap_or(false),
+            scored_by,
+            model_version: verdict.model_version,
+        }
+    }
+}
+
 /// One page of a device's points, newest first.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Series {
@@ -137,22 +172,21 @@ impl Store {
         let rows = stmt.query_map(
             params![device, before.unwrap_or(i64::MAX), i64::from(limit) + 1],
             |row| {
-                let device_score: Option<f64> = row.get(3)?;
-                let cloud_score: Option<f64> = row.get(6)?;
-                let (score, anomaly, scored_by, model_version) = match (device_score, cloud_score) {
-                    (Some(s), _) => (Some(s), row.get::<_, Option<bool>>(4)?, ScoredBy::Device, 5),
-                    (None, Some(s)) => (Some(s), row.get(7)?, ScoredBy::Cloud, 8),
-                    (None, None) => (None, None, ScoredBy::None, 5),
-                };
-                Ok(SeriesPoint {
-                    cursor: row.get(0)?,
-                    seq: row.get(1)?,
-                    time_unix_nano: row.get(2)?,
-                    score,
-                    anomaly: anomaly.unwrap_or(false),
-                    scored_by,
-                    model_version: row.get(model_version)?,
-                })
+                Ok(SeriesPoint::of(
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    Verdict {
+                        score: row.get(3)?,
+                        anomaly: row.get(4)?,
+                        model_version: row.get(5)?,
+                    },
+                    Verdict {
+                        score: row.get(6)?,
+                        anomaly: row.get(7)?,
+                        model_version: row.get(8)?,
+                    },
+                ))
             },
         )?;
         let mut points: Vec<SeriesPoint> = rows.collect::<Result<_, _>>()?;

@@ -10,10 +10,10 @@
 //!
 //! Callers run these blocking methods on tokio's blocking pool.
 
-mod cloud;
+pub(crate) mod cloud;
 pub mod drift;
 mod export;
-mod fleet;
+pub(crate) mod fleet;
 mod ingest;
 mod read;
 mod schema;

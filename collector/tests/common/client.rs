@@ -61,9 +61,9 @@ pub fn device_request(
     (build_request(&batch, config), batch.records.len())
 }
 
-/// A device request as an in-process axum request.
+/// A device request (`/v1/logs` or `/v1/metrics`) as an in-process axum request.
 pub fn to_axum(request: HttpRequest) -> Request<Body> {
-    let path = request.url.find("/v1/logs").map_or("/v1/logs", |i| &request.url[i..]).to_owned();
+    let path = request.url.find("/v1/").map_or("/v1/logs", |i| &request.url[i..]).to_owned();
     let mut builder = Request::post(path);
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());

@@ -1,34 +1,57 @@
-//! One behaviour suite for every store behind the API: each check takes an app over an empty
-//! database and asserts what a device and the dashboard see. `tests/postgres.rs` runs every
-//! check against SQLite and against PostgreSQL, so the two stores cannot drift apart.
+//! One behaviour suite for every store behind the API: each check takes an app (or a way to
+//! make one's state from a [`Config`](collector::Config)) over an empty database and asserts
+//! what a device, the dashboard and the fleet view see. `tests/postgres.rs` runs every check
+//! against SQLite and against PostgreSQL, so the two stores cannot drift apart.
 //!
 //! A store-specific failure (a locked SQLite file, a lost PostgreSQL connection) stays in that
 //! store's own tests; what is here must hold for any store.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod cloud;
+mod fleet;
+
 use axum::http::StatusCode;
 use axum::Router;
 use serde_json::{json, Value};
 
+// Every check is reached as `common::conformance::NAME` by the macro; test files that include
+// `common` without running the suite use none of them.
+#[allow(unused_imports)]
+pub use self::cloud::*;
+#[allow(unused_imports)]
+pub use self::fleet::*;
 use super::*;
 
-/// Every check, by name, for the macro that instantiates them per store.
+/// Every check, by name, for the macro that instantiates them per store. `$make` is a function
+/// from a `Config` to a future of an `AppState` over a fresh database.
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:expr) => {
-        $crate::conformance_suite!(@each $make;
+        $crate::conformance_suite!(@app $make;
             stores_every_record, replays_a_key_with_the_stored_response,
             dedupes_records_under_a_new_key, reports_conflicts_and_keeps_the_first_content,
             names_ten_conflicts, reports_gaps_per_device, pages_records_newest_first,
             repeated_ids_within_a_batch, keeps_unscored_readings_and_attributes,
-            keeps_the_largest_reported_losses, stores_a_resource_once);
+            keeps_the_largest_reported_losses, stores_a_resource_once,
+            pages_the_fleet_and_a_device_series, stores_drift_and_reads_it_back,
+            keeps_the_newest_drift_snapshot, shows_each_devices_current_drift);
+        $crate::conformance_suite!(@state $make;
+            scores_unscored_readings_in_the_cloud, stores_a_cloud_result_once);
     };
-    (@each $make:expr; $($check:ident),*) => {
+    (@app $make:expr; $($check:ident),*) => {
         $(
             #[tokio::test]
             async fn $check() {
-                let app = $make.await;
+                let app = collector::app(($make)(collector::Config::default()).await);
                 common::conformance::$check(&app).await;
+            }
+        )*
+    };
+    (@state $make:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                common::conformance::$check($make).await;
             }
         )*
     };

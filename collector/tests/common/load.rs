@@ -2,11 +2,14 @@
 //! run) and `tests/load.rs` (a few seconds in `cargo test`).
 //!
 //! `workers` tasks send batches of 100 records over loopback until `duration` passes or
-//! `max_batches` are sent. Of every 20 requests: 16 are new batches, one re-sends an earlier
-//! batch under a new key (duplicates), one replays an earlier key, one re-uses an earlier
-//! record id with other content (a conflict), one is malformed (bad JSON or truncated gzip).
-//! Bodies come from the device's own encoder. Each worker is its own device with consecutive seqs, so the collector must end up holding
-//! exactly the new batches' records, once each, with no gaps.
+//! `max_requests` are sent, each to one of the collectors in `base` (a comma-separated list:
+//! worker `w` sends to collector `w mod n`, as a load balancer pinning devices would). With
+//! `mixed`, of every 20 requests: 16 are new batches, one re-sends an earlier batch under a new
+//! key (duplicates), one replays an earlier key, one re-uses an earlier record id with other
+//! content (a conflict), one is malformed (bad JSON or truncated gzip); without it, every request
+//! is a new batch. Bodies come from the device's own encoder. Each worker is its own device
+//! (`{device_prefix}{w}`) with consecutive seqs, so the collector must end up holding exactly
+//! the new batches' records, once each, with no gaps.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -23,8 +26,12 @@ pub const BATCH: u64 = 100;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// `http://host:port`.
+    /// `http://host:port`, or several, comma-separated.
     pub base: String,
+    /// Device ids are this and the worker's number.
+    pub device_prefix: String,
+    /// Duplicates, replays, conflicts and malformed bodies among the new batches.
+    pub mixed: bool,
     /// Concurrent senders.
     pub workers: u64,
     /// Stop after this long.
@@ -85,8 +92,9 @@ pub async fn run(config: LoadConfig) -> LoadReport {
     for w in 0..config.workers {
         let (client, config, sent) = (client.clone(), config.clone(), Arc::clone(&sent));
         tasks.push(tokio::spawn(async move {
-            let device = format!("load-{w}");
-            let url = format!("{}/v1/logs", config.base);
+            let device = format!("{}{w}", config.device_prefix);
+            let bases: Vec<&str> = config.base.split(',').collect();
+            let url = format!("{}/v1/logs", bases[w as usize % bases.len()]);
             let mut report = LoadReport::default();
             let mut next_seq = 0u64;
             let mut i = 0u64;
@@ -96,7 +104,8 @@ pub async fn run(config: LoadConfig) -> LoadReport {
                 i += 1;
                 let earlier = next_seq.saturating_sub(BATCH) / BATCH * BATCH;
                 let mut request = client.post(&url).header("content-type", "application/json");
-                let (payload, expect, new_records): (Vec<u8>, u16, u64) = match i % 20 {
+                let slot = if config.mixed { i % 20 } else { 1 };
+                let (payload, expect, new_records): (Vec<u8>, u16, u64) = match slot {
                     5 if next_seq > 0 => {
                         report.duplicates_sent += 1;
                         request = request.header("idempotency-key", format!("{device}-dup-{i}"));

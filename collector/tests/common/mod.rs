@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod conformance;
+pub mod drift;
 pub mod pg;
 pub mod process;
 

@@ -56,6 +56,11 @@ impl CollectorProcess {
         format!("http://{}", self.addr)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL, and waits for the process to be gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,62 +1,54 @@
-//! Cloud scoring end to end in one process: readings a device sent unscored wait until a signed
-//! release is published, then the collector scores them with the devices' own engine, stores the
-//! scores beside (not over) what the device sent, counts them, and gives up typed on readings no
-//! release can score. Also the fleet queries' pagination.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a failed expectation is the test failure"
-)]
+//! Cloud scoring and the CSV export on any store: readings a device sent unscored wait until a
+//! signed release is published, then are scored with the devices' own engine, stored beside
+//! (not over) what the device sent, counted, and exported; readings no release can score are
+//! given up typed.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use axum::body::Body;
+use axum::http::Request;
+use axum::Router;
 use collector::cloud::{self, CloudModels};
 use collector::releases::{publish, trusted_keys};
-use collector::{Config, Store};
-use common::client::{body, scored, unscored};
-use common::{get_json, memory_state, post_logs, send};
+use collector::store::{CloudOutcome, CloudResult};
+use collector::{AppState, Config};
 use serde_json::Value;
 
-fn get(path: &str) -> axum::http::Request<axum::body::Body> {
-    axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap()
-}
+use edge_anomaly::outbox::{Entry, Record};
 
-async fn get_text(app: &axum::Router, path: &str) -> String {
-    let reply = send(app, get(path)).await;
-    assert_eq!(reply.status, 200, "{path}: {}", reply.text);
-    reply.text
-}
+use crate::common::client::{body, scored, timestamp_ms, unscored, MODEL_VERSION};
+use crate::common::{get_json, post_logs, send};
 
 fn shipped() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/shuttle")
 }
 
-fn golden() -> Value {
-    serde_json::from_slice(&std::fs::read(shipped().join("golden.json")).unwrap()).unwrap()
+fn shipped_json(file: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(shipped().join(file)).unwrap()).unwrap()
 }
 
-fn threshold() -> f64 {
-    let meta: Value =
-        serde_json::from_slice(&std::fs::read(shipped().join("metadata.json")).unwrap()).unwrap();
-    meta["threshold"].as_f64().unwrap()
+async fn get_text(app: &Router, path: &str) -> String {
+    let reply = send(app, Request::get(path).body(Body::empty()).unwrap()).await;
+    assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+    reply.text
 }
 
-fn version() -> String {
-    let meta: Value =
-        serde_json::from_slice(&std::fs::read(shipped().join("metadata.json")).unwrap()).unwrap();
-    meta["version"].as_str().unwrap().to_owned()
-}
-
-#[tokio::test]
-async fn unscored_readings_are_scored_in_the_cloud_once_a_release_is_published() {
+pub async fn scores_unscored_readings_in_the_cloud<F, Fut>(make: F)
+where
+    F: Fn(Config) -> Fut,
+    Fut: Future<Output = AppState>,
+{
     let releases = tempfile::tempdir().unwrap();
     let config = Config { releases_dir: Some(releases.path().to_owned()), ..Config::default() };
-    let state = memory_state(config);
+    let state = make(config).await;
     let app = collector::app(state.clone());
-    let golden = golden();
+    let golden = shipped_json("golden.json");
+    let meta = shipped_json("metadata.json");
+    let (threshold, version) =
+        (meta["threshold"].as_f64().unwrap(), meta["version"].as_str().unwrap().to_owned());
     let rows: Vec<Vec<f32>> = golden["rows"]
         .as_array()
         .unwrap()
@@ -77,6 +69,9 @@ async fn unscored_readings_are_scored_in_the_cloud_once_a_release_is_published()
     records.push(unscored(n, nan_row, "NON_FINITE"));
     records.push(unscored(n + 1, vec![1.0, 2.0, 3.0], "NOT_LOADED"));
     records.push(scored(n + 2));
+    // A device set to send readings with scores: exported under the device's own verdict.
+    let entry = Entry::scored(timestamp_ms(n + 3), MODEL_VERSION, 0.01, false, 90);
+    records.push(Record::new(n + 3, entry.with_reading(&rows[1])));
     let request = body("dev-a", &records).to_string();
     assert_eq!(send(&app, post_logs(request.clone(), &[])).await.status, 200);
 
@@ -95,7 +90,7 @@ async fn unscored_readings_are_scored_in_the_cloud_once_a_release_is_published()
     assert_eq!(stats["cloud_scored"], n);
     assert_eq!(stats["cloud_failed"], 2);
     assert_eq!(stats["unscored_pending"], 0);
-    let flagged = expected.iter().filter(|&&s| s > threshold()).count();
+    let flagged = expected.iter().filter(|&&s| s > threshold).count();
     assert_eq!(stats["cloud_anomalies"], flagged as u64);
     assert!(flagged > 0 && flagged < expected.len(), "the golden rows hold both kinds");
 
@@ -108,12 +103,12 @@ async fn unscored_readings_are_scored_in_the_cloud_once_a_release_is_published()
         match seq {
             s if s < n => {
                 assert_eq!(p["scored_by"], "cloud");
-                assert_eq!(p["model_version"], version());
+                assert_eq!(p["model_version"], version);
                 let (got, want) = (p["score"].as_f64().unwrap(), expected[s as usize]);
                 assert!((got - want).abs() <= 1e-3 * want.abs() + 1e-5, "row {s}: {got} vs {want}");
-                assert_eq!(p["anomaly"], want > threshold(), "row {s}");
+                assert_eq!(p["anomaly"], want > threshold, "row {s}");
             }
-            s if s == n + 2 => assert_eq!(p["scored_by"], "device"),
+            s if s >= n + 2 => assert_eq!(p["scored_by"], "device"),
             _ => assert_eq!(p["scored_by"], "none"),
         }
     }
@@ -130,25 +125,33 @@ async fn unscored_readings_are_scored_in_the_cloud_once_a_release_is_published()
     assert_eq!(device["unscored"], n + 2);
 
     // The export holds the readings with a verdict, in the pipeline's CSV: the NaN reading and
-    // the one of another width are left out, the scored record sent no reading.
+    // the one of another width are left out, one scored record sent no reading, the other did.
     let csv = get_text(&app, "/api/export.csv").await;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "f1,f2,f3,f4,f5,f6,f7,f8,f9,anomaly");
-    assert_eq!(lines.len() - 1, rows.len());
+    assert_eq!(lines.len() - 1, rows.len() + 1);
+    assert_eq!(lines.last().unwrap().split(',').count(), 10);
     assert_eq!(lines.iter().filter(|l| l.ends_with(",1")).count(), flagged);
     let first: Vec<f64> = lines[1].split(',').map(|v| v.parse().unwrap()).collect();
     assert_eq!(first[..9], rows[0].iter().map(|&v| f64::from(v)).collect::<Vec<_>>()[..]);
     let normal = get_text(&app, "/api/export.csv?normal_only=true").await;
-    assert_eq!(normal.lines().count() - 1, rows.len() - flagged);
+    assert_eq!(normal.lines().count() - 1, rows.len() - flagged + 1);
     assert!(normal.lines().skip(1).all(|l| l.ends_with(",0")));
     let other = get_text(&app, "/api/export.csv?device=nobody").await;
     assert_eq!(other.lines().count(), 1, "{other}");
     let by_version =
-        get_text(&app, &format!("/api/export.csv?model_version={}", version().replace('+', "%2B")))
+        get_text(&app, &format!("/api/export.csv?model_version={}", version.replace('+', "%2B")))
             .await;
-    assert_eq!(by_version, csv);
-    let bad = send(&app, get("/api/export.csv?from_ms=5&to_ms=5")).await;
-    assert_eq!(bad.status, 400);
+    assert_eq!(by_version.lines().count(), lines.len() - 1, "the device-judged row is not");
+    let device_judged =
+        get_text(&app, &format!("/api/export.csv?model_version={MODEL_VERSION}")).await;
+    assert_eq!(device_judged.lines().count(), 2, "{device_judged}");
+    let after_all = get_text(&app, "/api/export.csv?from_ms=1800000000000").await;
+    assert_eq!(after_all.lines().count(), 1, "{after_all}");
+    for bad in ["/api/export.csv?from_ms=5&to_ms=5", "/api/export.csv?to_ms=9223372036854775"] {
+        let reply = send(&app, Request::get(bad).body(Body::empty()).unwrap()).await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+    }
 
     // Nothing is scored twice, and the device re-driving the batch is a duplicate, not a
     // conflict: the cloud's columns are not part of what the device sent.
@@ -162,65 +165,52 @@ async fn unscored_readings_are_scored_in_the_cloud_once_a_release_is_published()
     assert_eq!(stats["cloud_scored"], n);
 }
 
-#[test]
-fn results_written_twice_are_stored_and_counted_once() {
-    use collector::store::{CloudOutcome, CloudResult};
-    let store = Store::open_in_memory().unwrap();
-    let batch = collector::otlp::parse(
-        body("dev-b", &[unscored(0, vec![0.0; 9], "NOT_LOADED")]).to_string().as_bytes(),
-    )
-    .unwrap();
-    store.ingest(None, &batch, 1).unwrap();
-    let result = CloudResult {
+pub async fn stores_a_cloud_result_once<F, Fut>(make: F)
+where
+    F: Fn(Config) -> Fut,
+    Fut: Future<Output = AppState>,
+{
+    let state = make(Config::default()).await;
+    let app = collector::app(state.clone());
+    let records =
+        [unscored(0, vec![0.0; 9], "NOT_LOADED"), unscored(1, vec![1.0; 9], "NOT_LOADED")];
+    assert_eq!(send(&app, post_logs(body("dev-b", &records).to_string(), &[])).await.status, 200);
+    let pending = state.store(|s| s.cloud_pending(10)).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|p| p.record_id.as_str()).collect::<Vec<_>>(),
+        ["dev-b:0", "dev-b:1"]
+    );
+    assert_eq!(pending[1].reading, vec![1.0; 9]);
+    let scored = CloudResult {
         record_id: "dev-b:0".into(),
         outcome: CloudOutcome::Scored { score: 0.5, anomaly: true, model_version: "1.0.0".into() },
     };
-    // Two collectors scoring the same record: the second write changes nothing.
-    assert_eq!(store.record_cloud_results(std::slice::from_ref(&result), 2).unwrap(), 1);
-    assert_eq!(store.record_cloud_results(&[result], 3).unwrap(), 0);
-    let stats = store.stats().unwrap();
-    assert_eq!((stats.cloud_scored, stats.cloud_anomalies), (1, 1));
-    assert!(store.cloud_pending(10).unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn the_fleet_and_a_device_series_page_without_overlap() {
-    let state = memory_state(Config::default());
-    let app = collector::app(state);
-    for d in 0..5 {
-        let records: Vec<_> = (0..7).map(scored).collect();
-        let request = body(&format!("dev-{d}"), &records).to_string();
-        assert_eq!(send(&app, post_logs(request, &[])).await.status, 200);
-    }
-    let mut seen = Vec::new();
-    let mut path = "/api/fleet?limit=2".to_owned();
-    loop {
-        let page = get_json(&app, &path).await;
-        let devices = page["devices"].as_array().unwrap();
-        assert!(devices.len() <= 2);
-        seen.extend(devices.iter().map(|d| d["device_id"].as_str().unwrap().to_owned()));
-        match page["next_after"].as_str() {
-            Some(after) => path = format!("/api/fleet?limit=2&after={after}"),
-            None => break,
-        }
-    }
-    assert_eq!(seen, ["dev-0", "dev-1", "dev-2", "dev-3", "dev-4"]);
-
-    let mut seqs = Vec::new();
-    let mut path = "/api/devices/dev-3/series?limit=3".to_owned();
-    loop {
-        let page = get_json(&app, &path).await;
-        seqs.extend(page["points"].as_array().unwrap().iter().map(|p| p["seq"].as_i64().unwrap()));
-        match page["next_before"].as_i64() {
-            Some(before) => path = format!("/api/devices/dev-3/series?limit=3&before={before}"),
-            None => break,
-        }
-    }
-    assert_eq!(seqs, [6, 5, 4, 3, 2, 1, 0], "newest first, each record once");
-    let bad = send(
-        &app,
-        axum::http::Request::get("/api/fleet?limit=0").body(axum::body::Body::empty()).unwrap(),
-    )
-    .await;
-    assert_eq!(bad.status, 400);
+    let failed = CloudResult {
+        record_id: "dev-b:1".into(),
+        outcome: CloudOutcome::Failed { reason: "ENGINE".into(), model_version: None },
+    };
+    // Two collectors scoring the same records: the second write changes nothing, even when it
+    // disagrees with the first.
+    let first = vec![scored.clone(), failed.clone()];
+    assert_eq!(state.store(move |s| s.record_cloud_results(&first, 2)).await.unwrap(), 2);
+    let other = CloudResult {
+        outcome: CloudOutcome::Scored { score: 0.1, anomaly: false, model_version: "2.0.0".into() },
+        ..failed
+    };
+    let second = vec![scored, other];
+    assert_eq!(state.store(move |s| s.record_cloud_results(&second, 3)).await.unwrap(), 0);
+    let stats = get_json(&app, "/api/stats").await;
+    assert_eq!(
+        [&stats["cloud_scored"], &stats["cloud_anomalies"], &stats["cloud_failed"]],
+        [1, 1, 1],
+        "{stats}"
+    );
+    assert!(state.store(|s| s.cloud_pending(10)).await.unwrap().is_empty());
+    let series = get_json(&app, "/api/devices/dev-b/series").await;
+    let points = series["points"].as_array().unwrap();
+    assert_eq!(
+        (points[1]["score"].clone(), points[1]["scored_by"].clone()),
+        (0.5.into(), "cloud".into())
+    );
+    assert_eq!(points[0]["scored_by"], "none", "a failed reading has no score: {series}");
 }
