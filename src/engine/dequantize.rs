@@ -21,6 +21,7 @@ use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{self, tensor_proto::DataType};
 use tract_onnx::prelude::*;
 
+use super::names::unused_node_name;
 use super::EngineError;
 
 /// How the engine runs onnxruntime `quantize_dynamic` models.
@@ -43,11 +44,14 @@ pub(super) fn dequantize_dynamic_matmuls(model: &mut pb::ModelProto) -> Result<u
         let weights = dequantized_weights(graph, &m)?;
         let name = format!("{}_dequantized", m.weight);
         graph.initializer.push(weights.with_name(&name));
+        let output = graph.node[m.final_mul].output[0].clone();
+        // Node names are optional in ONNX (`quantize_dynamic` leaves its `MatMulInteger` nodes
+        // unnamed): the new node is named after its output, which is unique in the graph.
         let matmul = pb::NodeProto {
-            name: format!("{}_w8a32", graph.node[m.matmul_integer].name),
+            name: unused_node_name(graph, &format!("{output}_w8a32")),
             op_type: "MatMul".into(),
             input: vec![m.x.clone(), name],
-            output: vec![graph.node[m.final_mul].output[0].clone()],
+            output: vec![output],
             ..Default::default()
         };
         graph.node[m.final_mul] = matmul;

@@ -3,10 +3,10 @@
 #![allow(clippy::expect_used, reason = "a failed expectation is the test failure")]
 
 use tract_onnx::pb;
-use tract_onnx::prelude::Framework;
+use tract_onnx::prelude::*;
 
 use super::super::backend::{choose, Backend, Chosen};
-use super::super::{Engine, EngineConfig};
+use super::super::{Engine, EngineConfig, EngineError};
 
 const F32_MODEL: &[u8] = include_bytes!("../../../models/shuttle/model.f32.onnx");
 const INT8_MODEL: &[u8] = include_bytes!("../../../models/shuttle/model.int8.onnx");
@@ -171,4 +171,113 @@ fn fixture_without_layers_runs_on_tract() {
             .expect("fixture");
     let e = Engine::load(&bytes, EngineConfig::default()).expect("loads");
     assert_eq!(e.backend().name(), "tract");
+}
+
+/// The pipeline's window export: the autoencoder with the range guard beside it
+/// (`tests/fixtures/interop/generate.py`).
+const GUARDED: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/interop/pipeline-window-guard");
+
+fn guarded(suffix: &str) -> Vec<u8> {
+    std::fs::read(format!("{GUARDED}{suffix}")).expect("guarded fixture")
+}
+
+/// Readings of `features` values at several scales, deterministic.
+fn rows(n: usize, features: usize, seed: &mut u32) -> Vec<f32> {
+    (0..n * features)
+        .map(|i| {
+            *seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            ((*seed >> 9) as f32 / (1 << 23) as f32 - 0.5) * [0.2, 2.0, 20.0][(i / features) % 3]
+        })
+        .collect()
+}
+
+#[test]
+fn the_range_guard_runs_dense_and_agrees_with_tract() {
+    for suffix in [".onnx", ".int8.onnx"] {
+        let bytes = guarded(suffix);
+        let dense = Engine::load(&bytes, EngineConfig::default()).expect("loads");
+        assert_eq!(dense.backend(), &Chosen::Dense { layers: 6 }, "{suffix}");
+        let tract = tract_engine(&bytes);
+        let mut seed = 7u32;
+        for n in [1, 3, 4, 5, 9, 64, 257] {
+            let rows = rows(n, 16, &mut seed);
+            let (a, b) = (dense.score(&rows).expect("dense"), tract.score(&rows).expect("tract"));
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-5 + 1e-4 * y.abs(),
+                    "{suffix} n={n} row {i}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}
+
+/// tract's scores for a model held as a protobuf (the engine loads bytes).
+fn tract_scores(m: &pb::ModelProto) -> impl Fn(&[f32], &mut [f32]) -> Result<(), EngineError> {
+    let model = tract_onnx::onnx().model_for_proto_model(m).expect("tract reads it");
+    let (typed, contract) = super::super::contract::bind(model).expect("meets the contract");
+    let plan = typed.into_optimized().and_then(|t| t.into_runnable()).expect("plans");
+    move |rows, out| {
+        let input = Tensor::from_shape(&[out.len(), contract.features], rows).expect("tensor");
+        let result = plan.run(tvec!(input.into())).expect("runs");
+        let scores =
+            result[0].try_as_plain_ram().and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec));
+        out.copy_from_slice(&scores.expect("f32 scores"));
+        Ok(())
+    }
+}
+
+/// What the engine picks for a rewritten guarded model, checked against tract on the original.
+fn guarded_chosen(m: &pb::ModelProto) -> Chosen {
+    let reference = tract_engine(&guarded(".onnx"));
+    choose(Backend::Auto, m, 16, |rows, out| reference.score_into(rows, out)).1
+}
+
+#[test]
+fn a_guard_whose_bounds_are_one_clip_is_recognised() {
+    // Clip(u, -b, b) for every channel is Max(u, -b) then Min(_, b): make the bounds scalar.
+    let mut m = proto(&guarded(".onnx"));
+    let (lo, hi) = (-0.5f32, 0.5f32);
+    for (name, v) in [("guard_lo", lo), ("guard_hi", hi)] {
+        let t = initializer(&mut m, name);
+        *t = pb::TensorProto {
+            name: name.into(),
+            data_type: 1,
+            float_data: vec![v],
+            ..Default::default()
+        };
+    }
+    let reference = tract_scores(&m);
+    let mut clip = m.clone();
+    let g = graph(&mut clip);
+    let max = g.node.iter().position(|n| n.op_type == "Max").expect("Max");
+    let min_out = g.node.iter().find(|n| n.op_type == "Min").expect("Min").output[0].clone();
+    g.node[max] = pb::NodeProto {
+        op_type: "Clip".into(),
+        input: vec!["guard_u".into(), "guard_lo".into(), "guard_hi".into()],
+        output: vec![min_out],
+        ..Default::default()
+    };
+    g.node.retain(|n| n.op_type != "Min");
+    let (plan, chosen) = choose(Backend::Auto, &clip, 16, reference);
+    assert!(plan.is_some(), "{chosen:?}");
+    assert_eq!(chosen, Chosen::Dense { layers: 6 });
+}
+
+#[test]
+fn a_guard_not_added_to_the_error_falls_back_to_tract() {
+    let mut m = proto(&guarded(".onnx"));
+    let add = graph(&mut m).node.iter_mut().rfind(|n| n.op_type == "Add").expect("Add");
+    add.op_type = "Sub".into();
+    let Chosen::Tract { reason } = guarded_chosen(&m) else { panic!("Sub is not the guard's sum") };
+    assert!(reason.contains("not added"), "{reason}");
+}
+
+#[test]
+fn a_guard_bounded_by_another_op_falls_back_to_tract() {
+    let mut m = proto(&guarded(".onnx"));
+    node(&mut m, "Max", 0).op_type = "Add".into();
+    let Chosen::Tract { reason } = guarded_chosen(&m) else { panic!("Add is not a bound") };
+    assert!(reason.contains("guard"), "{reason}");
 }
