@@ -6,7 +6,9 @@ Examples (from models/):
   python -m edge_pipeline --csv series.csv --features value --window 16 --out series
 
 With --window the windows are split in time order (train earliest, then validation, then
-test, --gap readings apart); otherwise rows are split at random. The summary (stdout, JSON)
+test, --gap readings apart), and the score adds the range guard (level, newest reading and
+roughness against their training range; --no-guard leaves it out); otherwise rows are split at
+random. The summary (stdout, JSON)
 and a table (stderr) compare the model on the test part with a z-score and a PCA baseline.
 """
 from __future__ import annotations
@@ -32,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap", type=int,
                    help="with --window: unused readings between train, validation and test "
                         "(default and minimum: the window length)")
+    p.add_argument("--no-guard", action="store_true",
+                   help="with --window: score by reconstruction error alone, without the range "
+                        "guard")
     p.add_argument("--limit", type=int, help="read at most this many rows")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--name", default="model", help="file name stem of the models")
@@ -59,10 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.gap is not None and not a.window:
         print("error: --gap needs --window", file=sys.stderr)
         return 2
+    if a.no_guard and not a.window:
+        print("error: --no-guard needs --window (tabular models have no guard)", file=sys.stderr)
+        return 2
     try:
         meta = run(ds, Options(out_dir=a.out, name=a.name, version=a.version, epochs=a.epochs,
                                seed=a.seed, threshold_quantile=a.threshold_quantile, clip=a.clip,
-                               golden_rows=a.golden_rows, sample_rows=a.sample_rows, gap=a.gap))
+                               golden_rows=a.golden_rows, sample_rows=a.sample_rows, gap=a.gap,
+                               guard=not a.no_guard))
     except SplitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

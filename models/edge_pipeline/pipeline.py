@@ -90,7 +90,7 @@ def run(ds: Dataset, opt: Options) -> dict:
         train_xn = np.clip(norm(train_idx), -opt.clip, opt.clip)
         guard = RangeGuard.fit(train_xn, float(ae.scores(train_xn).mean()), opt.clip)
     per_channel = bool(ds.window) if opt.per_channel is None else opt.per_channel
-    keep_float = export.series_float_layers(ae) if ds.window else ()
+    keep_float = export.series_float_layers(ae, guard is not None) if ds.window else ()
 
     os.makedirs(opt.out_dir, exist_ok=True)
     f32_path = os.path.join(opt.out_dir, f"{opt.name}.f32.onnx")

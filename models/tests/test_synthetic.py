@@ -170,3 +170,19 @@ def test_cli_refuses_a_gap_shorter_than_the_window(tmp_path):
     )
     assert r.returncode == 2
     assert "at least the window length" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_no_guard_scores_by_reconstruction_alone(tmp_path):
+    csv = tmp_path / "series.csv"
+    generate("frozen", n=4000, seed=2, events={"frozen": 4}).write_csv(str(csv))
+    base = [sys.executable, "-m", "edge_pipeline", "--csv", str(csv), "--features", "value",
+            "--label", "anomaly", "--epochs", "2", "--sample-rows", "10", "--golden-rows", "8"]
+    r = subprocess.run([*base, "--window", "16", "--no-guard", "--out", str(tmp_path / "o")],
+                       cwd=MODELS, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "o" / "metadata.json").read_text())
+    assert meta["score"]["range_guard"] is None
+    assert meta["int8"]["float_layers"] == ["dense4", "dense5"]
+    r = subprocess.run([*base, "--no-guard", "--out", str(tmp_path / "t")],
+                       cwd=MODELS, capture_output=True, text=True)
+    assert r.returncode == 2 and "--no-guard needs --window" in r.stderr
