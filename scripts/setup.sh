@@ -12,11 +12,14 @@ WASM_PACK_VERSION=0.15.1
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
-# --- Debian packages: browsers and their drivers, the gateway's MQTT broker ---------------
+# --- Debian packages: browsers and their drivers, the gateway's MQTT broker, PostgreSQL ---------------
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v firefox-esr >/dev/null || need_apt+=(firefox-esr)
+# WebKit (Safari's engine): WebKitGTK's WebDriver and MiniBrowser, run under a virtual display.
+command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
+command -v xvfb-run >/dev/null || need_apt+=(xvfb)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 # The collector's PostgreSQL store is tested against a throwaway cluster of Debian's server.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #! The whole test suite, exactly as CI runs it: setup (idempotent), then the model pipeline's
 #! tests, native Rust tests (the gateway's against a real mosquitto broker and collector), the
-#! engine inside a real service worker in headless Chromium and headless Firefox ESR, the
+#! engine inside a real service worker in headless Chromium, headless Firefox ESR and WebKit, the
 #! collector, and a build of the PWA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,11 @@ CHROMEDRIVER=/usr/bin/chromedriver cargo test --locked -p edge-anomaly --target 
 step "rust: browser tests in a Firefox ESR service worker"
 GECKODRIVER="$(command -v geckodriver)" cargo test --locked -p edge-anomaly --target wasm32-unknown-unknown
 
+# WebKit (Safari's engine): WebKitGTK's MiniBrowser through WebKitWebDriver, which accepts the
+# runner's geckodriver dialect; the wrapper gives it a virtual display.
+step "rust: browser tests in a WebKit service worker"
+GECKODRIVER="$PWD/scripts/webkit-webdriver.sh" cargo test --locked -p edge-anomaly --target wasm32-unknown-unknown
+
 step "pwa: trunk build"
 trunk build --locked
 
@@ -57,3 +62,6 @@ e2e 1800 tests/e2e/protocol.test.mjs tests/e2e/outbox.test.mjs tests/e2e/pwa.tes
 
 step "end to end: collector + headless Firefox ESR through geckodriver (load, score, offline, drain)"
 GECKODRIVER="$(command -v geckodriver)" e2e 600 tests/e2e/firefox.test.mjs
+
+step "end to end: collector + WebKit through WebKitWebDriver (load, score, offline, drain, signed updates)"
+e2e 600 tests/e2e/webkit.test.mjs

@@ -72,6 +72,8 @@ function renderOutbox(s) {
   $('t-model').textContent = s.model_loaded ? `${s.model_version} (${s.engine_backend})` : 'none';
   renderModel(s);
   renderDrift(s.drift);
+  const waiting = o.queued + o.inflight_records + o.dead_letter_records;
+  $('storage-warning').hidden = storage === 'persistent' || standalone() || waiting === 0;
   $('sync').textContent = `device ${s.device_id} · storage ${storage} · evicted ${o.evicted_total}` +
     (o.rejected_records_total ? ` · rejected by collector ${o.rejected_records_total}` : '') +
     (f && f.last_error ? ` · last error: ${f.last_error}` : '');
@@ -268,8 +270,17 @@ navigator.serviceWorker.addEventListener('controllerchange', () => {
 });
 $('reload').addEventListener('click', () => location.reload());
 
+/** Whether the app runs installed (Home Screen / Dock / an app window), not in a browser tab. */
+function standalone() {
+  return matchMedia('(display-mode: standalone)').matches || navigator.standalone === true;
+}
+
 let installPrompt = null;
-window.addEventListener('beforeinstallprompt', (e) => { e.preventDefault(); installPrompt = e; $('install').hidden = false; });
+window.addEventListener('beforeinstallprompt', (e) => {
+  e.preventDefault(); installPrompt = e; $('install').hidden = false; $('install-hint').hidden = true;
+});
+// Safari (and Firefox) never offer an install prompt: say where their install command is.
+setTimeout(() => { $('install-hint').hidden = standalone() || installPrompt !== null; }, 3000);
 $('install').addEventListener('click', async () => {
   if (!installPrompt) return;
   installPrompt.prompt();
