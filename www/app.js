@@ -21,6 +21,24 @@ function quantile(xs, q) {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
+/**
+ * The latency tile's text for `xs` (µs per reading, as the worker measured them). Where the
+ * worker's clock is coarse (WebKit's service workers tick in 1 ms steps, a page that is not
+ * cross-origin isolated in 100 µs steps) every figure is a whole number of steps, and a 20 µs
+ * call reads 0 or 1,000: the median and p99 would show the clock, not the engine. The mean of
+ * many such readings is still right (each reading starts at a random point of a step), so that
+ * is what the tile shows then, with the step.
+ */
+function latencyText(xs) {
+  if (!xs.length) return '–';
+  const steps = xs.filter((x) => x > 0);
+  const step = steps.length ? Math.min(...steps) : 0;
+  const coarse = step >= 100 && xs.every((x) => Math.abs(x / step - Math.round(x / step)) < 1e-6);
+  if (!coarse) return `${quantile(xs, 0.5).toFixed(0)} / ${quantile(xs, 0.99).toFixed(0)} µs`;
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return `≈ ${mean.toFixed(0)} µs mean (worker clock: ${step.toFixed(0)} µs steps)`;
+}
+
 async function score(row, label) {
   const r = await request(MSG.SCORE, { rows: Float32Array.from(row), features: row.length });
   const s = r.scores[0], now = performance.now();
@@ -49,8 +67,7 @@ function reasons(counts) {
 function render() {
   drawScores($('scores'), points, model ? model.threshold : NaN);
   drawChannels($('channels'), meta.features, latest, meta.normalization.mean, meta.normalization.std);
-  $('t-latency').textContent = latencies.length
-    ? `${quantile(latencies, 0.5).toFixed(0)} / ${quantile(latencies, 0.99).toFixed(0)} µs` : '–';
+  $('t-latency').textContent = latencyText(latencies);
   const span = stamps.length > 1 ? (stamps.at(-1) - stamps[0]) / 1000 : 0;
   $('t-rate').textContent = span > 0 ? ((stamps.length - 1) / span).toFixed(1) : '0';
 }
