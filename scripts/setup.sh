@@ -20,6 +20,8 @@ command -v firefox-esr >/dev/null || need_apt+=(firefox-esr)
 # WebKit (Safari's engine): WebKitGTK's WebDriver and MiniBrowser, run under a virtual display.
 command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
 command -v xvfb-run >/dev/null || need_apt+=(xvfb)
+# The PWA build writes brotli copies of its files (scripts/precompress.sh).
+command -v brotli >/dev/null || need_apt+=(brotli)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 # The collector's PostgreSQL store is tested against a throwaway cluster of Debian's server.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)

@@ -6,6 +6,12 @@
 //! `application/manifest+json`) and marks `sw.js` `Cache-Control: no-cache` so a new service
 //! worker is picked up on the next update check. The security and cross-origin isolation headers
 //! every response carries are added by [`crate::headers`].
+//!
+//! Compression costs nothing per request: the build writes `NAME.br` and `NAME.gz` beside each
+//! compressible file (`scripts/precompress.sh`, a Trunk post-build hook), and `ServeDir` sends
+//! the smallest one the request's `Accept-Encoding` allows, with `Content-Encoding` and `Vary:
+//! Accept-Encoding`; a file without them, or a client asking for neither, gets the file as it
+//! is. The media type is the original file's either way.
 
 use std::path::Path;
 
@@ -18,7 +24,8 @@ use tower_http::services::ServeDir;
 
 /// A router serving `dir` for every path it is given.
 pub fn router(dir: &Path) -> Router {
-    Router::new().fallback_service(ServeDir::new(dir)).layer(middleware::from_fn(pwa_headers))
+    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
+    Router::new().fallback_service(files).layer(middleware::from_fn(pwa_headers))
 }
 
 /// The media type we insist on for `path`, if it is one of ours.

@@ -175,6 +175,54 @@ async fn static_files_get_pwa_headers() {
     assert_eq!(health.text, "ok");
 }
 
+#[tokio::test]
+async fn static_files_are_sent_precompressed_when_the_client_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = b"\0asm the engine, as it is".to_vec();
+    std::fs::write(dir.path().join("edge_anomaly_bg.wasm"), &wasm).unwrap();
+    std::fs::write(dir.path().join("edge_anomaly_bg.wasm.br"), b"brotli bytes").unwrap();
+    std::fs::write(dir.path().join("edge_anomaly_bg.wasm.gz"), gzip(&wasm)).unwrap();
+    std::fs::write(dir.path().join("app.js"), "export {};").unwrap();
+    let app =
+        app(memory_state(Config { static_dir: Some(dir.path().to_owned()), ..Config::default() }));
+    let get = |path: &str, accept: Option<&str>| {
+        let mut request = Request::get(path);
+        if let Some(accept) = accept {
+            request = request.header("accept-encoding", accept);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    // (accept-encoding, content-encoding sent, body)
+    let cases: [(Option<&str>, Option<&str>, &[u8]); 4] = [
+        (Some("gzip, deflate, br"), Some("br"), b"brotli bytes"),
+        (Some("gzip"), Some("gzip"), &gzip(&wasm)),
+        (Some("identity"), None, &wasm),
+        (None, None, &wasm),
+    ];
+    for (accept, encoding, body) in cases {
+        let response =
+            tower::ServiceExt::oneshot(app.clone(), get("/edge_anomaly_bg.wasm", accept)).await;
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{accept:?}");
+        let headers = response.headers().clone();
+        let got = http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
+        assert_eq!(got.to_bytes().as_ref(), body, "{accept:?}");
+        assert_eq!(
+            headers.get("content-encoding").map(|v| v.to_str().unwrap()),
+            encoding,
+            "{accept:?}"
+        );
+        // Streaming compilation needs the media type of the file, not of its encoding.
+        assert_eq!(headers["content-type"], "application/wasm", "{accept:?}");
+        assert_eq!(headers["vary"], "accept-encoding", "{accept:?}");
+    }
+    // A file the build did not compress is sent as it is.
+    let plain = send(&app, get("/app.js", Some("br, gzip"))).await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert!(plain.headers.get("content-encoding").is_none());
+    assert_eq!(plain.text, "export {};");
+}
+
 /// Kills the child process if a test fails before it is stopped.
 struct KillOnDrop(Option<std::process::Child>);
 

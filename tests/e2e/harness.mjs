@@ -1,7 +1,7 @@
 // Shared pieces of the browser end-to-end tests: start/stop the real collector binary, launch
 // Debian's chromium through playwright-core (no browser download), talk to the service worker.
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -20,6 +20,16 @@ process.on('exit', () => { for (const proc of collectors) proc.kill('SIGKILL'); 
 
 export function tempDir(prefix) {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * Replaces a file of a built site in place, as a deploy that patches one file would: its
+ * precompressed copies (`.br`, `.gz`, which the collector prefers) go too, or browsers that
+ * accept them would keep getting the old content.
+ */
+export function deployFile(path, content) {
+  writeFileSync(path, content);
+  for (const copy of [`${path}.br`, `${path}.gz`]) rmSync(copy, { force: true });
 }
 
 /** Starts the collector serving the PWA from `staticDir` (the built `dist/`); resolves once it

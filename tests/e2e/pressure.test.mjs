@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, ROOT, launchChromium, message, openApp, tempDir, waitFor } from './harness.mjs';
+import { CHROMIUM_ARGS, ROOT, deployFile, launchChromium, message, openApp, tempDir, waitFor } from './harness.mjs';
 import { Collector, freePort } from './chaos/collector.mjs';
 import { account } from './chaos/ledger.mjs';
 import { readingSource, scoreKey } from './chaos/stream.mjs';
@@ -39,7 +39,7 @@ function siteWithCapacity(capacity) {
   const sw = readFileSync(path, 'utf8');
   const patched = sw.replace(/(EdgeApp\.open\([^;]*?),\s*0\s*\)/, `$1, ${capacity})`);
   assert.notEqual(patched, sw, 'sw.js opens EdgeApp with a literal capacity 0 that the test can replace');
-  writeFileSync(path, patched);
+  deployFile(path, patched);
   return site;
 }
 

@@ -4,9 +4,9 @@
 // cache is gone, and readings queued in the outbox before the update reach the collector once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, api, launchChromium, message, openApp, setFault, startCollector, stopCollector, tempDir,
+import { ROOT, api, deployFile, launchChromium, message, openApp, setFault, startCollector, stopCollector, tempDir,
   waitFor } from './harness.mjs';
 
 const golden = JSON.parse(readFileSync(join(ROOT, 'models/shuttle/golden.json'), 'utf8'));
@@ -43,7 +43,7 @@ test('a new version takes over an open page cleanly and keeps the outbox', { tim
     assert.equal(queued((await message(page, 'status')).status), 8);
 
     // Deploy the next version and let the browser find it, as its periodic update check would.
-    writeFileSync(swPath, sw.replace(`const APP_VERSION = '${current}'`, `const APP_VERSION = '${NEXT}'`));
+    deployFile(swPath, sw.replace(`const APP_VERSION = '${current}'`, `const APP_VERSION = '${NEXT}'`));
     await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update());
 
     // The open page is told, and goes on working through the new worker without a reload.
