@@ -25,6 +25,15 @@ pub const READING: &str = "edge.reading";
 /// code such as `NOT_LOADED` or `NON_FINITE`).
 pub const UNSCORED_REASON: &str = "edge.unscored_reason";
 
+/// Record attribute: the channels that contributed most to a flagged reading's score, largest
+/// share first (arrayValue of stringValue; the model's feature names, a window model's columns
+/// summed per sensor). Sent with anomalies only; absent when the model cannot say.
+pub const CONTRIBUTION_CHANNELS: &str = "edge.contributions.channels";
+/// Record attribute: each of [`CONTRIBUTION_CHANNELS`]' share of the score, in the same order
+/// (arrayValue of doubleValue, each in `[0, 1]`, summing to at most 1: the channels left out
+/// hold the rest).
+pub const CONTRIBUTION_SHARES: &str = "edge.contributions.shares";
+
 /// Resource attribute: the device id (stringValue); also the prefix of every record id.
 pub const DEVICE_ID: &str = "device.id";
 /// Resource attribute: the app version (stringValue).
