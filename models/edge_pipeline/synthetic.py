@@ -129,3 +129,21 @@ def generate(kinds=KINDS, n: int = 15000, seed: int = 0, events: dict | None = N
         labels[seg] = 1
         out.append(Event(kind, start, end))
     return Series(values, labels, out, seed)
+
+
+def correlated_channels(n: int = 8000, channels: int = 6, seed: int = 0, noise: float = 0.05
+                        ) -> tuple[list[str], np.ndarray]:
+    """``channels`` sensors (``ch1``..) driven by three shared signals, anomaly-free: a daily-like
+    cycle, a faster cycle and a slow mean-reverting walk, mixed with seeded random loadings,
+    each channel with its own offset, scale and measurement noise (``noise`` of its signal's
+    spread). Rows are readings of all sensors at one time, ``[n, channels]``."""
+    rng = np.random.default_rng(seed)
+    factors = np.stack([
+        normal_signal(n, rng, period=200, noise=0.0)[0],
+        normal_signal(n, rng, period=57, noise=0.0)[0],
+        normal_signal(n, rng, amplitude=0.0, noise=0.0, walk_step=0.02)[0],
+    ], axis=1)
+    signal = factors @ rng.normal(size=(factors.shape[1], channels))
+    signal += noise * signal.std(axis=0) * rng.normal(size=signal.shape)
+    offset, scale = rng.uniform(10, 50, channels), rng.uniform(0.5, 20, channels)
+    return [f"ch{i + 1}" for i in range(channels)], offset + scale * signal

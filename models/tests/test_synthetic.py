@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from edge_pipeline.suite import agreement, figures, format_row, header, run_kind
-from edge_pipeline.synthetic import EVENTS, KINDS, SyntheticError, generate, normal_signal
+from edge_pipeline.synthetic import (EVENTS, KINDS, SyntheticError, correlated_channels, generate,
+                                     normal_signal)
 
 MODELS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -186,3 +187,12 @@ def test_cli_no_guard_scores_by_reconstruction_alone(tmp_path):
     r = subprocess.run([*base, "--no-guard", "--out", str(tmp_path / "t")],
                        cwd=MODELS, capture_output=True, text=True)
     assert r.returncode == 2 and "--no-guard needs --window" in r.stderr
+
+
+def test_correlated_channels_are_seeded_and_share_three_signals():
+    names, x = correlated_channels(3000, seed=1)
+    assert names == ["ch1", "ch2", "ch3", "ch4", "ch5", "ch6"] and x.shape == (3000, 6)
+    np.testing.assert_array_equal(x, correlated_channels(3000, seed=1)[1])
+    xn = (x - x.mean(axis=0)) / x.std(axis=0)
+    spread = np.linalg.svd(xn, compute_uv=False) / np.sqrt(len(xn))
+    assert (spread[:3] > 0.3).all() and (spread[3:] < 0.1).all()
