@@ -43,10 +43,14 @@ impl Attributes {
     }
 
     pub(crate) fn take_double_array(&mut self, key: &str) -> Option<Vec<f64>> {
-        self.take(key, |v| {
-            let values = &v.array_value.as_ref()?.0.values;
-            values.iter().map(|e| e.0.double_value.map(|d| d.0)).collect()
-        })
+        self.take(key, AnyValue::doubles)
+    }
+
+    /// Removes and returns the first attribute `key` whatever its value, for attributes whose
+    /// wrong type is an error rather than a leftover.
+    pub(crate) fn take_any(&mut self, key: &str) -> Option<AnyValue> {
+        let index = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(index).1)
     }
 
     /// What is left, as a JSON object (a repeated key keeps its last value).

@@ -8,6 +8,15 @@
 
 use super::wire::{AnyValue, KeyValue, Obj};
 
+/// Most entries in a record's contributions (`edge.contributions.*`). Unlike the [`Limits`],
+/// going over it refuses that record alone (see [`super::contributions`]): a device sends about
+/// three, and a model has few enough sensors that sixteen names every one worth showing.
+pub const MAX_CONTRIBUTIONS: usize = 16;
+
+/// Longest channel name in a record's contributions, in bytes (the same rule as
+/// [`MAX_CONTRIBUTIONS`]): a sensor name from the model's metadata, not free text.
+pub const MAX_CHANNEL_BYTES: usize = 128;
+
 /// The limits (defaults: [`Limits::default`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

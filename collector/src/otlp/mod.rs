@@ -10,12 +10,16 @@
 //!   reported through OTLP `partialSuccess`; the others are stored. A non-finite element of
 //!   `edge.reading` is *not* a reason to reject: a broken sensor value is exactly the kind of
 //!   raw reading the device could not score, so it is stored (as `"NaN"`, `"Infinity"`, …);
-//! - an `edge.*` attribute with an unexpected value type does not fill its column and is kept in
-//!   the leftover attributes instead, like any unknown attribute;
+//! - a record whose `edge.contributions.*` are not sound (one without the other, unequal
+//!   lengths, a share outside `[0, 1]`, on an unscored record, …: see [`contributions`]) is
+//!   rejected on its own in the same way, mistyped ones included;
+//! - any other `edge.*` attribute with an unexpected value type does not fill its column and is
+//!   kept in the leftover attributes instead, like any unknown attribute;
 //! - a resource's leftover attributes are kept once per resource ([`Batch::resources`]), not
 //!   copied into each of its records.
 
 mod attributes;
+pub mod contributions;
 mod limits;
 pub mod response;
 mod wire;
@@ -24,7 +28,8 @@ use edge_wire::attr;
 use serde_json::{Map, Value as Json};
 
 use attributes::Attributes;
-pub use limits::Limits;
+pub use contributions::{Contribution, ContributionError};
+pub use limits::{Limits, MAX_CHANNEL_BYTES, MAX_CONTRIBUTIONS};
 pub use response::Rejected;
 use wire::{ExportLogsServiceRequest, LogRecord, Obj};
 
@@ -109,6 +114,8 @@ pub struct Record {
     pub service_version: Option<String>,
     /// `edge.reading`.
     pub reading: Option<Vec<f64>>,
+    /// `edge.contributions.channels` with `edge.contributions.shares`, largest share first.
+    pub contributions: Option<Vec<Contribution>>,
     /// Record attributes not mapped to a column above, as plain JSON.
     pub attrs: Map<String, Json>,
     /// Index of the record's resource in [`Batch::resources`].
@@ -229,6 +236,7 @@ fn map_record(
     let latency_us = attrs.take_number(ATTR_LATENCY_US);
     let scored = attrs.take_bool(ATTR_SCORED).unwrap_or(score.is_some());
     let reading = attrs.take_double_array(ATTR_READING);
+    let contributions = contributions::take(&mut attrs, scored);
     let time_unix_nano = [log.time_unix_nano, log.observed_time_unix_nano]
         .into_iter()
         .flatten()
@@ -244,6 +252,10 @@ fn map_record(
     if latency_us.is_some_and(|l| !l.is_finite()) {
         return reject("edge.latency_us is not a finite number");
     }
+    let contributions = match contributions {
+        Ok(contributions) => contributions,
+        Err(e) => return reject(&e.to_string()),
+    };
 
     Ok(Ok(Record {
         record_id: record_id.clone(),
@@ -257,6 +269,7 @@ fn map_record(
         scored,
         service_version: resource.service_version.map(str::to_owned),
         reading,
+        contributions,
         attrs: attrs.into_json(),
         resource: resource.index,
         body: log.body.map(|b| b.0.into_json()).filter(|b| !b.is_null()),

@@ -1,6 +1,7 @@
 //! The OTLP/HTTP JSON answer to an accepted request: `{}` when every record was stored or was
 //! already held, `{"partialSuccess": {"rejectedLogRecords": "N", "errorMessage": "…"}}` when
-//! some were refused (a non-finite score, or a record id already held with other content).
+//! some were refused (a non-finite score, unsound contributions, or a record id already held
+//! with other content).
 
 /// A record refused on its own (not stored; the rest of the batch is).
 #[derive(Debug, Clone, PartialEq)]

@@ -35,6 +35,14 @@ fn maps_every_known_attribute() {
         kv("edge.latency_us", serde_json::json!({"intValue": 130})),
         kv("edge.scored", serde_json::json!({"boolValue": true})),
         kv(
+            "edge.contributions.channels",
+            serde_json::json!({"arrayValue": {"values": [{"stringValue": "f3"}, {"stringValue": "f1"}]}})
+        ),
+        kv(
+            "edge.contributions.shares",
+            serde_json::json!({"arrayValue": {"values": [{"doubleValue": 0.75}, {"doubleValue": "0.25"}]}})
+        ),
+        kv(
             "custom",
             serde_json::json!({"kvlistValue": {"values": [kv("a", serde_json::json!({"intValue": "1"}))]}})
         ),
@@ -51,6 +59,13 @@ fn maps_every_known_attribute() {
     assert_eq!(r.model_version.as_deref(), Some("shuttle-int8"));
     assert_eq!(r.latency_us, Some(130.0));
     assert!(r.scored);
+    assert_eq!(
+        r.contributions,
+        Some(vec![
+            Contribution { channel: "f3".into(), share: 0.75 },
+            Contribution { channel: "f1".into(), share: 0.25 },
+        ])
+    );
     assert_eq!(r.service_version.as_deref(), Some("1.2.3"));
     assert_eq!(Json::Object(r.attrs.clone()), serde_json::json!({"custom": {"a": 1}}));
     assert_eq!(

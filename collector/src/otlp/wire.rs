@@ -86,6 +86,18 @@ pub(crate) struct AnyValue {
 }
 
 impl AnyValue {
+    /// The elements of an arrayValue of doubleValues; `None` if it is anything else.
+    pub(crate) fn doubles(&self) -> Option<Vec<f64>> {
+        let values = &self.array_value.as_ref()?.0.values;
+        values.iter().map(|e| e.0.double_value.map(|d| d.0)).collect()
+    }
+
+    /// The elements of an arrayValue of stringValues; `None` if it is anything else.
+    pub(crate) fn strings(&self) -> Option<Vec<String>> {
+        let values = &self.array_value.as_ref()?.0.values;
+        values.iter().map(|e| e.0.string_value.clone()).collect()
+    }
+
     /// Plain JSON: strings, numbers, booleans, arrays and objects; bytes stay base64 strings,
     /// non-finite doubles become the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
     pub(crate) fn into_json(self) -> Json {
