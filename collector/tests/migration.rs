@@ -1,13 +1,17 @@
-//! A database written by the first collector (schema version 1: the resource copied into every
-//! record, no device summaries) is migrated on open, so upgrading the collector keeps every
-//! stored record; a version this collector does not know is refused untouched.
+//! A database written by an earlier collector is migrated on open, so upgrading the collector
+//! keeps every stored record: the first collector's (schema version 1: the resource copied into
+//! every record, no device summaries), version 2 (no cloud scoring) and version 3 (no
+//! contributions). A version this collector does not know is refused untouched.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a failed expectation is the test failure"
 )]
 
+mod common;
+
 use collector::Store;
+use common::{client, contributions, request_with, scored_attrs};
 use rusqlite::{params, Connection};
 use serde_json::json;
 
@@ -116,9 +120,65 @@ fn a_version_1_database_is_migrated_with_every_record() {
     assert_eq!(resources, 1);
     drop(store);
 
-    // Opening again finds version 2 and changes nothing.
+    // Opening again finds the current version and changes nothing.
     let again = Store::open(&path).unwrap();
     assert_eq!(again.stats().unwrap(), stats);
+}
+
+/// Makes a database of this collector's version what a version-`version` collector (2 or 3)
+/// left: the columns and index added since dropped, the version set back.
+fn downgrade(path: &std::path::Path, version: i64) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("ALTER TABLE records DROP COLUMN contributions_json;").unwrap();
+    if version == 2 {
+        conn.execute_batch(
+            "DROP INDEX records_cloud_pending;
+             ALTER TABLE records DROP COLUMN cloud_score;
+             ALTER TABLE records DROP COLUMN cloud_anomaly;
+             ALTER TABLE records DROP COLUMN cloud_model_version;
+             ALTER TABLE records DROP COLUMN cloud_scored_at;
+             ALTER TABLE records DROP COLUMN cloud_error;
+             ALTER TABLE devices DROP COLUMN unscored;
+             ALTER TABLE devices DROP COLUMN cloud_scored;
+             ALTER TABLE devices DROP COLUMN cloud_anomalies;
+             ALTER TABLE devices DROP COLUMN cloud_failed;
+             ALTER TABLE devices DROP COLUMN model_version;",
+        )
+        .unwrap();
+    }
+    conn.pragma_update(None, "user_version", version).unwrap();
+}
+
+#[test]
+fn version_2_and_3_databases_are_migrated_with_every_record() {
+    for version in [2, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("telemetry.sqlite");
+        let store = Store::open(&path).unwrap();
+        let mut records: Vec<_> = (0..4).map(client::scored).collect();
+        records.push(client::unscored(4, vec![1.0, f32::NAN], "NOT_LOADED"));
+        let body = client::body("a", &records).to_string();
+        store.ingest(Some("k1"), &collector::otlp::parse(body.as_bytes()).unwrap(), 100).unwrap();
+        let (stats, devices) = (store.stats().unwrap(), store.devices().unwrap());
+        let page = store.records(10, None, None).unwrap();
+        drop(store);
+        downgrade(&path, version);
+
+        let store = Store::open(&path).expect("an older file opens");
+        assert_eq!(store.stats().unwrap(), stats, "version {version}");
+        assert_eq!(store.devices().unwrap(), devices, "version {version}: summaries recomputed");
+        assert_eq!(store.records(10, None, None).unwrap(), page, "version {version}");
+        let conn = Connection::open(&path).unwrap();
+        let now: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(now, 4);
+
+        let mut attrs = scored_attrs("a", 5);
+        attrs.extend(contributions(&["f7"], &[json!(0.5)]));
+        let body = request_with("a", vec![attrs]).to_string();
+        store.ingest(None, &collector::otlp::parse(body.as_bytes()).unwrap(), 200).unwrap();
+        let newest = store.records(1, None, None).unwrap().records.remove(0);
+        assert_eq!(newest.contributions, Some(json!([{"channel": "f7", "share": 0.5}])));
+    }
 }
 
 #[test]

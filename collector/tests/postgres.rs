@@ -71,26 +71,57 @@ fn a_database_of_another_version_or_another_application_is_refused() {
     assert!(matches!(&err, PgError::Foreign(t) if t == "records"), "{err}");
 }
 
-#[tokio::test]
-async fn a_version_1_database_is_upgraded_in_place_and_keeps_its_records() {
+/// A database holding `device`'s seqs 0 to 4, then made by the `downgrade` SQL what an older
+/// collector left; the app over it, opened (and so upgraded) by this collector.
+async fn upgraded(device: &str, downgrade: &str) -> Router {
     let url = cluster().fresh_database();
     let name = url.rsplit('/').next().unwrap().to_owned();
     let store = open(&url).await;
-    let batch = collector::otlp::parse(request("dev-v1", 0..=4).to_string().as_bytes()).unwrap();
+    let batch = collector::otlp::parse(request(device, 0..=4).to_string().as_bytes()).unwrap();
     tokio::task::spawn_blocking(move || store.ingest(None, &batch, 1).map(drop))
         .await
         .unwrap()
         .unwrap();
-    // What a version-1 collector created: no drift table, no fleet index.
-    cluster().psql(
-        &name,
-        "DROP TABLE drift; DROP INDEX devices_by_id; UPDATE edge_schema SET version = 1",
-    );
+    cluster().psql(&name, downgrade);
     let app = app(AppState::new(open(&url).await, Config::default()));
-    assert_eq!(cluster().psql(&name, "SELECT version FROM edge_schema"), "2");
+    let version = cluster().psql(&name, "SELECT version FROM edge_schema");
+    assert_eq!(version, collector::pg::VERSION.to_string());
+    app
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_in_place_and_keeps_its_records() {
+    // What a version-1 collector created: no drift table, no fleet index, no contributions.
+    let app = upgraded(
+        "dev-v1",
+        "DROP TABLE drift; DROP INDEX devices_by_id;
+         ALTER TABLE records DROP COLUMN contributions_json; UPDATE edge_schema SET version = 1",
+    )
+    .await;
     assert_eq!(get_json(&app, "/api/stats").await["records"], 5, "records kept");
     assert_eq!(get_json(&app, "/api/drift").await, serde_json::json!([]), "drift table exists");
     assert_eq!(get_json(&app, "/api/fleet").await["devices"][0]["device_id"], "dev-v1");
+}
+
+#[tokio::test]
+async fn a_version_2_database_is_upgraded_in_place_and_keeps_its_records() {
+    // What a version-2 collector created: no contributions column.
+    let app = upgraded(
+        "dev-v2",
+        "ALTER TABLE records DROP COLUMN contributions_json; UPDATE edge_schema SET version = 2",
+    )
+    .await;
+    let page = get_json(&app, "/api/records?device=dev-v2").await;
+    let records = page["records"].as_array().unwrap();
+    assert_eq!(records.len(), 5, "records kept");
+    assert!(records.iter().all(|r| r["contributions"].is_null()), "{page}");
+
+    let mut attrs = scored_attrs("dev-v2", 5);
+    attrs.extend(contributions(&["f2"], &[json!(0.9)]));
+    let reply = send(&app, post_logs(request_with("dev-v2", vec![attrs]).to_string(), &[])).await;
+    assert_eq!((reply.status, reply.text.as_str()), (StatusCode::OK, "{}"));
+    let newest = &get_json(&app, "/api/records?limit=1").await["records"][0];
+    assert_eq!(newest["contributions"], json!([{"channel": "f2", "share": 0.9}]));
 }
 
 #[test]

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use super::summary::{bump, write_devices, DeviceDelta};
 use super::{PgError, PgStore};
-use crate::otlp::{double_to_json, response, Batch, Record, Rejected};
+use crate::otlp::{contributions, double_to_json, response, Batch, Record, Rejected};
 use crate::store::{IngestOutcome, StoreError, CONFLICT_REASON};
 
 /// Tries of one ingest when transactions collide.
@@ -44,6 +44,7 @@ struct Content {
     latency_us: Option<f64>,
     scored: bool,
     reading_json: Option<String>,
+    contributions_json: Option<String>,
     body_json: Option<String>,
 }
 
@@ -58,6 +59,7 @@ impl Content {
             latency_us: r.latency_us,
             scored: r.scored,
             reading_json: r.reading.as_deref().map(reading_json),
+            contributions_json: r.contributions.as_deref().map(contributions::to_json),
             body_json: r.body.as_ref().map(Json::to_string),
         }
     }
@@ -229,6 +231,7 @@ fn store_records<'b>(
     let readings = pick(&|_, c| c.reading_json.clone());
     let attrs = pick(&|r, _| Some(Json::Object(r.attrs.clone()).to_string()));
     let bodies = pick(&|_, c| c.body_json.clone());
+    let contributions = pick(&|_, c| c.contributions_json.clone());
     let records = order.iter().map(|&i| &batch.records[i]);
     let seqs: Vec<Option<i64>> = records.clone().map(|r| r.seq).collect();
     let times: Vec<Option<i64>> = records.clone().map(|r| r.time_unix_nano).collect();
@@ -241,10 +244,10 @@ fn store_records<'b>(
     let rows = tx.query(
         "INSERT INTO records (record_id, device_id, seq, time_unix_nano, score, anomaly,
              model_version, latency_us, scored, service_version, reading_json, attrs_json,
-             resource_id, body_json, received_at)
-         SELECT u.*, $15::int8 FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[],
+             resource_id, body_json, contributions_json, received_at)
+         SELECT u.*, $16::int8 FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[],
              $5::float8[], $6::bool[], $7::text[], $8::float8[], $9::bool[], $10::text[],
-             $11::text[], $12::text[], $13::int8[], $14::text[]) AS u
+             $11::text[], $12::text[], $13::int8[], $14::text[], $15::text[]) AS u
          ON CONFLICT (record_id) DO NOTHING RETURNING record_id",
         &[
             &ids,
@@ -261,6 +264,7 @@ fn store_records<'b>(
             &attrs,
             &resources,
             &bodies,
+            &contributions,
             &received_at_ms,
         ],
     )?;
@@ -270,7 +274,7 @@ fn store_records<'b>(
     if !held.is_empty() {
         for row in tx.query(
             "SELECT record_id, seq, time_unix_nano, score, anomaly, model_version, latency_us,
-                    scored, reading_json, body_json
+                    scored, reading_json, body_json, contributions_json
              FROM records WHERE record_id = ANY($1)",
             &[&held],
         )? {
@@ -284,6 +288,7 @@ fn store_records<'b>(
                 scored: row.get(7),
                 reading_json: row.get(8),
                 body_json: row.get(9),
+                contributions_json: row.get(10),
             };
             stored.insert(row.get(0), content);
         }

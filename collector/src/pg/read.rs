@@ -83,7 +83,8 @@ impl PgStore {
                 &format!(
                     "SELECT r.id, r.record_id, r.device_id, r.seq, r.time_unix_nano, r.score,
                             r.anomaly, r.model_version, r.latency_us, r.scored, r.service_version,
-                            r.reading_json, r.attrs_json, s.json, r.body_json, r.received_at
+                            r.reading_json, r.attrs_json, s.json, r.body_json, r.received_at,
+                            r.contributions_json
                      FROM records r JOIN resources s ON s.id = r.resource_id
                      WHERE {where_device} AND r.id < $2
                      ORDER BY r.id DESC
@@ -197,6 +198,7 @@ fn record(row: &Row) -> StoredRecord {
         scored: row.get(9),
         service_version: row.get(10),
         reading: row.get::<_, Option<String>>(11).map(|s| parse_json(&s)),
+        contributions: row.get::<_, Option<String>>(16).map(|s| parse_json(&s)),
         attrs: parse_json(row.get(12)),
         resource: parse_json(row.get(13)),
         body: row.get::<_, Option<String>>(14).map(|s| parse_json(&s)),

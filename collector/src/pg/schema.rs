@@ -21,7 +21,8 @@
 //! Device ids are compared and ordered bytewise (`COLLATE "C"`), as SQLite does, whatever the
 //! database's collation: `devices_by_id` serves the fleet view's pages in that order.
 //!
-//! `edge_schema` holds the version (1: before `drift` and `devices_by_id`; 2: now). Creation runs under an advisory lock, so collectors
+//! `edge_schema` holds the version (1: before `drift` and `devices_by_id`; 2: before
+//! `records.contributions_json`; 3: now). Creation runs under an advisory lock, so collectors
 //! starting together on an empty database do not race each other's `CREATE TABLE`. A database
 //! with another version, or with our table names but no version, is refused.
 
@@ -30,7 +31,7 @@ use postgres::Client;
 use super::PgError;
 
 /// The schema version this collector writes.
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// Taken around creation; any constant unique to this application.
 const CREATE_LOCK: i64 = 0x6564_6765_616e_6f6d;
@@ -135,6 +136,16 @@ CREATE TABLE drift (
 );
 ";
 
+/// Version 2 → 3: a flagged record's top contributing channels (SQLite's
+/// `contributions_json`). Also the tail of a new database.
+const V3: &str = "
+ALTER TABLE records ADD COLUMN contributions_json TEXT;
+";
+
+/// The steps after [`SCHEMA`], in order: `UPGRADES[i]` takes version `i + 1` to `i + 2`.
+const UPGRADES: &[&str] = &[V2, V3];
+const _: () = assert!(VERSION as usize == UPGRADES.len() + 1, "one upgrade per version");
+
 /// Creates the schema in an empty database, upgrades one of an earlier version of ours in
 /// place (in the same transaction, so a collector killed mid-upgrade leaves it as it was),
 /// accepts one of this version, refuses anything else.
@@ -148,15 +159,17 @@ pub fn create(client: &mut Client) -> Result<(), PgError> {
     if has(&mut tx, "edge_schema")? {
         let found: Option<i32> =
             tx.query_opt("SELECT version FROM edge_schema", &[])?.map(|row| row.get(0));
-        return match found {
-            Some(VERSION) => Ok(tx.commit()?),
-            Some(1) => {
-                tx.batch_execute(V2)?;
-                tx.execute("UPDATE edge_schema SET version = $1", &[&VERSION])?;
-                Ok(tx.commit()?)
-            }
-            found => Err(PgError::Schema { found: found.unwrap_or(0), expected: VERSION }),
+        let pending = found
+            .and_then(|v| usize::try_from(v).ok())
+            .and_then(|v| UPGRADES.get(v.checked_sub(1)?..));
+        let Some(pending) = pending else {
+            return Err(PgError::Schema { found: found.unwrap_or(0), expected: VERSION });
         };
+        if !pending.is_empty() {
+            pending.iter().try_for_each(|step| tx.batch_execute(step))?;
+            tx.execute("UPDATE edge_schema SET version = $1", &[&VERSION])?;
+        }
+        return Ok(tx.commit()?);
     }
     for table in TABLES {
         if has(&mut tx, table)? {
@@ -164,7 +177,7 @@ pub fn create(client: &mut Client) -> Result<(), PgError> {
         }
     }
     tx.batch_execute(SCHEMA)?;
-    tx.batch_execute(V2)?;
+    UPGRADES.iter().try_for_each(|step| tx.batch_execute(step))?;
     tx.execute("INSERT INTO edge_schema (version) VALUES ($1)", &[&VERSION])?;
     tx.commit()?;
     Ok(())

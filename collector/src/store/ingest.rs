@@ -3,8 +3,8 @@
 //! Inside one `BEGIN IMMEDIATE` transaction: look the `Idempotency-Key` up in `batches` (a hit
 //! returns the stored response and writes no record); otherwise insert each record keyed by
 //! `record_id`. A record id already held is compared with the stored row on every record-level
-//! field (seq, time, score, anomaly, model version, latency, scored, reading, body; not the
-//! resource attributes, which may change between a batch and its re-drive):
+//! field (seq, time, score, anomaly, model version, latency, scored, reading, contributions,
+//! body; not the resource attributes, which may change between a batch and its re-drive):
 //! - the same content is a duplicate (a retried batch under a new key): skipped and counted;
 //! - other content is a conflict: not stored, counted, and reported in the response's
 //!   `partialSuccess`, so the device learns its record was refused instead of deleting it as
@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use serde_json::Value as Json;
 
 use super::{Store, StoreError};
-use crate::otlp::{double_to_json, response, Batch, Record, Rejected};
+use crate::otlp::{contributions, double_to_json, response, Batch, Record, Rejected};
 
 /// The reason given in `partialSuccess` for a conflicting record.
 pub const CONFLICT_REASON: &str = "record id already stored with different content";
@@ -55,6 +55,7 @@ struct Content {
     latency_us: Option<f64>,
     scored: bool,
     reading_json: Option<String>,
+    contributions_json: Option<String>,
     body_json: Option<String>,
 }
 
@@ -69,6 +70,7 @@ impl Content {
             latency_us: r.latency_us,
             scored: r.scored,
             reading_json: r.reading.as_deref().map(reading_json),
+            contributions_json: r.contributions.as_deref().map(contributions::to_json),
             body_json: r.body.as_ref().map(Json::to_string),
         }
     }
@@ -174,8 +176,8 @@ fn insert_record(
         .prepare_cached(
             "INSERT INTO records (record_id, device_id, seq, time_unix_nano, score, anomaly,
                  model_version, latency_us, scored, service_version, reading_json, attrs_json,
-                 resource_id, body_json, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 resource_id, body_json, received_at, contributions_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT (record_id) DO NOTHING",
         )?
         .execute(params![
@@ -194,6 +196,7 @@ fn insert_record(
             resource_id,
             content.body_json,
             received_at_ms,
+            content.contributions_json,
         ])?;
     if inserted == 0 {
         return Ok(false);
@@ -244,7 +247,7 @@ fn stored_content(tx: &Transaction<'_>, record_id: &str) -> Result<Option<Conten
     Ok(tx
         .prepare_cached(
             "SELECT seq, time_unix_nano, score, anomaly, model_version, latency_us, scored,
-                    reading_json, body_json
+                    reading_json, body_json, contributions_json
              FROM records WHERE record_id = ?1",
         )?
         .query_row([record_id], |row| {
@@ -258,6 +261,7 @@ fn stored_content(tx: &Transaction<'_>, record_id: &str) -> Result<Option<Conten
                 scored: row.get(6)?,
                 reading_json: row.get(7)?,
                 body_json: row.get(8)?,
+                contributions_json: row.get(9)?,
             })
         })
         .optional()?)

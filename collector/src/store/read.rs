@@ -75,6 +75,9 @@ pub struct StoredRecord {
     pub service_version: Option<String>,
     /// Raw reading, if sent.
     pub reading: Option<Json>,
+    /// A flagged reading's top contributing channels, largest share first:
+    /// `[{"channel", "share"}, …]`; null when the device sent none.
+    pub contributions: Option<Json>,
     /// Leftover record attributes.
     pub attrs: Json,
     /// Leftover resource attributes.
@@ -220,7 +223,7 @@ impl Store {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT r.rowid, r.record_id, r.device_id, r.seq, r.time_unix_nano, r.score, r.anomaly,
                     r.model_version, r.latency_us, r.scored, r.service_version, r.reading_json,
-                    r.attrs_json, s.json, r.body_json, r.received_at
+                    r.attrs_json, s.json, r.body_json, r.received_at, r.contributions_json
              FROM records r JOIN resources s ON s.id = r.resource_id
              WHERE {where_device} AND r.rowid < ?2
              ORDER BY r.rowid DESC
@@ -318,6 +321,7 @@ fn record(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {
         scored: row.get(9)?,
         service_version: row.get(10)?,
         reading: row.get::<_, Option<String>>(11)?.map(|s| parse_json(&s)),
+        contributions: row.get::<_, Option<String>>(16)?.map(|s| parse_json(&s)),
         attrs: parse_json(&row.get::<_, String>(12)?),
         resource: parse_json(&row.get::<_, String>(13)?),
         body: row.get::<_, Option<String>>(14)?.map(|s| parse_json(&s)),

@@ -16,18 +16,22 @@
 //!   record still compares equal. `records_cloud_pending` indexes exactly the records still
 //!   waiting, so finding work never scans the table.
 //!
-//! `PRAGMA user_version` is 3. Older files are migrated in place, in one transaction, on first
+//! - contributions: a flagged record's top contributing channels, as the JSON list
+//!   `contributions_json` (`[{"channel", "share"}, …]`, largest share first; NULL when the
+//!   device sent none).
+//!
+//! `PRAGMA user_version` is 4. Older files are migrated in place, in one transaction, on first
 //! open, so stored telemetry survives an upgrade of the collector: version 1 (the first
-//! collector's: the resource copied into every record, no device summaries) and version 2 (no
-//! cloud scoring, no per-device unscored count or model version). A file with any other non-zero
-//! version is refused rather than half-read.
+//! collector's: the resource copied into every record, no device summaries), version 2 (no
+//! cloud scoring, no per-device unscored count or model version) and version 3 (no
+//! contributions). A file with any other non-zero version is refused rather than half-read.
 
 use rusqlite::Connection;
 
 use super::StoreError;
 
 /// The schema version this collector writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS resources (
@@ -54,7 +58,8 @@ CREATE TABLE IF NOT EXISTS records (
     cloud_anomaly       INTEGER,
     cloud_model_version TEXT,
     cloud_scored_at     INTEGER,
-    cloud_error         TEXT
+    cloud_error         TEXT,
+    contributions_json  TEXT
 );
 CREATE INDEX IF NOT EXISTS records_by_device ON records (device_id);
 CREATE INDEX IF NOT EXISTS records_cloud_pending ON records (scored)
@@ -95,7 +100,7 @@ CREATE TABLE IF NOT EXISTS counters (
 INSERT OR IGNORE INTO counters (name, value) VALUES
     ('batches', 0), ('duplicates_ignored', 0), ('idempotent_replays', 0), ('conflicts', 0),
     ('cloud_scored', 0), ('cloud_failed', 0);
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 ";
 
 /// Version 2 → 3, before [`SCHEMA`]: the cloud scoring columns and the new device summaries.
@@ -110,6 +115,11 @@ ALTER TABLE devices ADD COLUMN cloud_scored INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN cloud_anomalies INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN cloud_failed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN model_version TEXT;
+";
+
+/// Version 3 → 4, before [`SCHEMA`]: the contributions column (NULL for the records held).
+const FROM_V3_ALTER: &str = "
+ALTER TABLE records ADD COLUMN contributions_json TEXT;
 ";
 
 /// After [`SCHEMA`] in a migration from version 1 or 2: the per-device figures version 3 adds,
@@ -162,7 +172,8 @@ pub fn create(conn: &Connection) -> Result<(), StoreError> {
     match found {
         0 | VERSION => conn.execute_batch(SCHEMA)?,
         1 => migrate(conn, &format!("{FROM_V1_DETACH} {SCHEMA} {FROM_V1_MOVE} {BACKFILL_V3}"))?,
-        2 => migrate(conn, &format!("{FROM_V2_ALTER} {SCHEMA} {BACKFILL_V3}"))?,
+        2 => migrate(conn, &format!("{FROM_V2_ALTER} {FROM_V3_ALTER} {SCHEMA} {BACKFILL_V3}"))?,
+        3 => migrate(conn, &format!("{FROM_V3_ALTER} {SCHEMA}"))?,
         _ => return Err(StoreError::Schema { found, expected: VERSION }),
     }
     super::drift::create(conn)?;

@@ -8,6 +8,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 mod cloud;
+mod contributions;
 mod fleet;
 
 use axum::http::StatusCode;
@@ -18,6 +19,8 @@ use serde_json::{json, Value};
 // `common` without running the suite use none of them.
 #[allow(unused_imports)]
 pub use self::cloud::*;
+#[allow(unused_imports)]
+pub use self::contributions::*;
 #[allow(unused_imports)]
 pub use self::fleet::*;
 use super::*;
@@ -34,7 +37,9 @@ macro_rules! conformance_suite {
             repeated_ids_within_a_batch, keeps_unscored_readings_and_attributes,
             keeps_the_largest_reported_losses, stores_a_resource_once,
             pages_the_fleet_and_a_device_series, stores_drift_and_reads_it_back,
-            keeps_the_newest_drift_snapshot, shows_each_devices_current_drift);
+            keeps_the_newest_drift_snapshot, shows_each_devices_current_drift,
+            keeps_the_contributions_of_flagged_readings,
+            refuses_unsound_contributions_with_their_record);
         $crate::conformance_suite!(@state $make;
             scores_unscored_readings_in_the_cloud, stores_a_cloud_result_once);
     };

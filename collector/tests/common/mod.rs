@@ -37,6 +37,17 @@ pub fn scored_attrs(device: &str, seq: i64) -> Vec<Value> {
     ]
 }
 
+/// The two attributes of a flagged reading's top channels: `channels` as stringValues, `shares`
+/// as doubleValues written as given (a number, or a spelling such as `"NaN"`).
+pub fn contributions(channels: &[&str], shares: &[Value]) -> [Value; 2] {
+    let channels: Vec<Value> = channels.iter().map(|c| json!({"stringValue": c})).collect();
+    let shares: Vec<Value> = shares.iter().map(|s| json!({"doubleValue": s})).collect();
+    [
+        kv("edge.contributions.channels", json!({"arrayValue": {"values": channels}})),
+        kv("edge.contributions.shares", json!({"arrayValue": {"values": shares}})),
+    ]
+}
+
 /// An `ExportLogsServiceRequest` whose records carry `attrs`.
 pub fn request_with(device: &str, records: Vec<Vec<Value>>) -> Value {
     let log_records: Vec<Value> = records
