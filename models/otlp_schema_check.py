@@ -1,5 +1,6 @@
 """Every OTLP body the outbox emits must parse, strictly, as the official
-ExportLogsServiceRequest (opentelemetry-proto, protobuf JSON mapping), and carry our attributes.
+ExportLogsServiceRequest (opentelemetry-proto, protobuf JSON mapping), and carry our attributes
+(a flagged reading's contributions, where present, held to the rules the collector enforces).
 
 Run by scripts/test.sh after `cargo run --example wire_size -- --dump DIR`:
   OTLP_BODIES_DIR=DIR .venv/bin/python -m pytest -q otlp_schema_check.py
@@ -12,7 +13,30 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
+CHANNELS = "edge.contributions.channels"
+SHARES = "edge.contributions.shares"
+MAX_CONTRIBUTIONS = 16  # collector/src/otlp/limits.rs
+SHARE_SUM_TOLERANCE = 1e-3  # collector/src/otlp/contributions.rs
+
 BODIES = sorted(glob.glob(os.path.join(os.environ.get("OTLP_BODIES_DIR", "/nonexistent"), "*.json")))
+
+
+def check_contributions(attrs):
+    """A flagged reading's top channels: both arrays or neither, strings and doubles, equally
+    long, shares in [0, 1] summing to at most 1, only on a scored anomaly."""
+    if CHANNELS not in attrs and SHARES not in attrs:
+        return
+    assert CHANNELS in attrs and SHARES in attrs, "one contributions array without the other"
+    assert attrs["edge.scored"].bool_value and attrs["edge.anomaly"].bool_value
+    channels = attrs[CHANNELS].array_value.values
+    shares = attrs[SHARES].array_value.values
+    assert attrs[CHANNELS].WhichOneof("value") == "array_value"
+    assert attrs[SHARES].WhichOneof("value") == "array_value"
+    assert all(c.WhichOneof("value") == "string_value" and c.string_value for c in channels)
+    assert all(s.WhichOneof("value") == "double_value" for s in shares)
+    assert 1 <= len(channels) == len(shares) <= MAX_CONTRIBUTIONS
+    assert all(0.0 <= s.double_value <= 1.0 for s in shares)
+    assert sum(s.double_value for s in shares) <= 1.0 + SHARE_SUM_TOLERANCE
 
 
 def test_bodies_were_dumped():
@@ -34,6 +58,7 @@ def test_body_is_a_valid_export_logs_request(path):
         device, seq = attrs["edge.record_id"].string_value.rsplit(":", 1)
         assert device == res["device.id"].string_value
         assert int(seq) == attrs["edge.seq"].int_value
+        check_contributions(attrs)
         if attrs["edge.scored"].bool_value:
             assert attrs["edge.score"].double_value >= 0
             assert attrs["edge.anomaly"].bool_value == (r.severity_number == 13)
