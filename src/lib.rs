@@ -14,4 +14,6 @@ pub mod update;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod web;
 
-pub use engine::{Backend, Chosen, Engine, EngineConfig, EngineError, Int8Mode, ModelSlot};
+pub use engine::{
+    Backend, Chosen, Engine, EngineConfig, EngineError, Explained, Int8Mode, ModelSlot,
+};

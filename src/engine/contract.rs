@@ -27,7 +27,7 @@ pub struct ModelContract {
 }
 
 /// Checks `model` against the contract and returns it typed, with the batch axis symbolic.
-pub(super) fn bind(mut model: InferenceModel) -> Result<(TypedModel, ModelContract), EngineError> {
+pub(super) fn bind(model: InferenceModel) -> Result<(TypedModel, ModelContract), EngineError> {
     if model.inputs.len() != 1 {
         return Err(ContractViolation::InputCount(model.inputs.len()).into());
     }
@@ -53,12 +53,7 @@ pub(super) fn bind(mut model: InferenceModel) -> Result<(TypedModel, ModelContra
     let input_name = model.node(model.inputs[0].node).name.clone();
     let output_name = model.node(model.outputs[0].node).name.clone();
     let batch = model.symbols.sym(BATCH_SYMBOL);
-    model
-        .set_input_fact(0, f32::fact([batch.to_dim(), features.to_dim()]).into())
-        .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
-    let typed = model
-        .into_typed()
-        .map_err(|e| ContractViolation::Typing { features, reason: format!("{e:#}") })?;
+    let typed = bind_batch_input(model, features)?;
 
     let out = typed.output_fact(0).map_err(|e| EngineError::Parse(format!("{e:#}")))?;
     if out.datum_type != f32::datum_type() {
@@ -68,6 +63,21 @@ pub(super) fn bind(mut model: InferenceModel) -> Result<(TypedModel, ModelContra
         return Err(ContractViolation::OutputShape(format!("{:?}", out.shape)).into());
     }
     Ok((typed, ModelContract { input_name, output_name, features, reconstruction_output: false }))
+}
+
+/// Binds the input to `[batch, features]` float32, the batch axis symbolic, and types the graph.
+pub(super) fn bind_batch_input(
+    mut model: InferenceModel,
+    features: usize,
+) -> Result<TypedModel, EngineError> {
+    let batch = model.symbols.sym(BATCH_SYMBOL);
+    model
+        .set_input_fact(0, f32::fact([batch.to_dim(), features.to_dim()]).into())
+        .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
+    let typed = model
+        .into_typed()
+        .map_err(|e| ContractViolation::Typing { features, reason: format!("{e:#}") })?;
+    Ok(typed)
 }
 
 fn describe(dt: Option<DatumType>) -> String {

@@ -78,6 +78,10 @@ pub enum EngineError {
     /// tract failed while running a validated input (should not happen; reported, not panicked).
     #[error("inference failed: {0}")]
     Inference(String),
+    /// The model's score cannot be broken down into per-column shares (it is not a mean squared
+    /// reconstruction error, plus at most a range guard, that the engine can find in the graph).
+    #[error("cannot break this model's score down by column: {0}")]
+    Unexplained(String),
 }
 
 impl EngineError {
@@ -96,6 +100,7 @@ impl EngineError {
             EngineError::OutputLength { .. } => "OUTPUT_LENGTH",
             EngineError::NotLoaded => "NOT_LOADED",
             EngineError::Inference(_) => "INFERENCE",
+            EngineError::Unexplained(_) => "UNEXPLAINED",
         }
     }
 }

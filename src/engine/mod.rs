@@ -9,28 +9,34 @@
 
 mod backend;
 mod batch_axis;
+mod channels;
 mod contract;
 mod dense;
 mod dequantize;
 mod error;
+mod explain;
 mod limits;
 mod names;
 mod reconstruction;
 mod reduce_axes;
+mod repair;
 mod slot;
 mod wiring;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
 pub use backend::{Backend, Chosen};
+pub use channels::{Attribution, ChannelMap, ChannelShare, Contributions, GUARD_CHANNEL};
 pub use contract::ModelContract;
 pub use dequantize::Int8Mode;
 pub use error::{ContractViolation, EngineError};
+pub use explain::Explained;
 pub use limits::ModelLimits;
+pub use repair::Axis;
 pub use slot::ModelSlot;
 
 /// Limits applied to every scoring call.
@@ -72,6 +78,10 @@ pub struct Engine {
     chosen: Chosen,
     /// Rows one call may score: `max_batch`, lowered for a large model by the work cap.
     max_rows: usize,
+    /// The graph as loaded, kept while tract scores it: the terms plan is built from it.
+    proto: Option<Arc<tract_onnx::pb::ModelProto>>,
+    /// tract's plan for [`Self::explain`], built on first use (or why there is none).
+    terms: OnceCell<Result<explain::TermsPlan, String>>,
 }
 
 impl Engine {
@@ -113,11 +123,16 @@ impl Engine {
             dense: None,
             chosen: Chosen::Tract { reason: String::new() },
             max_rows: config.limits.rows_per_call(parameters, config.max_batch),
+            proto: None,
+            terms: OnceCell::new(),
         };
         let (dense, chosen) =
             backend::choose(config.backend, &proto, engine.contract.features, |rows, out| {
                 engine.tract_score_into(rows, out)
             });
+        if dense.is_none() {
+            engine.proto = Some(Arc::new(proto));
+        }
         engine.dense = dense;
         engine.chosen = chosen;
         Ok(engine)
@@ -176,6 +191,31 @@ impl Engine {
                 Ok(())
             }
             None => self.tract_score_into(rows, out),
+        }
+    }
+
+    /// Scores `rows` like [`Self::score`] and says what each input column contributes to each
+    /// score (see [`Explained`]). Slower than scoring alone, so callers ask for it where they
+    /// need it (the readings a model flags).
+    ///
+    /// [`EngineError::Unexplained`] when the graph's score is not a reconstruction error the
+    /// engine can break down.
+    pub fn explain(&self, rows: &[f32]) -> Result<Explained, EngineError> {
+        let n = self.check_input(rows)?;
+        let f = self.contract.features;
+        if let Some(dense) = &self.dense {
+            let (mut scores, mut shares, mut guard) =
+                (vec![0f32; n], vec![0f32; n * f], vec![0f32; n]);
+            dense.explain_into(rows, &mut scores, &mut shares, &mut guard);
+            return Ok(Explained { scores, columns: f, shares, guard });
+        }
+        let plan = self.terms.get_or_init(|| match &self.proto {
+            Some(proto) => explain::TermsPlan::build(proto, f),
+            None => Err("the model's graph was not kept".into()),
+        });
+        match plan {
+            Ok(plan) => plan.explain(rows, n),
+            Err(reason) => Err(EngineError::Unexplained(reason.clone())),
         }
     }
 

@@ -24,6 +24,19 @@ pub struct ModelMetadata {
     /// device measures drift against it; absent in older packages.
     #[serde(default)]
     pub score_quantiles: Option<Vec<(f64, f64)>>,
+    /// Each input column's training mean and standard deviation, in the units readings come
+    /// in; absent for models made elsewhere.
+    #[serde(default)]
+    pub normalization: Option<Normalization>,
+}
+
+/// Per-column training statistics of the raw readings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Normalization {
+    /// Mean per column.
+    pub mean: Vec<f32>,
+    /// Standard deviation per column.
+    pub std: Vec<f32>,
 }
 
 /// The model files of a package.

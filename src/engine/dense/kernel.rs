@@ -72,22 +72,26 @@ impl Layer {
 
     /// Runs the layer as the reconstruction of `R` readings and adds each reading's squared
     /// error against `target` (`R × groups` packed vectors, zero past `N`) into `squares`.
+    ///
+    /// With `KEEP`, each output's squared error is also written to `terms` (`R × groups` packed
+    /// vectors, laid out like `target`); without it `terms` is not touched and may be empty.
     #[inline(always)]
-    pub fn squared_error<const R: usize>(
+    pub fn squared_error<const R: usize, const KEEP: bool>(
         &self,
         input: &[F4],
         target: &[F4],
         squares: &mut [F4; R],
+        terms: &mut [F4],
     ) {
         let mut g = 0;
         while g + 2 <= self.groups {
             let acc = self.block::<R, 2>(input, g);
-            self.accumulate(&acc, g, target, squares);
+            self.accumulate::<R, 2, KEEP>(&acc, g, target, squares, terms);
             g += 2;
         }
         if g < self.groups {
             let acc = self.block::<R, 1>(input, g);
-            self.accumulate(&acc, g, target, squares);
+            self.accumulate::<R, 1, KEEP>(&acc, g, target, squares, terms);
         }
     }
 
@@ -144,18 +148,25 @@ impl Layer {
         }
     }
 
-    /// Adds `(acc - target)²` into `squares`.
+    /// Adds `(acc - target)²` into `squares` (and, with `KEEP`, stores it in `terms`).
     #[inline(always)]
-    fn accumulate<const R: usize, const C: usize>(
+    fn accumulate<const R: usize, const C: usize, const KEEP: bool>(
         &self,
         acc: &[[F4; C]; R],
         g: usize,
         target: &[F4],
         squares: &mut [F4; R],
+        terms: &mut [F4],
     ) {
         for (r, row) in acc.iter().enumerate() {
             for (c, v) in row.iter().enumerate() {
-                let d = v.sub(target[r * self.groups + g + c]);
+                let at = r * self.groups + g + c;
+                let d = v.sub(target[at]);
+                if KEEP {
+                    if let Some(slot) = terms.get_mut(at) {
+                        *slot = d.mul_add(d, F4::zero());
+                    }
+                }
                 squares[r] = d.mul_add(d, squares[r]);
             }
         }

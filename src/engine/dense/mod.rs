@@ -55,6 +55,8 @@ struct Scratch {
     target: Vec<F4>,
     /// One normalised reading.
     row: Vec<f32>,
+    /// Each output's squared error of a tile, laid out like `target` (kept when explaining).
+    terms: Vec<F4>,
 }
 
 impl DensePlan {
@@ -94,21 +96,64 @@ impl DensePlan {
         }
     }
 
+    /// Scores `rows` into `out` and writes each reading's shares (see [`crate::engine::Explained`]):
+    /// `shares` holds one per input column of each reading, `guard` one per reading.
+    pub fn explain_into(
+        &self,
+        rows: &[f32],
+        out: &mut [f32],
+        shares: &mut [f32],
+        guard: &mut [f32],
+    ) {
+        let f = self.features;
+        let mut fresh;
+        let mut held = self.scratch.try_borrow_mut();
+        let s = match &mut held {
+            Ok(s) => &mut **s,
+            // Only reachable by re-entrant use; fresh memory is always correct.
+            Err(_) => {
+                fresh = Scratch::new(self.widest, self.features);
+                &mut fresh
+            }
+        };
+        let per_tile = rows.chunks(TILE * f).zip(out.chunks_mut(TILE));
+        let per_tile = per_tile.zip(shares.chunks_mut(TILE * f).zip(guard.chunks_mut(TILE)));
+        for ((tile, scores), (shares, guard)) in per_tile {
+            if scores.len() == TILE {
+                self.tile::<TILE, true>(s, tile, scores, shares, guard);
+            } else {
+                let rows = tile.chunks_exact(f).zip(scores.iter_mut());
+                let outs = shares.chunks_exact_mut(f).zip(guard.iter_mut());
+                for ((row, score), (shares, guard)) in rows.zip(outs) {
+                    let (score, guard) = (std::slice::from_mut(score), std::slice::from_mut(guard));
+                    self.tile::<1, true>(s, row, score, shares, guard);
+                }
+            }
+        }
+    }
+
     fn score_with(&self, s: &mut Scratch, rows: &[f32], out: &mut [f32]) {
         let f = self.features;
         let mut tiles = rows.chunks_exact(TILE * f);
         let mut outs = out.chunks_exact_mut(TILE);
         for (tile, scores) in (&mut tiles).zip(&mut outs) {
-            self.tile::<TILE>(s, tile, scores);
+            self.tile::<TILE, false>(s, tile, scores, &mut [], &mut []);
         }
         for (row, score) in tiles.remainder().chunks_exact(f).zip(outs.into_remainder()) {
-            self.tile::<1>(s, row, std::slice::from_mut(score));
+            self.tile::<1, false>(s, row, std::slice::from_mut(score), &mut [], &mut []);
         }
     }
 
-    /// Scores `R` readings.
+    /// Scores `R` readings; with `KEEP`, also writes their column and guard shares.
     #[inline(always)]
-    fn tile<const R: usize>(&self, s: &mut Scratch, rows: &[f32], scores: &mut [f32]) {
+    fn tile<const R: usize, const KEEP: bool>(
+        &self,
+        s: &mut Scratch,
+        rows: &[f32],
+        scores: &mut [f32],
+        shares: &mut [f32],
+        guard_shares: &mut [f32],
+    ) {
         let f = self.features;
         let groups = f.div_ceil(4);
         for (r, raw) in rows.chunks_exact(f).enumerate() {
@@ -134,9 +179,22 @@ impl DensePlan {
             std::mem::swap(&mut input, &mut output);
         }
         let mut squares = [F4::zero(); R];
-        last.squared_error::<R>(&input[..R * last.inputs], &s.target[..R * groups], &mut squares);
+        let target = &s.target[..R * groups];
+        last.squared_error::<R, KEEP>(
+            &input[..R * last.inputs],
+            target,
+            &mut squares,
+            &mut s.terms,
+        );
         for ((score, sq), range) in scores.iter_mut().zip(squares).zip(range_errors) {
             *score = sq.sum() / f as f32 + range;
+        }
+        if KEEP {
+            for (r, (&score, range)) in scores.iter().zip(range_errors).enumerate() {
+                let terms = s.terms[r * groups..(r + 1) * groups].iter().flat_map(|v| v.to_array());
+                let (row, guard) = (&mut shares[r * f..(r + 1) * f], &mut guard_shares[r]);
+                *guard = super::explain::normalise(score, f, terms, range, row);
+            }
         }
     }
 }
@@ -178,6 +236,7 @@ impl Scratch {
             c: vec![F4::zero(); TILE * widest],
             target: vec![F4::zero(); TILE * features.div_ceil(4)],
             row: vec![0.0; features],
+            terms: vec![F4::zero(); TILE * features.div_ceil(4)],
         }
     }
 }
