@@ -342,3 +342,52 @@ fn scored_readings_carry_their_values_once_asked_and_the_choice_outlives_the_app
     block_on(h.app.set_send_readings(false)).expect("stored");
     assert!(!block_on(h.app.status()).expect("status").send_readings);
 }
+
+#[test]
+fn a_flagged_reading_names_its_channels_in_the_reply_the_outbox_and_the_telemetry() {
+    let h = open();
+    with_shipped_model(&h);
+    let golden = common::golden();
+    let features = golden.features.len();
+    let rows = golden.flat_rows();
+    let reply = block_on(h.app.score(&rows, features, None)).expect("recorded");
+    let flagged: Vec<usize> = (0..reply.anomalies.len()).filter(|&i| reply.anomalies[i]).collect();
+    assert!(!flagged.is_empty(), "the golden rows include anomalies");
+    for (i, (anomaly, c)) in reply.anomalies.iter().zip(&reply.contributions).enumerate() {
+        let Some(c) = c else {
+            assert!(!anomaly, "row {i}: a flagged reading has its channels");
+            continue;
+        };
+        assert!(anomaly, "row {i}: only flagged readings have channels");
+        assert_eq!(c.channels.len(), features, "row {i}: every channel in the reply");
+        let total: f32 = c.channels.iter().map(|c| c.share).sum();
+        assert!((total - 1.0).abs() < 1e-3, "row {i}: {total}");
+        assert!(c.channels.windows(2).all(|w| w[0].share >= w[1].share), "largest first");
+        assert!(c.channels.iter().all(|c| golden.features.contains(&c.channel)));
+    }
+    // The outbox keeps the largest three of each flagged reading, and sends them.
+    let records = block_on(h.store.oldest(100)).expect("records");
+    let kept = |r: &edge_anomaly::outbox::Record| match &r.result {
+        edge_anomaly::outbox::Scoring::Scored { contributions, .. } => contributions.clone(),
+        _ => None,
+    };
+    for &i in &flagged {
+        let kept = kept(&records[i]).expect("stored with the record");
+        let replied = reply.contributions[i].clone().expect("replied");
+        assert_eq!(kept.channels, replied.channels[..3], "row {i}");
+    }
+    block_on(h.app.flush()).expect("flush");
+    let body = sync_fakes::json_body(&h.collector.last_request());
+    let sent = sync_fakes::log_records(&body);
+    let names = |r: &serde_json::Value| -> Option<Vec<String>> {
+        let values = sync_fakes::attr(r, "edge.contributions.channels")?["arrayValue"]["values"]
+            .as_array()?;
+        Some(values.iter().map(|v| v["stringValue"].as_str().unwrap_or("").to_owned()).collect())
+    };
+    for (i, r) in sent.iter().enumerate() {
+        let want = kept(&records[i]).map(|c| c.channels.into_iter().map(|c| c.channel).collect());
+        assert_eq!(names(r), want, "record {i}");
+        let shares = sync_fakes::attr(r, "edge.contributions.shares");
+        assert_eq!(shares.is_some(), reply.anomalies[i], "record {i}");
+    }
+}

@@ -2,7 +2,7 @@
 // reports. All scoring and storage happen in the service worker; this file only draws.
 import { registerWorker, request } from './client.js';
 import { MSG } from './protocol.js';
-import { drawChannels, drawDrift, drawScores } from './chart.js';
+import { drawChannels, drawContributions, drawDrift, drawScores } from './chart.js';
 import { deviceMotion, parseCsv, parseReading, replay, synthetic } from './sources.js';
 
 const $ = (id) => document.getElementById(id);
@@ -48,14 +48,56 @@ async function score(row, label) {
   points.push({ score: s, t: now, anomaly: r.anomalies[0] }); if (points.length > HISTORY) points.shift();
   latencies.push(r.latencyUs); if (latencies.length > 500) latencies.shift();
   stamps.push(now); while (stamps.length && now - stamps[0] > 5000) stamps.shift();
-  if (r.anomalies[0]) {
-    const li = document.createElement('li');
-    li.textContent = `${new Date().toLocaleTimeString()} score ${s.toPrecision(3)}${label === undefined ? '' : label ? ' (labelled/injected anomaly)' : ' (labelled normal)'}`;
-    $('alerts').prepend(li);
-    $('alerts').dataset.total = String(Number($('alerts').dataset.total || 0) + 1);
-    while ($('alerts').children.length > 50) $('alerts').lastChild.remove();
-  }
+  if (r.anomalies[0]) addAlert(s, label, r.contributions ? r.contributions[0] : null);
   return r;
+}
+
+/** What the share of a channel means, per way the worker computed it. */
+const ATTRIBUTION = {
+  repair: 'share of the score that repairing the channel alone removes, scaled to 100%',
+  terms: "the channel's part of the reconstruction error",
+};
+
+/** `"f3 71% · f1 18%"`: an alert's top channels, or '' when the model cannot say. */
+function topChannels(c, k = 3) {
+  if (!c || !c.channels.length) return '';
+  return c.channels.slice(0, k).map(({ channel, share }) => `${channel} ${(100 * share).toFixed(0)}%`).join(' · ');
+}
+
+/** Adds an alert to the list (newest first); the newest is selected unless the user picked one. */
+function addAlert(score, label, contributions) {
+  const li = document.createElement('li');
+  const top = topChannels(contributions);
+  li.textContent = `${new Date().toLocaleTimeString()} score ${score.toPrecision(3)}` +
+    (top ? ` — ${top}` : '') +
+    (label === undefined ? '' : label ? ' (labelled/injected anomaly)' : ' (labelled normal)');
+  li.tabIndex = 0;
+  li.dataset.channel = contributions && contributions.channels.length ? contributions.channels[0].channel : '';
+  li.contributions = contributions;
+  const pick = () => selectAlert(li, true);
+  li.addEventListener('click', pick);
+  li.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } });
+  $('alerts').prepend(li);
+  $('alerts').dataset.total = String(Number($('alerts').dataset.total || 0) + 1);
+  while ($('alerts').children.length > 50) $('alerts').lastChild.remove();
+  const chosen = $('alerts').querySelector('[aria-current="true"]');
+  if (!chosen || !chosen.dataset.pinned) selectAlert(li, false);
+}
+
+/** Shows `li`'s channels in the bar chart; `pinned` keeps it selected as new alerts arrive. */
+function selectAlert(li, pinned) {
+  for (const other of $('alerts').children) {
+    other.removeAttribute('aria-current');
+    delete other.dataset.pinned;
+  }
+  li.setAttribute('aria-current', 'true');
+  if (pinned) li.dataset.pinned = 'true';
+  const c = li.contributions;
+  $('why').dataset.channel = li.dataset.channel;
+  $('why-info').textContent = c && c.channels.length
+    ? `${li.textContent.split(' — ')[0]}: ${ATTRIBUTION[c.method] || c.method}`
+    : 'this model cannot break its score down by channel';
+  drawContributions($('why'), c ? c.channels : null);
 }
 
 /** "REASON n, REASON n" for a { reason: count } map, or "0". */

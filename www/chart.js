@@ -1,6 +1,7 @@
 // Canvas charts for the dashboard: scores over time with the threshold and anomalies, the
-// latest reading per channel as standardized bars, and the score distribution against the
-// training one. Drawn, not tabled; no library needed.
+// latest reading per channel as standardized bars, the score distribution against the
+// training one, and which channels an alert's score is about. Drawn, not tabled; no library
+// needed.
 
 function setup(canvas) {
   const dpr = window.devicePixelRatio || 1;
@@ -95,4 +96,24 @@ export function drawDrift(canvas, drift) {
   ctx.fillStyle = fg;
   ctx.fillText('low scores', pad.l, height - 2);
   ctx.fillText('high scores', width - 64, height - 2);
+}
+
+/** One alert's channels as horizontal bars, largest share first: `channels` is
+ * `[{ channel, share }]` as the worker reports it (shares in 0..1). */
+export function drawContributions(canvas, channels) {
+  const { ctx, width, height, fg, accent, alert, grid } = setup(canvas);
+  if (!channels || !channels.length) return;
+  const shown = channels.slice(0, 8);
+  const pad = { l: 72, r: 44 }, row = height / shown.length, w = width - pad.l - pad.r;
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.strokeStyle = grid;
+  ctx.beginPath(); ctx.moveTo(pad.l, 0); ctx.lineTo(pad.l, height); ctx.stroke();
+  shown.forEach(({ channel, share }, i) => {
+    const y = i * row, bar = Math.max(1, w * Math.min(1, Math.max(0, share)));
+    ctx.fillStyle = i === 0 ? alert : accent;
+    ctx.fillRect(pad.l, y + row * 0.2, bar, row * 0.6);
+    ctx.fillStyle = fg;
+    ctx.fillText(channel.length > 11 ? `${channel.slice(0, 10)}…` : channel, 2, y + row * 0.65);
+    ctx.fillText(`${(100 * share).toFixed(0)}%`, pad.l + bar + 4, y + row * 0.65);
+  });
 }

@@ -4,6 +4,8 @@
 use std::rc::Rc;
 
 use edge_anomaly::app::{AppError, ScoreReply};
+use edge_anomaly::engine::Contributions;
+use edge_anomaly::outbox::TOP_CHANNELS;
 use serde::Serialize;
 use tracing::{debug, warn};
 
@@ -25,6 +27,10 @@ pub struct Alert {
     pub model_version: Option<String>,
     /// When it was scored (ms since the epoch).
     pub at_ms: u64,
+    /// The channels (the model's input names) the score is most about, largest share first;
+    /// absent where the model's score cannot be broken down, or under the sandbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contributions: Option<Contributions>,
 }
 
 /// Where alerts go.
@@ -111,8 +117,16 @@ impl<A: AlertSink> Ingest<A> {
                     threshold: self.app.threshold(),
                     model_version: self.app.model_version(),
                     at_ms: edge_anomaly::outbox::Env::now_ms(&crate::env::SystemEnv),
+                    contributions: reply
+                        .contributions
+                        .first()
+                        .cloned()
+                        .flatten()
+                        .map(|c| c.top(TOP_CHANNELS)),
                 };
-                warn!(sensor, score, threshold = alert.threshold, "anomaly");
+                let top = alert.contributions.as_ref().and_then(|c| c.channels.first());
+                let channel = top.map(|c| c.channel.as_str());
+                warn!(sensor, score, threshold = alert.threshold, channel, "anomaly");
                 self.alerts.alert(&alert);
             }
             Some(score) => debug!(sensor, score, "scored"),

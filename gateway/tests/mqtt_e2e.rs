@@ -210,11 +210,21 @@ async fn every_reading_reaches_the_collector_once_through_kills_restarts_and_fau
     watch.set_clean_session(false);
     let (watch_client, mut watch_events) = AsyncClient::new(watch, 64);
     watch_client.subscribe("edge/alerts/+", QoS::AtLeastOnce).await.unwrap();
-    let seen = Arc::clone(&alerts);
+    // Alerts that name the shuttle channel their score is most about.
+    let named = Arc::new(AtomicU64::new(0));
+    let (seen, seen_named) = (Arc::clone(&alerts), Arc::clone(&named));
     tokio::spawn(async move {
         loop {
             match watch_events.poll().await {
-                Ok(Event::Incoming(Packet::Publish(_))) => {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let alert: serde_json::Value =
+                        serde_json::from_slice(&p.payload).unwrap_or_default();
+                    let top = &alert["contributions"]["channels"][0];
+                    let channel = top["channel"].as_str().unwrap_or_default();
+                    let share = top["share"].as_f64().unwrap_or(-1.0);
+                    if channel.starts_with('f') && (0.0..=1.0).contains(&share) {
+                        seen_named.fetch_add(1, Ordering::Relaxed);
+                    }
                     seen.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(_) => {}
@@ -299,6 +309,8 @@ async fn every_reading_reaches_the_collector_once_through_kills_restarts_and_fau
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(alerts.load(Ordering::Relaxed) > 0, "anomalies were stored but no alert came");
+        let (all, with) = (alerts.load(Ordering::Relaxed), named.load(Ordering::Relaxed));
+        assert_eq!(with, all, "every alert names its top channel");
     }
     assert!(logs.contains("model verified and active"), "{tail}");
     eprintln!(

@@ -184,6 +184,7 @@ where
                 timestamp_ms: self.env.now_ms(),
                 now_ms: &|| self.clock.monotonic_ms(),
                 send_readings: self.settings.borrow().send_readings,
+                channels: if host.is_some() { None } else { models.channels() },
             };
             score::score_rows(rows, features, &ctx)
         };

@@ -7,6 +7,7 @@ use edge_wire::drift::DriftSnapshot;
 use serde::Serialize;
 
 use super::score::RowOutcome;
+use crate::engine::Contributions;
 use crate::outbox::{DeadLetter, FlushOutcome, OutboxStats};
 use crate::update::{ModelEvent, ModelInfo};
 
@@ -20,6 +21,9 @@ pub struct ScoreReply {
     pub reasons: Vec<Option<String>>,
     /// Anomaly flag per reading, from the active model's threshold (false when unscored).
     pub anomalies: Vec<bool>,
+    /// Per reading, for a flagged one, which channels its score is about (every channel,
+    /// largest share first); `None` otherwise.
+    pub contributions: Vec<Option<Contributions>>,
     /// Scorer time for the whole request, µs.
     pub latency_us: f64,
     /// Set when the readings were scored but could not be recorded (`STORE_QUOTA`: storage is
@@ -42,6 +46,7 @@ impl ScoreReply {
             scores: Vec::with_capacity(outcomes.len()),
             reasons: Vec::with_capacity(outcomes.len()),
             anomalies: Vec::with_capacity(outcomes.len()),
+            contributions: Vec::with_capacity(outcomes.len()),
             latency_us,
             not_recorded: None,
             rolled_back: None,
@@ -51,6 +56,7 @@ impl ScoreReply {
             reply.scores.push(o.score);
             reply.reasons.push(o.reason);
             reply.anomalies.push(o.anomaly);
+            reply.contributions.push(o.contributions);
         }
         reply
     }

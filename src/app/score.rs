@@ -6,10 +6,14 @@
 //! the model cannot score at all (none loaded, inference failed, a sandbox out of fuel) every
 //! reading is recorded raw with the scorer's reason code. Only a request the model cannot read (wrong number of values per
 //! reading) is refused, as a whole.
+//!
+//! A flagged reading also gets its contributions — which channels its score is about — when the
+//! scorer is the engine and the model's score can be broken down; that costs a search per
+//! flagged reading, never anything for normal ones, and is left out of the latency figures.
 
 use serde::Serialize;
 
-use crate::engine::{EngineError, ModelSlot};
+use crate::engine::{ChannelMap, Contributions, Engine, EngineError, ModelSlot};
 use crate::outbox::Entry;
 
 /// Reason recorded with a reading that has a NaN or infinite value.
@@ -24,6 +28,9 @@ pub struct RowOutcome {
     pub reason: Option<String>,
     /// Whether the score crossed the model's threshold (false when unscored).
     pub anomaly: bool,
+    /// For a flagged reading, every channel's share of its score, largest first; `None` for
+    /// normal readings and where the scorer cannot say.
+    pub contributions: Option<Contributions>,
 }
 
 /// The readings of one request, ready to record, and what to tell the page.
@@ -64,6 +71,12 @@ pub trait Scorer {
 
     /// One score per reading of `rows` (row-major, [`Self::features`] values each, all finite).
     fn score(&self, rows: &[f32]) -> Result<Vec<f32>, ScoreError>;
+
+    /// The engine behind the scores, when there is one in this process to break a score down
+    /// by channel (a sandboxed model has none).
+    fn engine(&self) -> Option<&Engine> {
+        None
+    }
 }
 
 impl Scorer for ModelSlot {
@@ -77,6 +90,10 @@ impl Scorer for ModelSlot {
 
     fn score(&self, rows: &[f32]) -> Result<Vec<f32>, ScoreError> {
         Ok(ModelSlot::score(self, rows)?)
+    }
+
+    fn engine(&self) -> Option<&Engine> {
+        ModelSlot::engine(self).ok()
     }
 }
 
@@ -94,6 +111,8 @@ pub struct ScoreContext<'a> {
     pub now_ms: &'a dyn Fn() -> f64,
     /// Whether scored entries keep their reading ([`crate::outbox::SyncSettings::send_readings`]).
     pub send_readings: bool,
+    /// The loaded model's channels, for the contributions of flagged readings.
+    pub channels: Option<&'a ChannelMap>,
 }
 
 /// Scores `rows` (row-major, `features` values each) reading by reading, as the module docs say.
@@ -134,7 +153,11 @@ pub fn score_rows(
                 if ctx.send_readings {
                     entry = entry.with_reading(reading);
                 }
-                (entry, RowOutcome { score: Some(score), reason: None, anomaly })
+                let contributions = if anomaly { contributions(ctx, reading) } else { None };
+                if let Some(c) = &contributions {
+                    entry = entry.with_contributions(c.clone());
+                }
+                (entry, RowOutcome { score: Some(score), reason: None, anomaly, contributions })
             }
             (Some(_), Err(e)) => unscored(ctx, reading, e.code),
             (None, _) => unscored(ctx, reading, NON_FINITE),
@@ -147,7 +170,20 @@ pub fn score_rows(
 
 fn unscored(ctx: &ScoreContext<'_>, reading: &[f32], reason: &str) -> (Entry, RowOutcome) {
     let entry = Entry::unscored(ctx.timestamp_ms, ctx.version.clone(), reading.to_vec(), reason);
-    (entry, RowOutcome { score: None, reason: Some(reason.to_owned()), anomaly: false })
+    let outcome = RowOutcome {
+        score: None,
+        reason: Some(reason.to_owned()),
+        anomaly: false,
+        contributions: None,
+    };
+    (entry, outcome)
+}
+
+/// A flagged reading's channels, when the scorer's engine and the model's metadata allow; a
+/// model whose score cannot be broken down simply has none.
+fn contributions(ctx: &ScoreContext<'_>, reading: &[f32]) -> Option<Contributions> {
+    let (engine, channels) = (ctx.scorer.engine()?, ctx.channels?);
+    channels.contributions(engine, reading).ok()
 }
 
 /// Scores the readings at `finite`, in scorer-sized batches; one score per index.

@@ -17,6 +17,7 @@ use super::error::StoreError;
 use super::record::{Entry, Record, Seq};
 use super::settings::SyncSettings;
 use super::store::{Ack, Batch, Failure, OutboxStats, OutboxStore, RetryState};
+use crate::engine::{Attribution, ChannelShare, Contributions};
 
 /// Runs every case against stores from `open`; `Err` lists each failed case.
 pub async fn run<S, F, Fut>(open: F) -> Result<(), String>
@@ -286,6 +287,11 @@ where
         .collect();
     entries.push(Entry::unscored(99, None, floats.clone(), "NOT_LOADED"));
     entries.push(Entry::unscored(100, Some("m-1".into()), vec![f32::NAN], "NON_FINITE"));
+    // A flagged reading with the channels its score is about.
+    let share = |channel: &str, share: f32| ChannelShare { channel: channel.into(), share };
+    let channels = vec![share("f3", 0.7), share("f1 (°C)", 0.2), share("f9", 1e-30)];
+    let contributions = Contributions { method: Attribution::Repair, channels };
+    entries.push(Entry::scored(101, "m-1", 0.9, true, 1).with_contributions(contributions));
     let records = fill(&store, entries).await?;
     ensure_same!(call("oldest", store.oldest(100)).await?, records, "queued records");
     drop(store);

@@ -37,7 +37,7 @@ pub use config::{OutboxConfig, SyncConfig};
 pub use env::Env;
 pub use error::{ConfigError, OutboxError, StoreError, TransportError};
 pub use memory::MemoryStore;
-pub use record::{Entry, Record, Scoring, Seq};
+pub use record::{Entry, Record, Scoring, Seq, TOP_CHANNELS};
 pub use recorder::{ensure_device_id, Recorded, Recorder, QUOTA_EVICTION_ROUNDS};
 pub use retry::RetryPolicy;
 pub use settings::SyncSettings;

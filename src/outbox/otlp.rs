@@ -275,6 +275,13 @@ pub fn log_record(record: &Record, device_id: &str) -> LogRecord {
     if let Scoring::Unscored { reason, .. } = &record.result {
         attributes.push(kv(attr::UNSCORED_REASON, string(reason)));
     }
+    if let Scoring::Scored { contributions: Some(c), .. } = &record.result {
+        let array = |values| AnyValue::ArrayValue(ArrayValue { values });
+        let names = c.channels.iter().map(|c| string(&c.channel)).collect();
+        let shares = c.channels.iter().map(|c| AnyValue::DoubleValue(Double(c.share))).collect();
+        attributes.push(kv(attr::CONTRIBUTION_CHANNELS, array(names)));
+        attributes.push(kv(attr::CONTRIBUTION_SHARES, array(shares)));
+    }
     LogRecord {
         time_unix_nano: nanos.to_string(),
         observed_time_unix_nano: nanos.to_string(),

@@ -14,6 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Contributions;
+
 /// A record's sequence number: unique and increasing within one device (one store).
 ///
 /// Seqs start at 0, are never reused and have no gaps: each is assigned in the transaction that
@@ -55,6 +57,11 @@ pub enum Scoring {
             with = "edge_wire::double::opt_vec_f32_serde"
         )]
         reading: Option<Vec<f32>>,
+        /// For a flagged reading, the channels its score is most about (the largest few,
+        /// [`TOP_CHANNELS`]). Absent for normal readings, for models whose score cannot be
+        /// broken down, and in records stored before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contributions: Option<Contributions>,
     },
     /// Not scored on the device: the raw reading goes to the cloud for scoring.
     Unscored {
@@ -66,6 +73,9 @@ pub enum Scoring {
         reason: String,
     },
 }
+
+/// Channels a flagged record keeps (and sends): enough to name the sensor, small on the wire.
+pub const TOP_CHANNELS: usize = 3;
 
 /// One entry in the outbox: an [`Entry`] with its sequence number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,7 +128,7 @@ impl Entry {
             timestamp_ms,
             model_version: Some(model_version.into()),
             latency_us,
-            result: Scoring::Scored { score, anomaly, reading: None },
+            result: Scoring::Scored { score, anomaly, reading: None, contributions: None },
             reading_id: None,
         }
     }
@@ -145,6 +155,15 @@ impl Entry {
     pub fn with_reading(mut self, values: &[f32]) -> Entry {
         if let Scoring::Scored { reading, .. } = &mut self.result {
             *reading = Some(values.to_vec());
+        }
+        self
+    }
+
+    /// The same entry carrying the [`TOP_CHANNELS`] largest of `contributions` (an unscored
+    /// entry is returned as it is).
+    pub fn with_contributions(mut self, contributions: Contributions) -> Entry {
+        if let Scoring::Scored { contributions: slot, .. } = &mut self.result {
+            *slot = Some(contributions.top(TOP_CHANNELS));
         }
         self
     }

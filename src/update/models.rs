@@ -15,7 +15,7 @@ use super::{
     check_upgrade, verify_package, ModelFiles, ModelMetadata, TrustedKeys, UpdateError, Verdict,
     Watch, WatchConfig,
 };
-use crate::engine::{Engine, EngineConfig, ModelSlot};
+use crate::engine::{ChannelMap, Engine, EngineConfig, ModelSlot};
 
 /// The reason code of a reading left unscored for its own values (NaN or ±Inf in the input):
 /// says nothing about the model, so the watch skips it.
@@ -33,6 +33,8 @@ const EVENTS_KEPT: usize = 20;
 struct Meta {
     version: String,
     threshold: f32,
+    /// The model's columns as named channels, for the contributions of flagged readings.
+    channels: ChannelMap,
     expected_rate: f64,
     subject_sha256: String,
 }
@@ -112,6 +114,11 @@ impl Models {
     /// The active model's version and threshold.
     pub fn version(&self) -> Option<String> {
         self.active.as_ref().map(|a| a.version.clone())
+    }
+
+    /// The active model's channels (`None` with no model).
+    pub fn channels(&self) -> Option<&ChannelMap> {
+        self.active.as_ref().map(|a| &a.channels)
     }
 
     /// The active threshold (∞ with no model: nothing is flagged).
@@ -214,7 +221,9 @@ impl Models {
         let model = verify_package(bundle, files, keys, EngineConfig::default())?;
         let any_version = kind != InstallKind::Update;
         check_upgrade(self.version().as_deref(), &model.metadata.version, any_version)?;
+        let stats = model.metadata.normalization.as_ref().map(|n| (&n.mean[..], &n.std[..]));
         let meta = Meta {
+            channels: ChannelMap::new(&model.metadata.features, stats),
             expected_rate: model.metadata.expected_rate(),
             version: model.metadata.version,
             threshold: model.metadata.threshold,

@@ -78,9 +78,26 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
     // The list keeps the latest 50; its data-total counts every alert.
     const total = () => Number(document.querySelector('#alerts').dataset.total || 0);
     const alertsBefore = await page.evaluate(total);
-    await page.click('#inject');
+    // Clicked in the page so the message naming the injected channel is read before the next
+    // reading overwrites it.
+    const injected = await page.evaluate(() => {
+      document.querySelector('#inject').click();
+      return document.querySelector('#replay-stats').textContent;
+    });
+    const channel = injected.match(/anomaly injected on (\S+)/)[1];
     await page.waitForFunction(([n]) => Number(document.querySelector('#alerts').dataset.total || 0) >= n + 3, [alertsBefore]);
     await toggleReplay(page, 'Start');
+    // The five injected readings' alerts name the injected channel first (a normal reading
+    // the model happens to flag may sit among them), and the newest alert is charted.
+    const named = await page.$$eval('#alerts li', (items) => items.slice(0, 5).map((li) => li.dataset.channel));
+    assert.ok(named.filter((c) => c === channel).length >= 3, `${channel} in ${named}`);
+    const newest = await page.textContent('#alerts li');
+    assert.match(newest, / — \S+ \d+%/);
+    assert.equal(await page.getAttribute('#why', 'data-channel'), await page.getAttribute('#alerts li', 'data-channel'));
+    assert.match(await page.textContent('#why-info'), /repairing the channel alone/);
+    // Selecting an older alert charts that one.
+    await page.click('#alerts li:nth-child(3)');
+    assert.equal(await page.getAttribute('#alerts li:nth-child(3)', 'aria-current'), 'true');
 
     // The user's own CSV: rows are scored; a bad file is refused with its line number.
     await page.selectOption('#source', 'csv');
