@@ -126,8 +126,8 @@ fn a_window_model_names_its_one_sensor() {
     let meta = metadata(&dir.join("metadata.json"));
     let map = channel_map(&meta);
     assert_eq!(map.names(), ["value"]);
-    let e = Engine::load(&read(&dir.join("model.int8.onnx")), EngineConfig::default())
-        .expect("loads");
+    let e =
+        Engine::load(&read(&dir.join("model.int8.onnx")), EngineConfig::default()).expect("loads");
     let r: Reference = serde_json::from_slice(&read(&dir.join("reference.json"))).expect("parses");
     for row in &r.rows {
         let c = map.contributions(&e, row).expect("contributions");

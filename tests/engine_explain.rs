@@ -123,4 +123,3 @@ fn a_score_that_is_no_reconstruction_error_is_unexplained() {
     let err = e.explain(&vec![1.0; e.features()]).expect_err("nothing to break down");
     assert_eq!(err.code(), "UNEXPLAINED", "{err}");
 }
-
