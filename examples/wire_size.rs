@@ -1,5 +1,6 @@
-//! Wire bytes per reading: scores the held-out shuttle sample with the shipped int8 model, cuts
-//! 100-record outbox batches exactly as the syncer does, and prints JSON and gzipped sizes.
+//! Wire bytes per reading: scores the held-out shuttle sample with the shipped int8 model (the
+//! flagged readings with their top channels, as the app records them), cuts 100-record outbox
+//! batches exactly as the syncer does, and prints JSON and gzipped sizes.
 //!
 //! `cargo run --release --example wire_size [-- --dump DIR]`
 //!
@@ -7,6 +8,7 @@
 //! as JSON files, which `models/otlp_schema_check.py` parses with the official
 //! `opentelemetry-proto` package.
 
+use edge_anomaly::engine::ChannelMap;
 use edge_anomaly::outbox::otlp::Origin;
 use edge_anomaly::outbox::{make_batch, wire_size, Entry, Record, SyncConfig};
 use edge_anomaly::{Engine, EngineConfig};
@@ -18,6 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         EngineConfig::default(),
     )?;
     let sample = std::fs::read_to_string(format!("{root}/models/shuttle/sample.csv"))?;
+    let meta: edge_anomaly::update::ModelMetadata =
+        serde_json::from_slice(&std::fs::read(format!("{root}/models/shuttle/metadata.json"))?)?;
+    let stats = meta.normalization.as_ref().map(|n| (&n.mean[..], &n.std[..]));
+    let channels = ChannelMap::new(&meta.features, stats);
     let config = SyncConfig::new("http://127.0.0.1:8080", "0.1.0");
     let origin = Origin::new("3f9c2a7e51d04b88", "0.1.0");
     let t0 = 1_795_000_000_000u64;
@@ -25,7 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, line) in sample.lines().skip(1).enumerate() {
         let row: Vec<f32> = line.split(',').take(9).map(str::parse).collect::<Result<_, _>>()?;
         let score = engine.score(&row)?[0];
-        let entry = Entry::scored(t0 + 100 * i as u64, "1.0.0+8d0b1cd9", score, score > 0.0182, 35);
+        let anomaly = score > meta.threshold;
+        let mut entry = Entry::scored(t0 + 100 * i as u64, "1.0.0+8d0b1cd9", score, anomaly, 35);
+        if anomaly {
+            entry = entry.with_contributions(channels.contributions(&engine, &row)?);
+        }
         records.push(Record::new(i as u64, entry));
     }
     let dump = std::env::args().skip_while(|a| a != "--dump").nth(1);

@@ -68,3 +68,16 @@ def test_body_is_a_valid_export_logs_request(path):
     # int64 fields travel as strings in the JSON mapping.
     raw = json.loads(text)["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
     assert isinstance(raw["timeUnixNano"], str)
+
+
+def test_flagged_readings_name_their_channels():
+    """The dumped sample has anomalies; each one carries its top channels."""
+    flagged = named = 0
+    for path in BODIES:
+        msg = json_format.Parse(open(path).read(), ExportLogsServiceRequest())
+        for r in msg.resource_logs[0].scope_logs[0].log_records:
+            attrs = {a.key: a.value for a in r.attributes}
+            if "edge.anomaly" in attrs and attrs["edge.anomaly"].bool_value:
+                flagged += 1
+                named += CHANNELS in attrs
+    assert flagged > 0 and named == flagged, f"{named} of {flagged} flagged records name channels"
