@@ -98,6 +98,7 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
     // Selecting an older alert charts that one.
     await page.click('#alerts li:nth-child(3)');
     assert.equal(await page.getAttribute('#alerts li:nth-child(3)', 'aria-current'), 'true');
+    await page.locator('section[aria-labelledby="alerts-h"]').screenshot({ path: join(ROOT, 'artifacts/alert-channels.png') });
 
     // The user's own CSV: rows are scored; a bad file is refused with its line number.
     await page.selectOption('#source', 'csv');
