@@ -3,12 +3,12 @@
 // fresh worker sent `cold` loads only the engine under test, and the page gives every
 // (engine, model) pair a worker of its own (`setup` with one engine and one model).
 import { configureOrt, initOurs, ORT_MODULE, OUR_GLUE, ours, ortSession } from './engines.js';
-import { measureOnce, tile, timerResolutionUs, warmUp } from './measure.js';
+import { contributionsOnce, measureOnce, tile, timerResolutionUs, warmUp } from './measure.js';
 
 const now = () => performance.timeOrigin + performance.now(); // comparable with the page's clock
 let glue; let ort;
 const scorers = new Map(); // `${engine}/${model}/${kind}` -> scorer
-const models = new Map(); // model name -> { features, sample, bytes: { f32, int8 } }
+const models = new Map(); // model name -> { features, sample, bytes: { f32, int8 }, threshold, mean, std }
 
 async function loadEngine(engine) {
   if (engine === 'ours' && !glue) { const g = await import(OUR_GLUE); await initOurs(g); glue = g; }
@@ -79,6 +79,41 @@ const handlers = {
   async scores({ engine, model, kind, n }) {
     const m = models.get(model);
     return Array.from(await scorers.get(`${engine}/${model}/${kind}`).score(m.sample.subarray(0, n * m.features), n));
+  },
+
+  /**
+   * Contributions against plain scoring, our engine (prepared first): the sample readings the
+   * model flags, a check of explain against score on the first rows, a warm-up, then `cfg.reps`
+   * repetitions with the order of the two paths alternated.
+   */
+  async contributions({ model, kind, cfg }) {
+    const m = models.get(model);
+    const s = scorers.get(`ours/${model}/${kind}`);
+    if (!s.explain || !s.repair) throw new Error('this build of our engine has no explainInto or repair');
+    const f = m.features;
+    const flagged = [];
+    for (let i = 0; i + f <= m.sample.length; i += f) {
+      const row = m.sample.slice(i, i + f);
+      if (s.score(row, 1)[0] > m.threshold) flagged.push(row);
+    }
+    if (!flagged.length) throw new Error(`no sample reading of ${model} scores above its threshold`);
+    const axes = { centres: Float32Array.from(m.mean), spreads: Float32Array.from(m.std) };
+    const batches = cfg.contributions.batchSizes.map((n) => [n, tile(m.sample, f, n)]);
+    const n = cfg.correctnessRows;
+    const first = m.sample.subarray(0, n * f);
+    const plain = Float32Array.from(s.score(first, n));
+    const x = s.explain(first, n);
+    let scoreDiff = 0; let sumDiff = 0; let negative = 0;
+    for (let i = 0; i < n; i++) {
+      scoreDiff = Math.max(scoreDiff, Math.abs(x.scores[i] - plain[i]));
+      let total = x.guard[i];
+      for (let j = 0; j < f; j++) { total += x.shares[i * f + j]; negative += x.shares[i * f + j] < 0; }
+      sumDiff = Math.max(sumDiff, Math.abs(total - (x.scores[i] > 0 ? 1 : 0)));
+    }
+    await contributionsOnce(s, batches, flagged, axes, { minBatchMs: cfg.warmupBatchMs }, false);
+    const reps = [];
+    for (let r = 0; r < cfg.reps; r++) reps.push(await contributionsOnce(s, batches, flagged, axes, cfg, r % 2 === 1));
+    return { flagged: flagged.length, check: { rows: n, max_abs_score_diff: scoreDiff, max_abs_share_sum_diff: sumDiff, negative_shares: negative }, reps };
   },
 
   /** Round-trip target: score the rows with our engine on the shuttle f32 model. */

@@ -1,4 +1,5 @@
-// The two engines behind one scorer shape { engine, api, features, isAsync, score(rows, n), free() }:
+// The two engines behind one scorer shape { engine, api, features, isAsync, score(rows, n), free() }
+// (ours adds explain(rows, n) and repair(row, centres, spreads)):
 // ours (the wasm-bindgen AnomalyEngine) and onnxruntime-web (wasm EP, one thread, SIMD).
 // Modules are passed in, so the service worker can import them statically and the dedicated
 // worker dynamically (cold start times the import of the engine under test only).
@@ -34,9 +35,20 @@ export function ours(glue, bytes) {
   const detail = 'dequantizedMatmuls' in e ? { dequantized_matmuls: e.dequantizedMatmuls } : {};
   const outs = new Map();
   const out = (n) => { let o = outs.get(n); if (!o) outs.set(n, (o = new Float32Array(n))); return o; };
+  const explained = new Map();
+  const buffers = (n) => {
+    let b = explained.get(n);
+    if (!b) explained.set(n, (b = { scores: new Float32Array(n), shares: new Float32Array(n * features), guard: new Float32Array(n) }));
+    return b;
+  };
   return {
     engine: 'ours', api: into ? 'scoreInto' : 'score', detail, features, isAsync: false,
     score: into ? (rows, n) => { const o = out(n); e.scoreInto(rows, o); return o; } : (rows) => e.score(rows),
+    // Contributions, where the build has them: scores plus every column's share (buffers reused
+    // per batch size, like scoreInto's), and the repair search of one flagged reading.
+    explain: typeof e.explainInto === 'function'
+      ? (rows, n) => { const b = buffers(n); e.explainInto(rows, b.scores, b.shares, b.guard); return b; } : null,
+    repair: typeof e.repair === 'function' ? (row, centres, spreads) => e.repair(row, centres, spreads) : null,
     free: () => e.free(),
   };
 }

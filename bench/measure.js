@@ -95,3 +95,29 @@ export async function measureOnce(scorer, sample, batches, cfg) {
   for (const [n, rows] of batches) batch[n] = (await throughput(scorer, rows, n, cfg.minBatchMs)).rows_per_s;
   return { single, batch };
 }
+
+/**
+ * One repetition of contributions against plain scoring (our engine): rows/s of `score` and of
+ * `explain` on the same batches, timed in turn (`explainFirst` swaps the order), and the mean µs
+ * of one `repair` over the `flagged` readings, cycling.
+ */
+export async function contributionsOnce(scorer, batches, flagged, axes, cfg, explainFirst) {
+  const explainer = { isAsync: false, score: scorer.explain };
+  const batch = {};
+  for (const [n, rows] of batches) {
+    const plain = async () => (await throughput(scorer, rows, n, cfg.minBatchMs)).rows_per_s;
+    const explain = async () => (await throughput(explainer, rows, n, cfg.minBatchMs)).rows_per_s;
+    batch[n] = explainFirst
+      ? { explain_rows_per_s: await explain(), plain_rows_per_s: await plain() }
+      : { plain_rows_per_s: await plain(), explain_rows_per_s: await explain() };
+  }
+  let calls = 0;
+  const t = performance.now();
+  let elapsed = 0;
+  do {
+    scorer.repair(flagged[calls % flagged.length], axes.centres, axes.spreads);
+    calls++;
+    elapsed = performance.now() - t;
+  } while (elapsed < cfg.minBatchMs || calls < 10);
+  return { batch, repair_us: (elapsed * 1000) / calls, repair_calls: calls };
+}

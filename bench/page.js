@@ -38,7 +38,7 @@ async function fetchBytes(url) {
 
 function modelFor(name) {
   const m = config.models.find((x) => x.name === name);
-  return { name, features: m.features, sample: Float32Array.from(m.sample),
+  return { name, features: m.features, sample: Float32Array.from(m.sample), threshold: m.threshold, mean: m.mean, std: m.std,
     bytes: { f32: bytes.get(`${name}/f32`), int8: bytes.get(`${name}/int8`) } };
 }
 
@@ -92,6 +92,21 @@ async function warmRun() {
   for (const w of workers.values()) fetched.push(...await w.call('fetched'));
   for (const [key, w] of workers) if (key !== 'ours/shuttle/f32') { w.worker.terminate(); workers.delete(key); }
   return { results: out, fetched, worker };
+}
+
+/** Contributions against plain scoring, our engine on the shuttle models: a worker per model. */
+async function contributions() {
+  const { cfg } = config;
+  const out = {};
+  for (const kind of ['f32', 'int8']) {
+    log(`contributions shuttle/${kind}`);
+    const w = spawn();
+    await w.call('setup', { engines: ['ours'], modelList: [modelFor('shuttle')] });
+    await w.call('prepare', { engine: 'ours', model: 'shuttle', kind, cfg });
+    out[`shuttle/${kind}`] = await w.call('contributions', { model: 'shuttle', kind, cfg });
+    w.worker.terminate();
+  }
+  return out;
 }
 
 /** Fresh worker per repetition: page `new Worker()` -> model loaded -> first score. */
@@ -176,5 +191,5 @@ function swOutbox() {
   return swCall('outbox', { sample: Float32Array.from(m.sample), readings, chunk, singles, origin: location.origin });
 }
 
-window.bench = { setup, warmRun, cold, rttWorker, swSetup, rttSw, swMeasure, swOutbox };
+window.bench = { setup, warmRun, contributions, cold, rttWorker, swSetup, rttSw, swMeasure, swOutbox };
 document.body.dataset.ready = 'true';

@@ -85,7 +85,53 @@ export function aggregate(raw, root) {
   const isolation = { page: raw.setup.page, dedicated_worker: { crossOriginIsolated: raw.setup.worker.crossOriginIsolated,
     timerResolutionUs: raw.setup.worker.timerResolutionUs }, service_worker: raw.sw.info };
   const outbox = raw.outbox?.length ? { median: medians(raw.outbox), reps: raw.outbox } : null;
-  return { isolation, results: { warm, cold, round_trip_us, service_worker, sizes, correctness, outbox }, ratios };
+  const contributions = raw.contributions ? contributionsSummary(raw.contributions) : null;
+  return { isolation, results: { warm, cold, round_trip_us, service_worker, sizes, correctness, outbox, contributions }, ratios };
+}
+
+/** Slowest `explain` may be, as a share of the plain path's rows/s. */
+export const CONTRIBUTIONS_TARGET = 0.75;
+
+/** Per model: medians over repetitions of plain and explain rows/s per batch size, their ratio
+ * (explain / plain, of the medians) against the target, and the median µs of one repair. */
+export function contributionsSummary(raw) {
+  const out = {};
+  for (const [key, { flagged, check, reps }] of Object.entries(raw)) {
+    const batch = {};
+    for (const n of Object.keys(reps[0].batch)) {
+      const plain = median(reps.map((r) => r.batch[n].plain_rows_per_s));
+      const explain = median(reps.map((r) => r.batch[n].explain_rows_per_s));
+      const ratio = explain / plain;
+      batch[n] = { plain_rows_per_s: plain, explain_rows_per_s: explain, explain_over_plain: ratio, target_met: ratio >= CONTRIBUTIONS_TARGET };
+    }
+    out[key] = { flagged_sample_readings: flagged, check, batch, repair_us: median(reps.map((r) => r.repair_us)), reps };
+  }
+  return out;
+}
+
+/** The contributions table (see contributionsSummary). */
+export function contributionsTable(summary) {
+  const L = [`Contributions, our engine in dedicated workers: plain \`scoreInto\` and \`explainInto\` on the same batches, timed in turn `
+    + `(order alternated); target: explain ≥ ${CONTRIBUTIONS_TARGET * 100}% of plain rows/s. One \`repair\` per flagged sample reading.`, ''];
+  L.push('| model | batch | plain rows/s | explain rows/s | explain / plain | target |', '|---|---|---|---|---|---|');
+  for (const [key, c] of Object.entries(summary)) {
+    for (const [n, b] of Object.entries(c.batch)) {
+      L.push(`| ${key} | ${n} | ${rate(b.plain_rows_per_s)} | ${rate(b.explain_rows_per_s)} | ${b.explain_over_plain.toFixed(2)} | ${b.target_met ? 'met' : 'missed'} |`);
+    }
+  }
+  L.push('', '| model | flagged sample readings | one repair (µs) | explain check on the first rows |', '|---|---|---|---|');
+  for (const [key, c] of Object.entries(summary)) {
+    L.push(`| ${key} | ${c.flagged_sample_readings} | ${f(c.repair_us)} | scores vs score ≤ ${c.check.max_abs_score_diff.toExponential(1)}, `
+      + `shares + guard off 1 by ≤ ${c.check.max_abs_share_sum_diff.toExponential(1)}, ${c.check.negative_shares} negative |`);
+  }
+  return L.join('\n');
+}
+
+/** The table of a `--contributions-only` run, with its machine line. */
+export function contributionsMarkdown(r) {
+  return `Machine: ${r.machine.cpus} CPU (${r.machine.model_name}), Chromium ${r.machine.chromium} headless; commit ${r.commit}`
+    + `${r.worktree_dirty ? ' (with uncommitted changes)' : ''}, ${r.date.slice(0, 10)}; load average ${r.loadavg.join(' / ')}; `
+    + `median of ${r.config.reps} repetitions, each ≥ ${r.config.minBatchMs} ms.\n\n${contributionsTable(r.contributions)}`;
 }
 
 const f = (x, d = 1) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(d));
@@ -162,6 +208,7 @@ export function markdown(r) {
     L.push(`| write, 1 reading per call (incl. scoring) | ${f(m.write_single_records_per_s)} |`);
     L.push(`| flush to the endpoint until empty | ${f(m.flush_records_per_s)} |`);
   }
+  if (r.results.contributions) L.push('', contributionsTable(r.results.contributions));
   L.push('', '| wasm | raw | gzip -9 |', '|---|---|---|');
   L.push(`| ours (\`${sizes.ours.file}\`) | ${human(sizes.ours.raw_bytes)} | ${human(sizes.ours.gzip9_bytes)} |`);
   for (const s of sizes.ort) L.push(`| ORT-web (\`${s.file.split('/').pop()}\`) | ${human(s.raw_bytes)} | ${human(s.gzip9_bytes)} |`);

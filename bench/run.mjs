@@ -6,19 +6,23 @@
 // a markdown table (bench/report.mjs).
 // Usage: node bench/run.mjs [--skip-build] [--reps 5] [--cold-reps N] [--js-flags=--no-wasm-deopt]
 //        node bench/run.mjs --table   (reprint the table of bench/results/latest.json)
+//        node bench/run.mjs --contributions-only   (explain and repair against plain scoring only;
+//          leaves bench/results/latest.json alone)
+// Honours CARGO_TARGET_DIR for the wasm build; the wasm-bindgen output always goes to target/bench/pkg.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg as osLoadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs'; // the e2e tests' launch flags
-import { aggregate, markdown } from './report.mjs';
+import { aggregate, CONTRIBUTIONS_TARGET, contributionsMarkdown, contributionsSummary, markdown } from './report.mjs';
 import { startServer } from './server.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const OUT = join(ROOT, 'target/bench');
 const PKG = join(OUT, 'pkg');
+const CARGO_TARGET = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(ROOT, 'target');
 const SEED = join(OUT, 'models/seed16');
 
 const { values: opt } = parseArgs({ options: {
@@ -31,6 +35,7 @@ const { values: opt } = parseArgs({ options: {
   headed: { type: 'boolean', default: false },
   'js-flags': { type: 'string', default: '' }, // V8 flags for Chromium, e.g. --no-wasm-deopt
   table: { type: 'boolean', default: false }, // only print the table of bench/results/latest.json
+  'contributions-only': { type: 'boolean', default: false },
 } });
 const reps = Number(opt.reps);
 const cfg = {
@@ -38,6 +43,7 @@ const cfg = {
   batchSizes: [64, 1024, 4096], minBatchMs: 300, rttCalls: Number(opt['rtt-calls']), correctnessRows: 32,
   sampleRows: 2000, chromiumJsFlags: opt['js-flags'],
   outbox: { reps: Number(opt['outbox-reps']), readings: 10_000, chunk: 100, singles: 1000 },
+  contributions: { batchSizes: [1, 1024, 4096], target: CONTRIBUTIONS_TARGET },
 };
 
 function die(msg) {
@@ -58,7 +64,7 @@ const output = (cmd, args, cwd = ROOT) => spawnSync(cmd, args, { cwd, encoding: 
 function build() {
   run('cargo', ['build', '--release', '--lib', '--target', 'wasm32-unknown-unknown']);
   run('wasm-bindgen', ['--target', 'web', '--out-dir', PKG,
-    join(ROOT, 'target/wasm32-unknown-unknown/release/edge_anomaly.wasm')]);
+    join(CARGO_TARGET, 'wasm32-unknown-unknown/release/edge_anomaly.wasm')]);
 }
 
 /** The 16-wide seed model: 16-sample windows over the shuttle's first channel, 3 epochs. */
@@ -81,7 +87,8 @@ function model(name, dir) {
   const idx = meta.features.map((f) => cols.indexOf(f));
   if (idx.includes(-1)) die(`${dir}/sample.csv lacks some of the model's features ${meta.features}`);
   const sample = lines.slice(0, cfg.sampleRows).flatMap((l) => { const v = l.split(','); return idx.map((i) => Number(v[i])); });
-  return { name, features: meta.features.length, sample, f32: `/${dir}/model.f32.onnx`, int8: `/${dir}/model.int8.onnx` };
+  return { name, features: meta.features.length, sample, f32: `/${dir}/model.f32.onnx`, int8: `/${dir}/model.int8.onnx`,
+    threshold: meta.threshold, mean: meta.normalization?.mean, std: meta.normalization?.std };
 }
 
 /** Runs one page step; a step that hangs fails the run instead of waiting forever. */
@@ -113,6 +120,11 @@ async function measure(models) {
   }
   try {
     const raw = { chromium: browser.version(), cold: {} };
+    if (opt['contributions-only']) {
+      const { page } = await openPage('contributions');
+      raw.contributions = await step(page, 'contributions against plain scoring (dedicated workers)', () => window.bench.contributions());
+      return raw;
+    }
     // Cold starts first, in a process of their own: a live instance of an engine's wasm elsewhere
     // in the renderer lets V8 reuse its compiled code, which would make that engine's start warm.
     const cold = await openPage('cold start');
@@ -127,6 +139,7 @@ async function measure(models) {
     raw.setup = setup;
     ({ results: raw.warm, fetched: raw.fetched, worker: raw.setup.worker } = await step(page, 'warm measurements (dedicated workers)',
       () => window.bench.warmRun(), null, 600_000));
+    raw.contributions = await step(page, 'contributions against plain scoring (dedicated workers)', () => window.bench.contributions());
     raw.sw = { info: await step(page, 'service worker registration', () => window.bench.swSetup()) };
     raw.rtt = { worker: [], sw: [] };
     for (let r = 0; r < reps; r++) {
@@ -152,25 +165,40 @@ async function measure(models) {
   }
 }
 
+const machine = (raw) => ({
+  cpus: cpus().length,
+  model_name: (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) || [])[1] || 'unknown',
+  chromium: raw.chromium, node: process.version,
+});
+
+/** 1, 5 and 15 minute load averages at the end of the run: the machine is shared. */
+const loadavg = () => osLoadavg().map((x) => Number(x.toFixed(2)));
+
 async function main() {
   if (opt.table) return console.log(markdown(JSON.parse(readFileSync(join(ROOT, 'bench/results/latest.json'), 'utf8'))));
   if (!existsSync(join(ROOT, 'node_modules/onnxruntime-web/dist'))) die('node_modules/onnxruntime-web is missing: run npm ci');
   if (!existsSync('/usr/bin/chromium') && !process.env.CHROMIUM) die('/usr/bin/chromium is missing: run scripts/setup.sh');
   if (!opt['skip-build']) build();
   if (!existsSync(join(PKG, 'edge_anomaly_bg.wasm'))) die(`${PKG}/edge_anomaly_bg.wasm is missing: run without --skip-build`);
-  seedModel();
-  const models = [model('shuttle', 'models/shuttle'), model('seed16', 'target/bench/models/seed16')];
+  const only = opt['contributions-only'];
+  if (!only) seedModel();
+  const models = [model('shuttle', 'models/shuttle'), ...(only ? [] : [model('seed16', 'target/bench/models/seed16')])];
   const started = Date.now();
   const raw = await measure(models);
+  if (only) {
+    const result = { machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
+      worktree_dirty: output('git', ['status', '--porcelain', '--untracked-files=no']) !== '', loadavg: loadavg(),
+      config: cfg, contributions: contributionsSummary(raw.contributions) };
+    const file = join(OUT, `contributions-${result.date.replace(/[:.]/g, '-')}.json`);
+    mkdirSync(OUT, { recursive: true });
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(contributionsMarkdown(result));
+    return console.error(`bench: wrote ${file}`);
+  }
   const status = output('git', ['status', '--porcelain', '--untracked-files=no']);
-  const machine = {
-    cpus: cpus().length,
-    model_name: (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) || [])[1] || 'unknown',
-    chromium: raw.chromium, node: process.version,
-  };
   const result = {
-    machine, date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
-    worktree_dirty: status !== '', duration_s: Math.round((Date.now() - started) / 1000),
+    machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
+    worktree_dirty: status !== '', duration_s: Math.round((Date.now() - started) / 1000), loadavg: loadavg(),
     config: { ...cfg, models: models.map(({ name, features, f32, int8 }) => ({ name, features, f32, int8 })),
       ort_web: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
       ort_options: { executionProviders: ['wasm'], numThreads: 1, simd: 'default (on)', proxy: false } },
