@@ -54,11 +54,11 @@ trunk build --locked
 # and `timeout` bounds each browser run so a hang fails the suite instead of stalling it.
 e2e() { timeout --kill-after=30 "$1" node --test --test-force-exit "${@:2}"; }
 
-step "end to end: collector + headless Chromium (protocol fuzz, PWA, offline, app update, 10,000-reading outbox with faults, worker stops mid-stream, chaos, storage pressure, signed model updates, fleet page)"
+step "end to end: collector + headless Chromium (protocol fuzz, PWA, offline, app update, 10,000-reading outbox with faults, worker stops mid-stream, chaos, storage pressure, signed model updates, fleet page, first visit)"
 e2e 1800 tests/e2e/protocol.test.mjs tests/e2e/outbox.test.mjs tests/e2e/pwa.test.mjs \
   tests/e2e/update.test.mjs tests/e2e/worker.test.mjs tests/e2e/inflight.test.mjs \
   tests/e2e/chaos.test.mjs tests/e2e/pressure.test.mjs tests/e2e/model_update.test.mjs \
-  tests/e2e/fleet.test.mjs
+  tests/e2e/fleet.test.mjs tests/e2e/first_visit.test.mjs
 
 step "end to end: collector + headless Firefox ESR through geckodriver (load, score, offline, drain)"
 GECKODRIVER="$(command -v geckodriver)" e2e 600 tests/e2e/firefox.test.mjs

@@ -27,10 +27,39 @@ const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'start_
 const update = { state: 'idle', version: null, received: 0, total: 0, error: null, checkedAt: null, discarded: 0 };
 let checking = null;
 
-/// From the shell cache when there, else the network (first start, before install finished).
+// Shell files this worker has fetched into the cache (or is fetching), by URL. On a first visit
+// the worker starts (and needs the engine) while install is caching the shell: both wait on the
+// one download instead of fetching the engine twice.
+const fetching = new Map();
+
+/** Resolves once `url`, fetched fresh (`cache: 'reload'` bypasses the HTTP cache, so a new
+ * version never caches stale files), is in the shell cache; once per worker. */
+function cacheFresh(url) {
+  let done = fetching.get(url);
+  if (!done) {
+    done = fetch(new Request(url, { cache: 'reload' })).then(async (res) => {
+      if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+      await (await caches.open(CACHE)).put(url, res);
+    });
+    done.catch(() => fetching.delete(url));
+    fetching.set(url, done);
+  }
+  return done;
+}
+
+/** From the shell cache; on a miss (first start, before install finished) through the cache,
+ * so install finds the file there; the network as it is if caching fails. */
 async function cachedFetch(url) {
   const hit = await caches.match(url, { cacheName: CACHE });
-  return hit || fetch(url);
+  if (hit) return hit;
+  try {
+    await cacheFresh(url);
+    const cached = await caches.match(url, { cacheName: CACHE });
+    if (cached) return cached;
+  } catch (e) {
+    console.warn(`edge-anomaly: ${url} not cached`, e);
+  }
+  return fetch(url);
 }
 
 async function start() {
@@ -155,9 +184,9 @@ function requestBackgroundSync() {
 }
 
 self.addEventListener('install', (event) => {
-  // `cache: 'reload'` bypasses the HTTP cache so a new version never precaches stale files.
-  event.waitUntil(caches.open(CACHE)
-    .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: 'reload' }))))
+  // Every shell file fetched fresh by this worker (the ones its start already fetched are not
+  // fetched again); one that fails fails the install.
+  event.waitUntil(Promise.all(SHELL.map(cacheFresh))
     .then(() => started())
     .then(() => self.skipWaiting()));
 });
