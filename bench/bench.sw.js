@@ -47,7 +47,7 @@ const handlers = {
     const features = s.int8.features;
     const app = await glue.EdgeApp.open(`bench-outbox-${Date.now()}-${Math.random()}`, `${origin}/sink/down`, 'bench', 0);
     const pkg = await fetchPackage((name) => fetch(`/models/shuttle/${name}`));
-    app.loadPackage(pkg.files, pkg.bundle, false);
+    app.loadPackage(pkg.files, pkg.bundle, 'update');
     const queued = async () => { const st = await app.status(); return st.outbox.queued + st.outbox.inflight_records; };
     let t = performance.now();
     for (let done = 0; done < readings; done += chunk) await app.score(tile(sample, features, Math.min(chunk, readings - done), done), features);

@@ -22,8 +22,9 @@ const ISOLATION = {
   'Cross-Origin-Resource-Policy': 'same-origin',
   'Cache-Control': 'no-store',
 };
-// URL prefixes served from the repository root; everything else is 404.
-const ALLOWED = ['/bench/', '/models/', '/node_modules/onnxruntime-web/dist/', '/target/bench/'];
+// URL prefixes served from the repository root (the service worker imports the product's
+// worker/model_package.js); everything else is 404.
+const ALLOWED = ['/bench/', '/models/', '/node_modules/onnxruntime-web/dist/', '/target/bench/', '/worker/'];
 
 /** Serves `root` on 127.0.0.1:`port` (0 = any free port); resolves to { url, close }. */
 export async function startServer(root, port = 0) {
