@@ -391,3 +391,46 @@ fn a_flagged_reading_names_its_channels_in_the_reply_the_outbox_and_the_telemetr
         assert_eq!(shares.is_some(), reply.anomalies[i], "record {i}");
     }
 }
+
+#[test]
+fn requests_that_arrive_during_a_write_are_recorded_together_and_answered_each() {
+    let store = Rc::new(MemoryStore::new().commits_asynchronously());
+    let h = open_on(Rc::clone(&store));
+    with_shipped_model(&h);
+    let golden = common::golden();
+    let features = golden.features.len();
+    let rows = golden.flat_rows();
+    let alone: Vec<Option<f32>> =
+        block_on(h.app.score(&rows, features, None)).expect("scored").scores;
+    let appends = store.appends();
+    let queued_before = queued(&h);
+
+    // One request per reading, all in flight at once, as a page streaming readings sends them;
+    // one of another width in the middle, and one reading sent twice under its id.
+    let mut requests: Vec<(Vec<f32>, usize, Option<Vec<String>>)> = rows
+        .chunks(features)
+        .enumerate()
+        .map(|(i, r)| (r.to_vec(), features, Some(vec![format!("page:{i}")])))
+        .collect();
+    requests.insert(5, (vec![1.0, 2.0], 2, Some(vec!["page:narrow".into()])));
+    requests.push((rows[..features].to_vec(), features, Some(vec!["page:0".into()])));
+    let replies = block_on(futures::future::join_all(
+        requests.into_iter().map(|(r, f, ids)| h.app.score_grouped(r, f, ids)),
+    ));
+
+    let n = rows.len() / features;
+    assert_eq!(replies.len(), n + 2);
+    let narrow = replies[5].as_ref().expect_err("a request of the wrong width is refused alone");
+    assert_eq!(narrow.code(), "WRONG_LENGTH");
+    let scored: Vec<_> = replies.iter().enumerate().filter(|(i, _)| *i != 5).collect();
+    for (k, (_, reply)) in scored.iter().enumerate() {
+        let reply = reply.as_ref().expect("recorded");
+        assert_eq!(reply.scores.len(), 1);
+        assert_eq!(reply.scores[0], alone[k % n], "request {k}: its own reading's score");
+    }
+    // Each reading recorded once (the resent one recognised by its id), in far fewer
+    // transactions than requests.
+    assert_eq!(queued(&h), queued_before + n as u64);
+    let writes = store.appends() - appends;
+    assert!(writes <= 4, "{} requests in {writes} writes", n + 2);
+}

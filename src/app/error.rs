@@ -32,6 +32,15 @@ pub enum AppError {
     /// An install kind the host named is not one of `update`, `rollback`, `restore`.
     #[error("install kind {0:?}")]
     BadKind(String),
+    /// The request was recorded together with others (group commit) and that write failed:
+    /// the failure's code and message.
+    #[error("{message}")]
+    Grouped {
+        /// The failure's code (any of the codes above).
+        code: &'static str,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl From<StoreError> for AppError {
@@ -50,6 +59,7 @@ impl AppError {
             AppError::Update(e) => e.code(),
             AppError::Keys(e) => e.code(),
             AppError::BadKind(_) => "BAD_KIND",
+            AppError::Grouped { code, .. } => code,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod drift;
 mod drift_keeper;
 mod dropped;
 mod error;
+pub mod group;
 pub mod metrics_export;
 mod reply;
 pub mod schedule;
@@ -85,6 +86,8 @@ pub struct App<S, T, E, C> {
     metrics: MetricsExport<T>,
     /// Score statistics per model version, kept in the store.
     drift: DriftKeeper,
+    /// Scoring requests waiting for the write in progress ([`App::score_grouped`]).
+    group: group::ScoreGroup,
 }
 
 fn sync_config(settings: &SyncSettings, app_version: &str) -> SyncConfig {
@@ -135,6 +138,7 @@ where
             dropped: DroppedCounts::default(),
             metrics: MetricsExport::new(transport),
             drift,
+            group: group::ScoreGroup::default(),
         })
     }
 

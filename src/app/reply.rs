@@ -62,6 +62,32 @@ impl ScoreReply {
     }
 }
 
+impl ScoreReply {
+    /// One reply per request of a group, `sizes` readings each, in order: each gets its
+    /// readings' entries, the group's latency shared by readings, and the group's flags (a due
+    /// flush only once).
+    pub(super) fn split(self, sizes: &[usize]) -> Vec<ScoreReply> {
+        let total = sizes.iter().sum::<usize>().max(1) as f64;
+        let (mut scores, mut reasons) = (self.scores.into_iter(), self.reasons.into_iter());
+        let (mut anomalies, mut contributions) =
+            (self.anomalies.into_iter(), self.contributions.into_iter());
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| ScoreReply {
+                scores: scores.by_ref().take(n).collect(),
+                reasons: reasons.by_ref().take(n).collect(),
+                anomalies: anomalies.by_ref().take(n).collect(),
+                contributions: contributions.by_ref().take(n).collect(),
+                latency_us: self.latency_us * n as f64 / total,
+                not_recorded: self.not_recorded,
+                rolled_back: self.rolled_back.clone(),
+                flush_due: self.flush_due && i == 0,
+            })
+            .collect()
+    }
+}
+
 /// The app's state: device, model, outbox and sync.
 #[derive(Debug, Clone, Serialize)]
 pub struct AppStatus {

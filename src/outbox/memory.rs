@@ -9,6 +9,10 @@
 //! path ([`StoreError::QuotaExceeded`]) runs natively too; [`MemoryStore::space_not_reclaimed`]
 //! makes that quota behave like Chromium's IndexedDB, where deleted records keep their space
 //! until the database compacts and every write counts against the quota.
+//!
+//! [`MemoryStore::commits_asynchronously`] makes each append wait a turn of the executor before
+//! it commits, as an IndexedDB transaction does, so callers that overlap writes can be tested;
+//! [`MemoryStore::appends`] counts the append transactions.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -56,6 +60,10 @@ struct State {
     settings: Option<SyncSettings>,
     /// The app's own values ([`OutboxStore::app_value`]).
     app_values: BTreeMap<String, String>,
+    /// Whether an append yields to the executor once before committing.
+    yields: bool,
+    /// Append transactions committed.
+    appends: u64,
     /// Only the running totals are kept here; current counts are computed in `stats`.
     totals: OutboxStats,
 }
@@ -78,6 +86,8 @@ impl Default for State {
             used: 0,
             settings: None,
             app_values: BTreeMap::new(),
+            yields: false,
+            appends: 0,
             totals: OutboxStats::default(),
         }
     }
@@ -180,6 +190,17 @@ impl MemoryStore {
         self
     }
 
+    /// This (new) store with appends that yield to the executor once before they commit.
+    pub fn commits_asynchronously(self) -> MemoryStore {
+        self.state.borrow_mut().yields = true;
+        self
+    }
+
+    /// Append transactions committed so far.
+    pub fn appends(&self) -> u64 {
+        self.state.borrow().appends
+    }
+
     /// Another handle on the same state, as a restarted worker reopening its database gets.
     pub fn reopen(&self) -> MemoryStore {
         MemoryStore { state: Rc::clone(&self.state) }
@@ -204,7 +225,11 @@ impl OutboxStore for MemoryStore {
         entries: &[Entry],
         capacity: u64,
     ) -> Result<AppendOutcome, StoreError> {
+        if self.state.borrow().yields {
+            YieldOnce(false).await;
+        }
         let mut state = self.state.borrow_mut();
+        state.appends += 1;
         // Decide everything first, so a refusal changes nothing.
         let first_seq = state.next_seq;
         let mut seen: HashMap<&str, Seq> = HashMap::new();
@@ -404,5 +429,24 @@ impl OutboxStore for MemoryStore {
             dead_letter_records: state.dead.values().map(|d| d.records.len() as u64).sum(),
             ..state.totals.clone()
         })
+    }
+}
+
+/// Pending once (waking itself), then ready: one turn of the executor.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }

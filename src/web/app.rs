@@ -197,10 +197,14 @@ impl EdgeApp {
     /// `INFERENCE`, the reason in `reasons`) and the anomaly flag. Rejects, recording nothing and
     /// counting the readings as not recorded, when the request does not split into readings of
     /// the model's length (`WRONG_LENGTH`) or the store fails.
+    ///
+    /// Calls that arrive while an earlier one is writing are recorded together in the next
+    /// IndexedDB transaction ([`App::score_grouped`]); each still resolves only once its
+    /// readings are committed.
     pub fn score(&self, rows: Vec<f32>, features: usize, ids: Option<Vec<String>>) -> Promise {
         let app = Rc::clone(&self.app);
         future_to_promise(async move {
-            let reply = app.score(&rows, features, ids).await.map_err(app_err)?;
+            let reply = app.score_grouped(rows, features, ids).await.map_err(app_err)?;
             if reply.flush_due {
                 let app = Rc::clone(&app);
                 spawn_local(async move {
