@@ -218,8 +218,13 @@ pub fn entry(i: u64) -> Entry {
 
 pub type TestSyncer = Syncer<MemoryStore, Rc<FakeCollector>, Rc<FakeEnv>>;
 
+/// The defaults, with 100-record batches: the scenarios count batches of that size.
 pub fn config() -> SyncConfig {
-    SyncConfig::new("https://collector.example", "1.2.3")
+    SyncConfig {
+        max_batch_records: 100,
+        max_batch_bytes: 256 * 1024,
+        ..SyncConfig::new("https://collector.example", "1.2.3")
+    }
 }
 
 pub fn syncer(
