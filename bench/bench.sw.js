@@ -9,6 +9,9 @@ import { initOurs, ours } from './engines.js';
 import { measureOnce, tile, timerResolutionUs, warmUp } from './measure.js';
 import { fetchPackage } from '/worker/model_package.js';
 
+/** Single-reading calls pending at once in the streamed write measurement. */
+const IN_FLIGHT = 64;
+
 const MODELS = { f32: '/models/shuttle/model.f32.onnx', int8: '/models/shuttle/model.int8.onnx' };
 
 async function start() {
@@ -39,8 +42,10 @@ const handlers = {
   },
   /**
    * One repetition of the outbox path, as the product runs it (int8 model): with the collector
-   * away (503), `readings` readings in `score` calls of `chunk`, then `singles` one-reading calls,
-   * are scored and written to a fresh IndexedDB outbox; then the endpoint comes back and we flush
+   * away (503), `readings` readings in `score` calls of `chunk`, then `singles` one-reading calls
+   * one after another, then `singles` more with up to `IN_FLIGHT` of them pending at once (a page
+   * streaming readings faster than a commit: the app records those that arrive during a write
+   * together), are scored and written to a fresh IndexedDB outbox; then the endpoint comes back and we flush
    * until the outbox is empty. Rates include scoring (the product never writes unscored).
    */
   async outbox(s, { sample, readings, chunk, singles, origin }) {
@@ -55,7 +60,14 @@ const handlers = {
     t = performance.now();
     for (let i = 0; i < singles; i++) await app.score(tile(sample, features, 1, i), features);
     const singles_s = (performance.now() - t) / 1000;
-    const total = readings + singles;
+    t = performance.now();
+    let next = 0;
+    const stream = async () => {
+      while (next < singles) { const i = next++; await app.score(tile(sample, features, 1, singles + i), features); }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, stream));
+    const streamed_s = (performance.now() - t) / 1000;
+    const total = readings + 2 * singles;
     const before = await queued();
     if (before !== total) throw new Error(`outbox holds ${before} records, expected ${total}`);
     app.configure(`${origin}/sink/up`, undefined);
@@ -68,6 +80,7 @@ const handlers = {
     const flush_s = (performance.now() - t) / 1000;
     return { readings, chunk, singles, flushes,
       write_batched_records_per_s: readings / chunked_s, write_single_records_per_s: singles / singles_s,
+      write_streamed_records_per_s: singles / streamed_s, in_flight: IN_FLIGHT,
       flush_records_per_s: total / flush_s };
   },
 };

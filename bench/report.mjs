@@ -205,7 +205,8 @@ export function markdown(r) {
       + `${human(m.sink.wire_bytes)} on the wire; every record arrived, distinct ids checked).`, '');
     L.push('| outbox | records/s |', '|---|---|');
     L.push(`| write, ${m.chunk} readings per call (incl. scoring) | ${f(m.write_batched_records_per_s)} |`);
-    L.push(`| write, 1 reading per call (incl. scoring) | ${f(m.write_single_records_per_s)} |`);
+    L.push(`| write, 1 reading per call, each awaited (incl. scoring) | ${f(m.write_single_records_per_s)} |`);
+    if (m.write_streamed_records_per_s) L.push(`| write, 1 reading per call, ${m.in_flight} pending at once (group commit; incl. scoring) | ${f(m.write_streamed_records_per_s)} |`);
     L.push(`| flush to the endpoint until empty | ${f(m.flush_records_per_s)} |`);
   }
   if (r.results.contributions) L.push('', contributionsTable(r.results.contributions));

@@ -10,6 +10,7 @@
 //! plan of the same graph with the `t_j` tensor — the input of the `ReduceMean` that averages the
 //! reconstruction error — as an extra output, built the first time it is needed.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use tract_onnx::pb;
@@ -63,6 +64,8 @@ pub(super) fn normalise(
 #[derive(Clone, Debug)]
 pub(super) struct TermsPlan {
     plan: Arc<TypedRunnableModel>,
+    /// Kept across calls, as the scoring plan's is: building it is most of a one-row call.
+    state: RefCell<TypedSimpleState>,
     features: usize,
     guard: bool,
 }
@@ -84,7 +87,8 @@ impl TermsPlan {
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(|e| format!("{e:#}"))?;
-        Ok(TermsPlan { plan, features, guard })
+        let state = RefCell::new(plan.spawn().map_err(|e| format!("{e:#}"))?);
+        Ok(TermsPlan { plan, state, features, guard })
     }
 
     /// Scores `n` validated readings and their shares through tract.
@@ -92,7 +96,12 @@ impl TermsPlan {
         let fail = |e: TractError| EngineError::Inference(format!("{e:#}"));
         let f = self.features;
         let input = Tensor::from_shape(&[n, f], rows).map_err(fail)?;
-        let outputs = self.plan.run(tvec!(input.into())).map_err(fail)?;
+        let outputs = match self.state.try_borrow_mut() {
+            Ok(mut state) => state.run(tvec!(input.into())),
+            // Only reachable by re-entrant use; a fresh state is always correct.
+            Err(_) => self.plan.spawn().and_then(|mut fresh| fresh.run(tvec!(input.into()))),
+        }
+        .map_err(fail)?;
         let [scores, terms] = &outputs[..] else {
             return Err(EngineError::Inference("the terms plan gave no terms".into()));
         };
