@@ -107,7 +107,7 @@ impl AnomalyEngine {
     /// For one reading the model flags, how much of its score setting each column alone to the
     /// value that fits best removes: one share per column, in `[0, 1]`. `centres` and `spreads`
     /// give each column's search range (its training mean and standard deviation, in the units
-    /// the model reads). Scores `features × 25` readings, so it is for flagged readings only.
+    /// the model reads). Scores `features × 13` readings, so it is for flagged readings only.
     pub fn repair(
         &self,
         row: &[f32],
