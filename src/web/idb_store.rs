@@ -21,7 +21,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 
 use idb::{Database, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
 use js_sys::Reflect;
@@ -270,27 +270,51 @@ impl IdbStore {
         let first_seq: Seq = get(&meta, schema::META_NEXT_SEQ).await?.unwrap_or(0);
         let mut pos: u64 = get(&meta, schema::META_NEXT_POS).await?.unwrap_or(0);
         let by_id = ids.index(READING_IDS_BY_ID).map_err(err)?;
+        // Every id is looked up, and every write issued, before any is awaited: the requests
+        // run in order within the transaction either way, and one await per request would cost
+        // a round trip through the event loop each.
+        let lookups = entries
+            .iter()
+            .map(|e| e.reading_id.as_deref().map(|id| by_id.get(JsValue::from_str(id))))
+            .map(|request| request.map(|r| r.map(IntoFuture::into_future)).transpose())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        let mut known = Vec::with_capacity(lookups.len());
+        for lookup in lookups {
+            known.push(match lookup {
+                Some(found) => found.await.map_err(err)?.filter(|v| !v.is_undefined()),
+                None => None,
+            });
+        }
         let mut seen: HashMap<&str, Seq> = HashMap::new();
         let mut already = Vec::new();
+        let mut writes = Vec::with_capacity(entries.len());
         let mut next = first_seq;
-        for (index, entry) in entries.iter().enumerate() {
+        for (index, (entry, known)) in entries.iter().zip(known).enumerate() {
             if let Some(id) = entry.reading_id.as_deref() {
                 if let Some(&seq) = seen.get(id) {
                     already.push((index, seq));
                     continue;
                 }
-                let known = by_id.get(JsValue::from_str(id)).map_err(err)?.await.map_err(err)?;
-                if let Some(value) = known.filter(|v| !v.is_undefined()) {
+                if let Some(value) = known {
                     already.push((index, number_field(&value, "seq")?));
                     continue;
                 }
                 seen.insert(id, next);
-                put_at(&ids, key(next), &reading_id_value(id, next)?).await?;
+                writes.push(
+                    ids.put(&reading_id_value(id, next)?, Some(&key(next)))
+                        .map_err(err)?
+                        .into_future(),
+                );
             }
             let record = stored::encode(&Record::new(next, entry.clone()))?;
-            put_at(&queue, key(pos), &queue_value(pos as f64, next as f64, &record)?).await?;
+            let value = queue_value(pos as f64, next as f64, &record)?;
+            writes.push(queue.put(&value, Some(&key(pos))).map_err(err)?.into_future());
             next += 1;
             pos += 1;
+        }
+        for write in writes {
+            write.await.map_err(err)?;
         }
         if next > first_seq {
             put(&meta, schema::META_NEXT_SEQ, &next).await?;
@@ -471,9 +495,16 @@ impl OutboxStore for IdbStore {
         }
         let queue = store(&tx, QUEUE)?;
         let by_seq = queue.index(QUEUE_BY_SEQ).map_err(err)?;
+        // All lookups, then all deletes, issued before any is awaited (see `append_tx`).
+        let lookups = batch
+            .records
+            .iter()
+            .map(|r| by_seq.get_key(key(r.seq)).map(IntoFuture::into_future))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
         let mut positions = Vec::with_capacity(batch.records.len());
-        for r in &batch.records {
-            match queue_position(&by_seq, r.seq).await? {
+        for (r, lookup) in batch.records.iter().zip(lookups) {
+            match lookup.await.map_err(err)?.filter(|p| !p.is_undefined()) {
                 Some(pos) => positions.push(pos),
                 None => {
                     return Err(StoreError::Conflict(format!(
@@ -483,8 +514,13 @@ impl OutboxStore for IdbStore {
                 }
             }
         }
-        for pos in positions {
-            queue.delete(pos).map_err(err)?.await.map_err(err)?;
+        let deletes = positions
+            .into_iter()
+            .map(|pos| queue.delete(pos).map(IntoFuture::into_future))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        for delete in deletes {
+            delete.await.map_err(err)?;
         }
         put(&inflight, schema::INFLIGHT_KEY, batch).await?;
         commit(tx, &inflight).await
