@@ -3,13 +3,14 @@
 Examples (from models/):
   python -m edge_pipeline --out shuttle
   python -m edge_pipeline --csv my.csv --features temp,rpm --label is_fault --out mine
-  python -m edge_pipeline --csv series.csv --features value --window 16 --out series
+  python -m edge_pipeline --csv series.csv --features value --window 64 --out series
 
 With --window the windows are split in time order (train earliest, then validation, then
-test, --gap readings apart), and the score adds the range guard (level, newest reading and
-roughness against their training range; --no-guard leaves it out); otherwise rows are split at
-random. The summary (stdout, JSON)
-and a table (stderr) compare the model on the test part with a z-score and a PCA baseline.
+test, --gap readings apart), and the score adds the range guard (level, slope, newest reading
+and roughness against their training range; --no-guard leaves it out); otherwise rows are split
+at random. A window should span a good part of the series' slowest normal cycle (a third of it
+or more), or a slow drift looks like the cycle. The summary (stdout, JSON) and a table (stderr)
+compare the model on the test part with a z-score and a PCA baseline.
 """
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--features", help="comma-separated feature columns (default: all but label)")
     p.add_argument("--label", help="0/1 label column for evaluation (rows with 1 never train)")
     p.add_argument("--anomaly-value", default="1", help="label value meaning anomaly")
-    p.add_argument("--window", type=int, help="sliding windows of this length over one column")
+    p.add_argument("--window", type=int,
+                   help="sliding windows of this length over one column (a third of the slowest "
+                        "normal cycle or more; 64 on the synthetic suite's 200-reading cycle)")
     p.add_argument("--gap", type=int,
                    help="with --window: unused readings between train, validation and test "
                         "(default and minimum: the window length)")

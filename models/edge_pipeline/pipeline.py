@@ -83,8 +83,9 @@ def run(ds: Dataset, opt: Options) -> dict:
     ae = Autoencoder.init(ds.x.shape[1], rng)
     ae.fit(norm(train_idx), norm(val_idx), rng, epochs=opt.epochs)
 
-    # Series get the range guard: level, newest reading and roughness against their training
-    # range. Tabular rows keep the plain reconstruction error (and their exports unchanged).
+    # Series get the range guard: level, slope, newest reading and roughness against their
+    # training range. Tabular rows keep the plain reconstruction error (and their exports
+    # unchanged).
     guard = None
     if ds.window and opt.guard:
         train_xn = np.clip(norm(train_idx), -opt.clip, opt.clip)

@@ -1,13 +1,16 @@
 """The range guard of window models: its fixed layers compute what ``RangeGuard.scores`` says,
-the exported graph adds it to the reconstruction error (f32 and int8), and each kind of sensor
-fault moves the score of a window that the reconstruction error alone misses."""
+the exported graph adds it to the reconstruction error (f32 and int8), each kind of sensor
+fault moves the score of a window that the reconstruction error alone misses, and the whitened
+level sees an offset that a cycle hides from the window's plain mean."""
 import numpy as np
 import onnx
 import pytest
 
 from edge_pipeline import export
 from edge_pipeline.autoencoder import Autoencoder
-from edge_pipeline.guard import CHANNELS, GuardError, RangeGuard, statistics
+from edge_pipeline.guard import CHANNELS, GuardError, RangeGuard, directions, statistics
+from edge_pipeline.metrics import roc_auc
+from edge_pipeline.synthetic import normal_signal
 
 F, CLIP = 16, 6.0
 
@@ -40,10 +43,10 @@ def test_the_layers_compute_the_guard_term(fitted):
 
 def test_normal_windows_sit_mostly_inside_the_range(fitted):
     xn, guard = fitted
-    s = statistics(xn)
+    s = statistics(xn, guard.weights)
     inside = ((s >= guard.lo) & (s <= guard.hi)).all(axis=1).mean()
     assert inside > 0.99
-    # Inside the range only the gentle level term counts: small against one mse_train per unit.
+    # Inside the range only the soft terms beyond their band count: small against mse_train.
     assert np.median(guard.scores(xn)) < 2 * guard.mse_train
 
 
@@ -66,6 +69,42 @@ def test_each_fault_scores_far_above_normal(fitted, fault):
 def test_fit_refuses_single_reading_windows():
     with pytest.raises(GuardError):
         RangeGuard.fit(np.zeros((10, 1)), 0.1, CLIP)
+
+
+def test_layers_refuse_a_window_of_another_length(fitted):
+    with pytest.raises(GuardError, match="16 readings, not 32"):
+        fitted[1].layers(32)
+
+
+def test_the_whitened_statistics_have_unit_spread_and_reduce_to_the_mean_without_a_shape():
+    xn = normal_windows()
+    w = directions(xn)
+    np.testing.assert_allclose((xn @ w[:, :2]).std(axis=0), 1.0, rtol=0.02)
+    np.testing.assert_array_equal(w[:, 2], np.eye(F)[-1])  # the newest reading as it is
+    # Independent readings: the best estimate of an offset is the plain mean.
+    noise = np.random.default_rng(5).normal(size=(20000, F))
+    level = directions(noise)[:, 0]
+    np.testing.assert_allclose(level / level.mean(), 1.0, atol=0.1)
+    # A constant series still fits (the ridge keeps the covariance invertible).
+    assert np.isfinite(directions(np.zeros((50, F)))).all()
+
+
+def test_the_whitened_level_sees_an_offset_the_cycle_hides_from_the_plain_mean():
+    """Issue 16: in a series with a cycle, a window's plain mean moves with the cycle's phase
+    more than a beginning drift moves it; the whitened level measures the offset against the
+    shape the training windows have. The synthetic suite's normal signal (a 200-reading cycle,
+    noise, a wandering level), windows of 64, an offset of 0.5 (five times the noise)."""
+    f, n = 64, 12000
+    series, _ = normal_signal(n, np.random.default_rng(4))
+    x = np.lib.stride_tricks.sliding_window_view(series, f)
+    train, test = x[: n // 2], x[n // 2 + f :]
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    train_xn, test_xn = (train - mean) / std, (np.r_[test, test + 0.5] - mean) / std
+    labels = np.r_[np.zeros(len(test)), np.ones(len(test))]
+    w = directions(train_xn)[:, 0]
+    whitened = roc_auc(labels, np.abs(test_xn @ w - (train_xn @ w).mean()))
+    plain = roc_auc(labels, np.abs(test_xn.mean(axis=1) - train_xn.mean()))
+    assert whitened > 0.75 and whitened > plain + 0.2, (whitened, plain)  # 0.82, 0.55
 
 
 def test_exported_graph_adds_the_guard_in_f32_and_int8(fitted, tmp_path):

@@ -3,8 +3,9 @@ pipeline) and a --window run of the CLI writing the evaluation block.
 
 The suite prints its figures (``pytest -s`` shows them). It asserts floors that held in every
 run we made, with room, that the model (reconstruction error plus the range guard) ranks at
-least as well as both baselines on every kind, and that int8 flags agree with f32 flags on at
-least 99% of test rows. The full suite (40 epochs, three seeds): ``python -m edge_pipeline.suite``.
+least as well as both baselines on every kind, that its ROC-AUC averages at least 0.95 over the
+five kinds (issue 16's target), and that int8 flags agree with f32 flags on at least 99% of test
+rows. The full suite (40 epochs, three seeds): ``python -m edge_pipeline.suite``.
 """
 import json
 import os
@@ -14,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from edge_pipeline.suite import agreement, figures, format_row, header, run_kind
+from edge_pipeline.suite import WINDOW, agreement, figures, format_row, header, run_kind
 from edge_pipeline.synthetic import (EVENTS, KINDS, SyntheticError, correlated_channels, generate,
                                      normal_signal)
 
@@ -78,35 +79,35 @@ def test_generate_errors():
 
 
 # The suite: each kind alone, the whole pipeline (split, train, export, int8, evaluation).
-SUITE = {"n": 12000, "window": 16, "epochs": 8, "seed": 0}
-# Lower bounds on test-part ROC-AUC that held in every seed and epoch count we ran, with room.
+SUITE = {"n": 12000, "window": WINDOW, "epochs": 8, "seed": 0}
+# Lower bounds on test-part ROC-AUC that held, with room, in every run we made with windows of
+# 64 (seeds 0-5 at 40 epochs, seed 0 at 8, 16 and 40 on 12,000 readings; lowest: drift 0.808,
+# the z-score on level shifts 0.696), where the model also came within 0.003 of the better
+# baseline on every kind.
 FLOORS = {
     "spike": {"model": 0.98, "pca": 0.9},
     "noise_burst": {"model": 0.95, "pca": 0.9},
-    "level_shift": {"model": 0.95, "zscore": 0.9},
-    "drift": {"model": 0.65},
-    "frozen": {"model": 0.85},
+    "level_shift": {"model": 0.95, "zscore": 0.65},
+    "drift": {"model": 0.75},
+    "frozen": {"model": 0.9},
 }
 # Ties at the top (spike: model and PCA both 1.000) are not losses.
 BEATS_MARGIN = 0.005
+TARGET_MEAN = 0.95  # issue 16: the mean ROC-AUC over the five kinds
+_RUNS: dict = {}
 
 
-@pytest.fixture(scope="module")
-def suite():
-    results = {}
-    yield results
-    if results:
-        print("\nsynthetic suite, test-part ROC-AUC / PR-AUC", SUITE)
-        print(header())
-        for kind, ev in results.items():
-            print(format_row(kind, figures(ev), agreement(ev)))
+def suite_run(kind: str) -> dict:
+    """The CI configuration's run of one kind, once per session."""
+    if kind not in _RUNS:
+        _RUNS[kind] = run_kind(kind, seed=SUITE["seed"], n=SUITE["n"], window=SUITE["window"],
+                               epochs=SUITE["epochs"])
+    return _RUNS[kind]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_suite_kind(kind, suite):
-    ev = run_kind(kind, seed=SUITE["seed"], n=SUITE["n"], window=SUITE["window"],
-                  epochs=SUITE["epochs"])
-    suite[kind] = ev
+def test_suite_kind(kind):
+    ev = suite_run(kind)
     print(format_row(kind, figures(ev), agreement(ev)))
     sp = ev["split"]
     assert sp["kind"] == "time_ordered" and sp["gap"] >= SUITE["window"]
@@ -121,6 +122,20 @@ def test_suite_kind(kind, suite):
     assert roc["model"] >= max(roc["zscore"], roc["pca"]) - BEATS_MARGIN, (kind, roc)
     onnxruntime_int8, device_int8 = agreement(ev)
     assert onnxruntime_int8 >= 0.99 and device_int8 >= 0.99, (kind, agreement(ev))
+
+
+def test_suite_mean_reaches_the_target():
+    """Issue 16: mean ROC-AUC of at least 0.95 over the five kinds (0.927 with windows of 16
+    and the guard before whitened statistics)."""
+    runs = {kind: suite_run(kind) for kind in KINDS}
+    print("\nsynthetic suite, test-part ROC-AUC / PR-AUC", SUITE)
+    print(header())
+    for kind, ev in runs.items():
+        print(format_row(kind, figures(ev), agreement(ev)))
+    mean = {s: float(np.mean([figures(ev)[s][0] for ev in runs.values()]))
+            for s in ("model", "zscore", "pca")}
+    print("mean ROC-AUC", {s: round(v, 3) for s, v in mean.items()})
+    assert mean["model"] >= TARGET_MEAN, mean
 
 
 def test_cli_window_run_writes_the_evaluation_block(tmp_path):
@@ -142,7 +157,7 @@ def test_cli_window_run_writes_the_evaluation_block(tmp_path):
         assert key in meta, key
     assert meta["threshold"] == meta["evaluation"]["model"]["threshold"]
     # Series get the range guard and per-column int8 with the guard and the decoder's end float.
-    assert meta["score"]["range_guard"]["statistics"] == ["level", "newest", "roughness"]
+    assert meta["score"]["range_guard"]["statistics"] == ["level", "slope", "newest", "roughness"]
     assert meta["int8"] == {"weights": "per output column",
                             "float_layers": ["guard0", "guard1", "dense4", "dense5"]}
     split = meta["split"]
