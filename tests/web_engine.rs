@@ -157,6 +157,27 @@ fn explain_matches_onnxruntime_terms() {
     }
 }
 
+/// tract's path (the fallback for graphs the dense kernel does not cover) in the browser: its
+/// terms plan gives onnxruntime's shares too.
+#[wasm_bindgen_test]
+fn tract_explain_matches_onnxruntime_terms() {
+    use edge_anomaly::{Backend, Engine, EngineConfig};
+    let r: Contributions = serde_json::from_str(CONTRIBUTIONS_JSON).expect("reference parses");
+    let flat: Vec<f32> = r.rows.concat();
+    let config = EngineConfig { backend: Backend::Tract, ..EngineConfig::default() };
+    for (bytes, want) in [(F32_MODEL, &r.f32), (INT8_MODEL, &r.int8_weight_only)] {
+        let e = Engine::load(bytes, config).expect("loads");
+        assert_eq!(e.backend().name(), "tract");
+        let x = e.explain(&flat).expect("explains");
+        for (i, want) in want.shares.iter().enumerate() {
+            let (got, _) = x.row(i).expect("row");
+            for (j, (a, b)) in got.iter().zip(want).enumerate() {
+                assert!((a - b).abs() <= 2e-3, "row {i} column {j}: {a} vs onnxruntime {b}");
+            }
+        }
+    }
+}
+
 /// `repair` on the readings with a fault injected into one channel: one share per column in
 /// `[0, 1]`, and the faulty channel named first (natively, on all 32).
 #[wasm_bindgen_test]
