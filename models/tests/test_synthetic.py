@@ -4,7 +4,7 @@ pipeline) and a --window run of the CLI writing the evaluation block.
 The suite prints its figures (``pytest -s`` shows them). It asserts floors that held in every
 run we made, with room, that the model (reconstruction error plus the range guard) ranks at
 least as well as both baselines on every kind, that its ROC-AUC averages at least 0.95 over the
-five kinds (issue 16's target), and that int8 flags agree with f32 flags on at least 99% of test
+five kinds, and that int8 flags agree with f32 flags on at least 99% of test
 rows. The full suite (40 epochs, three seeds): ``python -m edge_pipeline.suite``.
 """
 import json
@@ -93,7 +93,7 @@ FLOORS = {
 }
 # Ties at the top (spike: model and PCA both 1.000) are not losses.
 BEATS_MARGIN = 0.005
-TARGET_MEAN = 0.95  # issue 16: the mean ROC-AUC over the five kinds
+TARGET_MEAN = 0.95  # the least mean ROC-AUC over the five kinds the model must reach
 _RUNS: dict = {}
 
 

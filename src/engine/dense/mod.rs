@@ -105,17 +105,25 @@ impl DensePlan {
         shares: &mut [f32],
         guard: &mut [f32],
     ) {
-        let f = self.features;
-        let mut fresh;
-        let mut held = self.scratch.try_borrow_mut();
-        let s = match &mut held {
-            Ok(s) => &mut **s,
+        match self.scratch.try_borrow_mut() {
+            Ok(mut s) => self.explain_with(&mut s, rows, out, shares, guard),
             // Only reachable by re-entrant use; fresh memory is always correct.
             Err(_) => {
-                fresh = Scratch::new(self.widest, self.features);
-                &mut fresh
+                let mut fresh = Scratch::new(self.widest, self.features);
+                self.explain_with(&mut fresh, rows, out, shares, guard);
             }
-        };
+        }
+    }
+
+    fn explain_with(
+        &self,
+        s: &mut Scratch,
+        rows: &[f32],
+        out: &mut [f32],
+        shares: &mut [f32],
+        guard: &mut [f32],
+    ) {
+        let f = self.features;
         let per_tile = rows.chunks(TILE * f).zip(out.chunks_mut(TILE));
         let per_tile = per_tile.zip(shares.chunks_mut(TILE * f).zip(guard.chunks_mut(TILE)));
         for ((tile, scores), (shares, guard)) in per_tile {
