@@ -21,6 +21,9 @@ step "rust: format and lints (host and wasm32)"
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown --all-targets -- -D warnings
+# The small engine (no tract): what the browser loads first.
+cargo clippy --locked -p edge-anomaly --all-targets --no-default-features -- -D warnings
+cargo clippy --locked -p edge-anomaly --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
 
 step "gateway: the sandbox module (the engine as a wasm32-wasip1 module for wasmtime)"
 EDGE_SANDBOX_MODULE="$(gateway/build-sandbox.sh)"
@@ -30,6 +33,9 @@ export EDGE_SANDBOX_MODULE
 # the engine's tests, the collector's tests (which use the device's encoder) and the examples.
 step "rust: native tests (engine, app core, outbox, sync policy, collector, gateway: SQLite outbox, sandbox, MQTT end to end with mosquitto)"
 cargo test --locked --workspace
+
+step "rust: the small engine build (no tract): ONNX reader, contract, dense kernel, the same packages"
+cargo test --locked -p edge-anomaly --no-default-features --lib --test engine_builds
 
 step "otlp: every emitted body parses as the official ExportLogsServiceRequest"
 rm -rf target/otlp-bodies
@@ -54,11 +60,11 @@ trunk build --locked
 # and `timeout` bounds each browser run so a hang fails the suite instead of stalling it.
 e2e() { timeout --kill-after=30 "$1" node --test --test-force-exit "${@:2}"; }
 
-step "end to end: collector + headless Chromium (protocol fuzz, PWA, offline, app update, 10,000-reading outbox with faults, worker stops mid-stream, chaos, storage pressure, signed model updates, fleet page, first visit)"
+step "end to end: collector + headless Chromium (protocol fuzz, PWA, offline, app update, 10,000-reading outbox with faults, worker stops mid-stream, chaos, storage pressure, signed model updates, fleet page, first visit, the switch to the full engine)"
 e2e 1800 tests/e2e/protocol.test.mjs tests/e2e/outbox.test.mjs tests/e2e/pwa.test.mjs \
   tests/e2e/update.test.mjs tests/e2e/worker.test.mjs tests/e2e/inflight.test.mjs \
   tests/e2e/chaos.test.mjs tests/e2e/pressure.test.mjs tests/e2e/model_update.test.mjs \
-  tests/e2e/fleet.test.mjs tests/e2e/first_visit.test.mjs
+  tests/e2e/fleet.test.mjs tests/e2e/first_visit.test.mjs tests/e2e/general_engine.test.mjs
 
 step "end to end: collector + headless Firefox ESR through geckodriver (load, score, offline, drain)"
 GECKODRIVER="$(command -v geckodriver)" e2e 600 tests/e2e/firefox.test.mjs

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod engine;
+pub mod onnx;
 pub mod outbox;
 pub mod update;
 

@@ -3,7 +3,7 @@
 // each handler wait on that start inside event.waitUntil. Scoring, the outbox, the sync policy
 // and the flush schedule (after writes, on a timer, on reconnect) live in Rust (EdgeApp); this
 // file only routes events to it.
-import init, { EdgeApp } from './edge-anomaly.js';
+import { loadBuild, needsGeneralEngine } from './engine.js';
 import { MSG, ERR, PROTOCOL_VERSION, reply, fail, errorOf, checkEnvelope, parseRequest } from './protocol.js';
 import { retryingStart } from './start_retry.js';
 import { fetchPackage } from './model_package.js';
@@ -18,8 +18,10 @@ const MAX_RELEASE_BYTES = 32 * 1024 * 1024;
 const CACHE = `edge-anomaly-shell-${APP_VERSION}`;
 const scoped = (path) => new URL(path, self.registration.scope).href;
 // The app shell: everything the page and the engine need to load and score with no network.
+// The full engine's wasm (edge-anomaly-full_bg.wasm) is not in it: it is cached the first time a
+// model needs it.
 const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'start_retry.js', 'model_package.js', 'model_store.js',
-  'style.css', 'chart.js', 'sources.js', 'edge-anomaly.js', 'edge-anomaly_bg.wasm', 'manifest.webmanifest',
+  'engine.js', 'style.css', 'chart.js', 'sources.js', 'edge-anomaly.js', 'edge-anomaly_bg.wasm', 'edge-anomaly-full.js', 'manifest.webmanifest',
   'models/model.int8.onnx', 'models/metadata.json', 'models/golden.json', 'models/model.sig', 'models/sample.csv', 'icons/icon-192.png', 'icons/icon-512.png',
   'icons/icon-maskable-512.png'].map(scoped);
 
@@ -62,11 +64,13 @@ async function cachedFetch(url) {
   return fetch(url);
 }
 
-async function start() {
+/** Starts the app on engine build `kind` ('small' first; 'full' when a model needs tract):
+ * opens the outbox, installs the bundled model and the release that was active, then starts the
+ * flush timer. */
+async function start(kind = 'small') {
   // The wasm comes from the cache too, so a worker restarted offline still starts.
-  await init({ module_or_path: cachedFetch(scoped('edge-anomaly_bg.wasm')) });
+  const EdgeApp = await loadBuild(kind, (file) => cachedFetch(scoped(file)));
   const app = await EdgeApp.open(DB_NAME, new URL(self.registration.scope).origin, APP_VERSION, 0);
-  app.startTimer();
   let metadata = {};
   let bundled = null;
   try {
@@ -76,37 +80,46 @@ async function start() {
     metadata = pkg.metadata;
     bundled = pkg.metadata.version;
   } catch (e) {
+    if (kind === 'small' && needsGeneralEngine(e)) return startFull(app);
     // No model (or one refused, in status().model_events): readings are still recorded, raw
     // and flagged for cloud scoring.
     console.error('edge-anomaly: model not loaded', e);
   }
-  await restoreActive(app, bundled);
+  if ((await restoreActive(app, bundled)) === 'general' && kind === 'small') return startFull(app);
+  app.startTimer();
   // Pages resend the readings they sent and got no answer for (this worker may have been
   // stopped while handling them); the outbox recognises the ones already recorded by their id.
   self.clients.matchAll({ includeUncontrolled: true })
     .then((clients) => clients.forEach((c) => c.postMessage({ v: PROTOCOL_VERSION, type: MSG.READY })))
     .catch(() => {});
-  return { app, metadata, bundled };
+  return { app, metadata, bundled, kind };
+}
+
+/** Drops the small build's app (nothing used it yet) and starts on the full build. */
+function startFull(small) {
+  small.free();
+  return start('full');
 }
 
 /** Reinstalls the release that was active before this worker started, verified again; one
  * that no longer verifies (corrupted in storage) is discarded, and the channel fetches the
- * newest release again. */
+ * newest release again. One that needs the general engine is kept: 'general' says so. */
 async function restoreActive(app, bundled) {
   let pointer;
-  try { pointer = await readPointer(); } catch { return; }
-  if (!pointer.active || pointer.active === bundled) return;
+  try { pointer = await readPointer(); } catch { return null; }
+  if (!pointer.active || pointer.active === bundled) return null;
   const pkg = await loadStored(pointer.active).catch(() => null);
   try {
     if (!pkg) throw Object.assign(new Error(`stored release ${pointer.active} is incomplete`), { code: 'MODEL_FILE_MISSING' });
     app.loadPackage(pkg.files, pkg.bundle, 'restore');
   } catch (e) {
+    if (needsGeneralEngine(e)) return 'general';
     update.error = `${errorOf(e, 'MODEL_STORED').code}: stored release ${pointer.active} discarded (${errorOf(e, '').message})`;
     update.discarded = (update.discarded || 0) + 1;
     await discard(pointer.active).catch(() => {});
   }
+  return null;
 }
-
 
 /** Looks for a newer signed release at the collector (`/releases/manifest.json`) and, if the
  * app wants it, downloads it (size-capped, progress in `update`), has the app verify and
@@ -146,7 +159,12 @@ async function runCheck(app, bundled) {
   }, { maxBytes: MAX_RELEASE_BYTES });
   update.state = 'verifying';
   try {
-    app.loadPackage(pkg.files, pkg.bundle, 'update');
+    try {
+      app.loadPackage(pkg.files, pkg.bundle, 'update');
+    } catch (e) {
+      if (!needsGeneralEngine(e)) throw e;
+      await switchToFull(pkg);
+    }
   } catch (e) {
     update.state = 'refused';
     update.error = `${errorOf(e, 'MODEL').code}${e && e.detail && e.detail !== e.code ? `:${e.detail}` : ''}: ${errorOf(e, '').message}`;
@@ -163,7 +181,27 @@ async function followRollback(app, bundled) {
 }
 
 // The app, started on first use; a failed start is retried by the next event after a backoff.
-const started = retryingStart(start);
+let current = retryingStart(() => start());
+const started = () => current();
+
+/** A release the small build cannot run: the full build starts (with the bundled and restored
+ * models, as at a worker start), verifies the release, and takes over from the small build's
+ * app, whose timer stops. Throws, leaving the small build running, if the full build refuses it
+ * too. */
+async function switchToFull(pkg) {
+  const previous = await started();
+  if (previous.kind === 'full') throw Object.assign(new Error('the full engine refused the model'), { code: 'GENERAL_ENGINE' });
+  const next = await start('full');
+  try {
+    next.app.loadPackage(pkg.files, pkg.bundle, 'update');
+  } catch (e) {
+    next.app.retire();
+    throw e;
+  }
+  const taken = Promise.resolve(next);
+  current = () => taken;
+  previous.app.retire();
+}
 
 function flushSoon(reason) {
   return started().then(({ app }) => app.flush()).catch((e) => console.warn(`flush (${reason})`, e));
@@ -226,9 +264,9 @@ self.addEventListener('message', (event) => {
 async function handle(req) {
   const envelope = checkEnvelope(req);
   if (!envelope.ok) return envelope.reply;
-  let app, metadata, bundled;
+  let app, metadata, bundled, kind;
   try {
-    ({ app, metadata, bundled } = await started());
+    ({ app, metadata, bundled, kind } = await started());
   } catch (e) {
     return fail(req, ERR.INIT_FAILED, errorOf(e, ERR.INIT_FAILED).message);
   }
@@ -247,7 +285,7 @@ async function handle(req) {
         return reply(req, r);
       }
       case MSG.STATUS:
-        return reply(req, { status: { ...(await app.status()), feature_names: metadata.features || [], update: { ...update } } });
+        return reply(req, { status: { ...(await app.status()), engine_build: kind, feature_names: metadata.features || [], update: { ...update } } });
       case MSG.FLUSH:
         return reply(req, { outcome: await app.flush() });
       case MSG.ONLINE:

@@ -128,7 +128,8 @@ function renderOutbox(s) {
   const auth = Boolean(f && f.status === 'AuthNeeded');
   $('auth').hidden = !auth;
   if (auth) $('t-last').textContent = 'authentication needed';
-  $('t-model').textContent = s.model_loaded ? `${s.model_version} (${s.engine_backend})` : 'none';
+  const build = s.engine_build === 'full' ? ', full engine' : '';
+  $('t-model').textContent = s.model_loaded ? `${s.model_version} (${s.engine_backend}${build})` : 'none';
   renderModel(s);
   renderDrift(s.drift);
   const waiting = o.queued + o.inflight_records + o.dead_letter_records;

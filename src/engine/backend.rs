@@ -2,11 +2,14 @@
 //! autoencoder it covers *and* it agrees with tract on probe readings, tract otherwise.
 //!
 //! The check at load is cheap (one tract call and one dense call on a few dozen readings) and
-//! turns a pattern-matching mistake into a slower engine instead of wrong scores.
+//! turns a pattern-matching mistake into a slower engine instead of wrong scores. The build
+//! without tract has only the kernel ([`dense_only`]); its check is the signed reference scores a
+//! model package carries.
 
-use tract_onnx::pb;
+use crate::onnx::pb;
 
 use super::dense::{self, DensePlan};
+use super::EngineError;
 
 /// Which scoring implementations the engine may use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,13 +46,32 @@ impl Chosen {
     }
 }
 
+/// The dense kernel for `proto`, or why the model needs the general engine.
+pub(super) fn dense_only(
+    backend: Backend,
+    proto: &pb::ModelProto,
+    features: usize,
+) -> Result<(DensePlan, Chosen), EngineError> {
+    if backend == Backend::Tract {
+        return Err(EngineError::NeedsGeneralEngine("configured".into()));
+    }
+    let recipe = dense::recognize(proto, features)
+        .map_err(|dense::NotDense(reason)| EngineError::NeedsGeneralEngine(reason))?;
+    let plan = DensePlan::new(recipe);
+    let layers = plan.layers();
+    Ok((plan, Chosen::Dense { layers }))
+}
+
 /// Relative and absolute tolerance between the two implementations on probe readings: the
 /// golden files' tolerance, which summation order alone stays far inside.
+#[cfg(feature = "tract")]
 const RTOL: f32 = 1e-3;
+#[cfg(feature = "tract")]
 const ATOL: f32 = 1e-5;
 
 /// Probe readings: `features`-wide rows at several magnitudes (a model's inputs are raw sensor
 /// values of any scale), deterministic so a load is reproducible.
+#[cfg(feature = "tract")]
 fn probe_rows(features: usize) -> Vec<f32> {
     let mut state: u32 = 0x9e37_79b9;
     let scales = [0.1f32, 1.0, 10.0, 100.0, 1000.0];
@@ -63,20 +85,18 @@ fn probe_rows(features: usize) -> Vec<f32> {
 }
 
 /// Picks the implementation for `proto`; `tract_score` runs the model through tract.
+#[cfg(feature = "tract")]
 pub(super) fn choose(
     backend: Backend,
     proto: &pb::ModelProto,
     features: usize,
-    tract_score: impl Fn(&[f32], &mut [f32]) -> Result<(), super::EngineError>,
+    tract_score: impl Fn(&[f32], &mut [f32]) -> Result<(), EngineError>,
 ) -> (Option<DensePlan>, Chosen) {
-    if backend == Backend::Tract {
-        return (None, Chosen::Tract { reason: "configured".into() });
-    }
-    let recipe = match dense::recognize(proto, features) {
-        Ok(r) => r,
-        Err(dense::NotDense(reason)) => return (None, Chosen::Tract { reason }),
+    let (plan, chosen) = match dense_only(backend, proto, features) {
+        Ok(found) => found,
+        Err(EngineError::NeedsGeneralEngine(reason)) => return (None, Chosen::Tract { reason }),
+        Err(e) => return (None, Chosen::Tract { reason: e.to_string() }),
     };
-    let plan = DensePlan::new(recipe);
     let rows = probe_rows(features);
     let n = rows.len() / features;
     let (mut want, mut got) = (vec![0f32; n], vec![0f32; n]);
@@ -92,6 +112,5 @@ pub(super) fn choose(
             format!("dense kernel gave {} where tract gave {} (probe {i})", got[i], want[i]);
         return (None, Chosen::Tract { reason });
     }
-    let layers = plan.layers();
-    (Some(plan), Chosen::Dense { layers })
+    (Some(plan), chosen)
 }

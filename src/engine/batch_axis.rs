@@ -6,7 +6,7 @@
 //! unify the two names and refuses the graph, so before anything is parsed the input's batch
 //! name is replaced by [`BATCH_SYMBOL`] wherever the graph declares a shape.
 
-use tract_onnx::pb::{self, tensor_shape_proto::dimension::Value};
+use crate::onnx::pb::{self, tensor_shape_proto::dimension::Value};
 
 use super::contract::BATCH_SYMBOL;
 

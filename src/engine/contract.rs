@@ -4,9 +4,10 @@
 //! `F` is read from the model, never assumed. The batch axis, whatever the file declares, is
 //! rebound to one symbol so a single optimized plan serves one reading or thousands.
 
-use tract_onnx::prelude::*;
-use tract_onnx::tract_hir::infer::Factoid;
+#[cfg(any(not(feature = "tract"), test))]
+use crate::onnx::pb::{self, tensor_proto::DataType, tensor_shape_proto::dimension::Value};
 
+#[cfg(any(not(feature = "tract"), test))]
 use super::error::{ContractViolation, EngineError};
 
 /// Name of the symbol bound to the batch axis.
@@ -26,60 +27,144 @@ pub struct ModelContract {
     pub reconstruction_output: bool,
 }
 
-/// Checks `model` against the contract and returns it typed, with the batch axis symbolic.
-pub(super) fn bind(model: InferenceModel) -> Result<(TypedModel, ModelContract), EngineError> {
-    if model.inputs.len() != 1 {
-        return Err(ContractViolation::InputCount(model.inputs.len()).into());
+/// Reads the contract from the graph's declared input and output, as the small engine does
+/// (it has no shape inference: the dense pattern matcher then checks what the graph computes).
+#[cfg(any(not(feature = "tract"), test))]
+pub(super) fn from_proto(model: &pb::ModelProto) -> Result<ModelContract, EngineError> {
+    let graph =
+        model.graph.as_ref().ok_or_else(|| EngineError::Parse("model has no graph".into()))?;
+    let init = |name: &str| graph.initializer.iter().any(|t| t.name == name);
+    let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !init(&i.name)).collect();
+    let ([input], [output]) = (&inputs[..], &graph.output[..]) else {
+        return Err(if inputs.len() != 1 {
+            ContractViolation::InputCount(inputs.len())
+        } else {
+            ContractViolation::OutputCount(graph.output.len())
+        }
+        .into());
+    };
+    let (in_type, in_dims) = declared(input);
+    if in_type != Some(DataType::Float as i32) {
+        return Err(ContractViolation::InputType(type_name(in_type)).into());
     }
-    if model.outputs.len() != 1 {
-        return Err(ContractViolation::OutputCount(model.outputs.len()).into());
+    let in_dims = in_dims.ok_or_else(|| ContractViolation::InputShape("no shape".into()))?;
+    if in_dims.len() != 2 {
+        return Err(ContractViolation::InputShape(format!("{in_dims:?}")).into());
     }
-    let fact = model.input_fact(0).map_err(|e| EngineError::Parse(format!("{e:#}")))?.clone();
-    match fact.datum_type.concretize() {
-        Some(dt) if dt == f32::datum_type() => {}
-        other => return Err(ContractViolation::InputType(describe(other)).into()),
-    }
-    let dims: Vec<_> = fact.shape.dims().cloned().collect();
-    if fact.shape.is_open() || dims.len() != 2 {
-        return Err(ContractViolation::InputShape(fact.format_dt_shape()).into());
-    }
-    let features = dims[1]
-        .concretize()
-        .and_then(|d| d.as_i64())
+    let features = in_dims[1]
         .and_then(|d| usize::try_from(d).ok())
         .filter(|&f| f > 0)
-        .ok_or_else(|| ContractViolation::FeatureAxis(fact.format_dt_shape()))?;
-
-    let input_name = model.node(model.inputs[0].node).name.clone();
-    let output_name = model.node(model.outputs[0].node).name.clone();
-    let batch = model.symbols.sym(BATCH_SYMBOL);
-    let typed = bind_batch_input(model, features)?;
-
-    let out = typed.output_fact(0).map_err(|e| EngineError::Parse(format!("{e:#}")))?;
-    if out.datum_type != f32::datum_type() {
-        return Err(ContractViolation::OutputType(format!("{:?}", out.datum_type)).into());
+        .ok_or_else(|| ContractViolation::FeatureAxis(format!("{in_dims:?}")))?;
+    let (out_type, out_dims) = declared(output);
+    if out_type.is_some_and(|t| t != DataType::Float as i32) {
+        return Err(ContractViolation::OutputType(type_name(out_type)).into());
     }
-    if out.rank() != 1 || out.shape[0] != batch.to_dim() {
-        return Err(ContractViolation::OutputShape(format!("{:?}", out.shape)).into());
+    if let Some(dims) = out_dims.filter(|d| d.len() != 1) {
+        return Err(ContractViolation::OutputShape(format!("{dims:?}")).into());
     }
-    Ok((typed, ModelContract { input_name, output_name, features, reconstruction_output: false }))
+    Ok(ModelContract {
+        input_name: input.name.clone(),
+        output_name: output.name.clone(),
+        features,
+        reconstruction_output: false,
+    })
 }
 
-/// Binds the input to `[batch, features]` float32, the batch axis symbolic, and types the graph.
-pub(super) fn bind_batch_input(
-    mut model: InferenceModel,
-    features: usize,
-) -> Result<TypedModel, EngineError> {
-    let batch = model.symbols.sym(BATCH_SYMBOL);
-    model
-        .set_input_fact(0, f32::fact([batch.to_dim(), features.to_dim()]).into())
-        .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
-    let typed = model
-        .into_typed()
-        .map_err(|e| ContractViolation::Typing { features, reason: format!("{e:#}") })?;
-    Ok(typed)
+#[cfg(any(not(feature = "tract"), test))]
+/// A value's declared element type and dimensions (`None` per symbolic dimension), where the
+/// file declares them.
+fn declared(value: &pb::ValueInfoProto) -> (Option<i32>, Option<Vec<Option<i64>>>) {
+    let Some(pb::type_proto::Value::TensorType(t)) =
+        value.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return (None, None);
+    };
+    let dims = t.shape.as_ref().map(|s| {
+        s.dim
+            .iter()
+            .map(|d| match d.value {
+                Some(Value::DimValue(v)) => Some(v),
+                _ => None,
+            })
+            .collect()
+    });
+    ((t.elem_type != 0).then_some(t.elem_type), dims)
 }
 
-fn describe(dt: Option<DatumType>) -> String {
-    dt.map(|d| format!("{d:?}")).unwrap_or_else(|| "unknown".into())
+#[cfg(any(not(feature = "tract"), test))]
+fn type_name(elem_type: Option<i32>) -> String {
+    match elem_type.map(DataType::try_from) {
+        Some(Ok(t)) => format!("{t:?}"),
+        Some(Err(_)) | None => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used, reason = "a failed expectation is the test failure")]
+mod tests {
+    use super::*;
+
+    fn value(name: &str, elem_type: DataType, dims: &[Option<i64>]) -> pb::ValueInfoProto {
+        let dim = dims
+            .iter()
+            .map(|d| pb::tensor_shape_proto::Dimension {
+                value: Some(match d {
+                    Some(v) => Value::DimValue(*v),
+                    None => Value::DimParam("N".into()),
+                }),
+                ..Default::default()
+            })
+            .collect();
+        pb::ValueInfoProto {
+            name: name.into(),
+            r#type: Some(pb::TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type: elem_type as i32,
+                    shape: Some(pb::TensorShapeProto { dim }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn model(input: pb::ValueInfoProto, output: pb::ValueInfoProto) -> pb::ModelProto {
+        let graph =
+            pb::GraphProto { input: vec![input], output: vec![output], ..Default::default() };
+        pb::ModelProto { graph: Some(graph), ..Default::default() }
+    }
+
+    #[test]
+    fn reads_features_and_names_from_the_declared_values() {
+        let m = model(
+            value("x", DataType::Float, &[None, Some(9)]),
+            value("score", DataType::Float, &[None]),
+        );
+        let c = from_proto(&m).expect("reads");
+        assert_eq!((c.input_name.as_str(), c.output_name.as_str(), c.features), ("x", "score", 9));
+    }
+
+    #[test]
+    fn refuses_what_breaks_the_contract() {
+        let score = || value("s", DataType::Float, &[None]);
+        let cases = [
+            (model(value("x", DataType::Double, &[None, Some(9)]), score()), "MODEL_CONTRACT"),
+            (model(value("x", DataType::Float, &[None, None]), score()), "MODEL_CONTRACT"),
+            (model(value("x", DataType::Float, &[Some(9)]), score()), "MODEL_CONTRACT"),
+            (
+                model(
+                    value("x", DataType::Float, &[None, Some(9)]),
+                    value("s", DataType::Float, &[None, Some(9)]),
+                ),
+                "MODEL_CONTRACT",
+            ),
+        ];
+        for (m, code) in cases {
+            assert_eq!(from_proto(&m).expect_err("refused").code(), code);
+        }
+        assert_eq!(
+            from_proto(&pb::ModelProto::default()).expect_err("refused").code(),
+            "MODEL_PARSE"
+        );
+    }
 }

@@ -18,8 +18,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tract_onnx::pb::{self, tensor_proto::DataType};
-use tract_onnx::prelude::*;
+use crate::onnx::pb::{self, tensor_proto::DataType};
+pub(super) use crate::onnx::Floats;
 
 use super::names::unused_node_name;
 use super::EngineError;
@@ -43,7 +43,7 @@ pub(super) fn dequantize_dynamic_matmuls(model: &mut pb::ModelProto) -> Result<u
     while let Some(m) = find_match(graph) {
         let weights = dequantized_weights(graph, &m)?;
         let name = format!("{}_dequantized", m.weight);
-        graph.initializer.push(weights.with_name(&name));
+        graph.initializer.push(named_tensor(weights, &name));
         let output = graph.node[m.final_mul].output[0].clone();
         // Node names are optional in ONNX (`quantize_dynamic` leaves its `MatMulInteger` nodes
         // unnamed): the new node is named after its output, which is unique in the graph.
@@ -148,12 +148,6 @@ fn find_match(graph: &pb::GraphProto) -> Option<Match> {
     })
 }
 
-/// A float initializer: its shape and values.
-pub(super) struct Floats {
-    pub shape: Vec<usize>,
-    pub values: Vec<f32>,
-}
-
 /// `(W_q - W_zp) * W_scale` as a float `[K, N]` tensor; scale and zero point
 /// may be scalars or one per output column (`[N]`), as onnxruntime writes them.
 fn dequantized_weights(graph: &pb::GraphProto, m: &Match) -> Result<Floats, EngineError> {
@@ -202,23 +196,18 @@ pub(super) fn load_floats(graph: &pb::GraphProto, name: &str) -> Result<Floats, 
 /// Reads a tensor (an initializer or a `Constant` node's value) of any numeric ONNX type as f32
 /// values; `name` is for the error message.
 pub(super) fn tensor_floats(proto: &pb::TensorProto, name: &str) -> Result<Floats, EngineError> {
-    let bad = |e: TractError| EngineError::Parse(format!("initializer {name}: {e:#}"));
-    let resolver = tract_onnx::data_resolver::default();
-    let tensor = tract_onnx::tensor::load_tensor(&*resolver, proto, None).map_err(bad)?;
-    let floats = tensor.cast_to::<f32>().map_err(bad)?;
-    let values = floats.try_as_plain_ram().and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec));
-    Ok(Floats { shape: tensor.shape().to_vec(), values: values.map_err(bad)? })
+    crate::onnx::tensor_floats(proto)
+        .map_err(|e| EngineError::Parse(format!("initializer {name}: {e}")))
 }
 
-impl Floats {
-    fn with_name(self, name: &str) -> pb::TensorProto {
-        pb::TensorProto {
-            name: name.into(),
-            dims: self.shape.iter().map(|&d| d as i64).collect(),
-            data_type: DataType::Float as i32,
-            float_data: self.values,
-            ..Default::default()
-        }
+/// `floats` as a float32 initializer named `name`.
+fn named_tensor(floats: Floats, name: &str) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: floats.shape.iter().map(|&d| d as i64).collect(),
+        data_type: DataType::Float as i32,
+        float_data: floats.values,
+        ..Default::default()
     }
 }
 

@@ -82,6 +82,10 @@ pub enum EngineError {
     /// reconstruction error, plus at most a range guard, that the engine can find in the graph).
     #[error("cannot break this model's score down by column: {0}")]
     Unexplained(String),
+    /// This build has no tract and the dense kernel does not cover the model: it loads in the
+    /// build with the general engine.
+    #[error("this model needs the general engine: {0}")]
+    NeedsGeneralEngine(String),
 }
 
 impl EngineError {
@@ -101,6 +105,7 @@ impl EngineError {
             EngineError::NotLoaded => "NOT_LOADED",
             EngineError::Inference(_) => "INFERENCE",
             EngineError::Unexplained(_) => "UNEXPLAINED",
+            EngineError::NeedsGeneralEngine(_) => "GENERAL_ENGINE",
         }
     }
 }

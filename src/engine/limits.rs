@@ -10,7 +10,7 @@
 //! and 3,000 parameters) and keep the worst accepted model's per-row cost bounded (see
 //! BENCHMARKS.md for the measured worst case).
 
-use tract_onnx::pb;
+use crate::onnx::pb;
 
 use super::error::EngineError;
 

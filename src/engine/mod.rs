@@ -1,11 +1,16 @@
-//! The inference engine: an ONNX anomaly model run by tract.
+//! The inference engine: an ONNX anomaly model, run by the dense kernel or by tract.
 //!
 //! A model takes raw readings `[batch, F]` (float32) and returns one anomaly score per row
 //! (`[batch]`, float32), or its reconstruction (`[batch, F]`), which the engine turns into the
-//! mean squared error against the input at load. [`Engine::load`] parses the bytes, checks that contract, binds the
-//! batch axis to a symbol, optimizes once and keeps the plan; [`Engine::score`] validates the
-//! input and runs it. Nothing here panics on user input: every failure is an [`EngineError`].
-//! A model larger than [`ModelLimits`] allows is refused before tract builds anything from it.
+//! mean squared error against the input at load. [`Engine::load`] parses the bytes, checks that
+//! contract and prepares the model once; [`Engine::score`] validates the input and runs it.
+//! Nothing here panics on user input: every failure is an [`EngineError`]. A model larger than
+//! [`ModelLimits`] allows is refused before anything is built from it.
+//!
+//! Two builds share this code. With the `tract` feature (the default, and every native build)
+//! tract optimizes any graph and checks the dense kernel at load. Without it (the small engine the
+//! browser loads first) only the graphs the dense kernel covers load; anything else is
+//! [`EngineError::NeedsGeneralEngine`], and the caller switches to the build with tract.
 
 mod backend;
 mod batch_axis;
@@ -15,19 +20,18 @@ mod dense;
 mod dequantize;
 mod error;
 mod explain;
+#[cfg(feature = "tract")]
+mod general;
 mod limits;
 mod names;
 mod reconstruction;
-mod reduce_axes;
 mod repair;
 mod slot;
 mod wiring;
 
-use std::cell::{OnceCell, RefCell};
 use std::fmt;
-use std::sync::Arc;
 
-use tract_onnx::prelude::*;
+use crate::onnx;
 
 pub use backend::{Backend, Chosen};
 pub use channels::{Attribution, ChannelMap, ChannelShare, Contributions, GUARD_CHANNEL};
@@ -64,13 +68,8 @@ impl Default for EngineConfig {
 }
 
 /// A loaded, optimized model ready to score readings.
-///
-/// It keeps one tract execution state across calls, so scoring a reading does not rebuild the
-/// per-node state each time (the dominant cost of a one-row call).
 #[derive(Clone)]
 pub struct Engine {
-    plan: Arc<TypedRunnableModel>,
-    state: RefCell<TypedSimpleState>,
     contract: ModelContract,
     config: EngineConfig,
     dequantized: usize,
@@ -78,24 +77,54 @@ pub struct Engine {
     chosen: Chosen,
     /// Rows one call may score: `max_batch`, lowered for a large model by the work cap.
     max_rows: usize,
-    /// The graph as loaded, kept while tract scores it: the terms plan is built from it.
-    proto: Option<Arc<tract_onnx::pb::ModelProto>>,
-    /// tract's plan for [`Self::explain`], built on first use (or why there is none).
-    terms: OnceCell<Result<explain::TermsPlan, String>>,
+    /// tract's plan of the model: what scores it when the dense kernel does not.
+    #[cfg(feature = "tract")]
+    general: general::General,
+}
+
+/// What runs a prepared graph: its contract and the implementation chosen for it.
+struct Runner {
+    contract: ModelContract,
+    dense: Option<dense::DensePlan>,
+    chosen: Chosen,
+    #[cfg(feature = "tract")]
+    general: general::General,
+}
+
+impl Runner {
+    /// Binds the contract with tract, optimizes the graph, and uses the dense kernel where it
+    /// covers the graph and agrees with tract.
+    #[cfg(feature = "tract")]
+    fn choose(proto: onnx::pb::ModelProto, backend: Backend) -> Result<Runner, EngineError> {
+        let (mut general, contract) = general::General::load(&proto)?;
+        let (dense, chosen) = backend::choose(backend, &proto, contract.features, |rows, out| {
+            general.score_into(rows, out)
+        });
+        if dense.is_none() {
+            general.keep_graph(proto);
+        }
+        Ok(Runner { contract, dense, chosen, general })
+    }
+
+    /// Reads the contract from the graph and builds the dense kernel, or says the model needs
+    /// the general engine. The kernel is checked against the model's signed reference scores
+    /// when a package loads (`update::package`), there being no tract here to compare with.
+    #[cfg(not(feature = "tract"))]
+    fn choose(proto: onnx::pb::ModelProto, backend: Backend) -> Result<Runner, EngineError> {
+        let contract = contract::from_proto(&proto)?;
+        let (plan, chosen) = backend::dense_only(backend, &proto, contract.features)?;
+        Ok(Runner { contract, dense: Some(plan), chosen })
+    }
 }
 
 impl Engine {
-    /// Parses ONNX `bytes`, validates the model contract and prepares an optimized plan.
+    /// Parses ONNX `bytes`, validates the model contract and prepares it for scoring.
     pub fn load(bytes: &[u8], config: EngineConfig) -> Result<Engine, EngineError> {
         if config.max_batch == 0 {
             return Err(EngineError::InvalidConfig("max_batch must be at least 1".into()));
         }
         config.limits.check_bytes(bytes)?;
-        let onnx = reduce_axes::onnx();
-        let mut reader = bytes;
-        let mut proto = onnx
-            .proto_model_for_read(&mut reader)
-            .map_err(|e| EngineError::Parse(format!("{e:#}")))?;
+        let mut proto = onnx::parse(bytes).map_err(|e| EngineError::Parse(e.to_string()))?;
         let parameters = config.limits.check_graph(&proto)?;
         wiring::check_outputs_defined(&proto)?;
         batch_axis::unify(&mut proto);
@@ -104,38 +133,25 @@ impl Engine {
             Int8Mode::AsWritten => 0,
         };
         let reconstruction_output = reconstruction::append_score(&mut proto);
-        let model =
-            onnx.model_for_proto_model(&proto).map_err(|e| EngineError::Parse(format!("{e:#}")))?;
-        let (typed, mut contract) = contract::bind(model)?;
+        let max_rows = config.limits.rows_per_call(parameters, config.max_batch);
+        let Runner {
+            mut contract,
+            dense,
+            chosen,
+            #[cfg(feature = "tract")]
+            general,
+        } = Runner::choose(proto, config.backend)?;
         contract.reconstruction_output = reconstruction_output;
-        let plan = typed
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| EngineError::Optimize(format!("{e:#}")))?;
-        let state =
-            RefCell::new(plan.spawn().map_err(|e| EngineError::Optimize(format!("{e:#}")))?);
-        let mut engine = Engine {
-            plan,
-            state,
+        Ok(Engine {
             contract,
             config,
             dequantized,
-            dense: None,
-            chosen: Chosen::Tract { reason: String::new() },
-            max_rows: config.limits.rows_per_call(parameters, config.max_batch),
-            proto: None,
-            terms: OnceCell::new(),
-        };
-        let (dense, chosen) =
-            backend::choose(config.backend, &proto, engine.contract.features, |rows, out| {
-                engine.tract_score_into(rows, out)
-            });
-        if dense.is_none() {
-            engine.proto = Some(Arc::new(proto));
-        }
-        engine.dense = dense;
-        engine.chosen = chosen;
-        Ok(engine)
+            dense,
+            chosen,
+            max_rows,
+            #[cfg(feature = "tract")]
+            general,
+        })
     }
 
     /// Which implementation scores this model, and why.
@@ -190,7 +206,7 @@ impl Engine {
                 dense.score_into(rows, out);
                 Ok(())
             }
-            None => self.tract_score_into(rows, out),
+            None => self.general_score_into(rows, out),
         }
     }
 
@@ -209,54 +225,28 @@ impl Engine {
             dense.explain_into(rows, &mut scores, &mut shares, &mut guard);
             return Ok(Explained { scores, columns: f, shares, guard });
         }
-        let plan = self.terms.get_or_init(|| match &self.proto {
-            Some(proto) => explain::TermsPlan::build(proto, f),
-            None => Err("the model's graph was not kept".into()),
-        });
-        match plan {
-            Ok(plan) => plan.explain(rows, n),
-            Err(reason) => Err(EngineError::Unexplained(reason.clone())),
-        }
+        self.general_explain(rows, n)
     }
 
-    /// Scores validated `rows` through tract.
-    fn tract_score_into(&self, rows: &[f32], out: &mut [f32]) -> Result<(), EngineError> {
-        let n = out.len();
-        let input = Tensor::from_shape(&[n, self.contract.features], rows)
-            .map_err(|e| EngineError::Inference(format!("{e:#}")))?;
-        match self.state.try_borrow_mut() {
-            Ok(mut state) => Self::run(&mut state, input, out, n),
-            // Only reachable by re-entrant use; a fresh state is always correct.
-            Err(_) => {
-                let mut fresh =
-                    self.plan.spawn().map_err(|e| EngineError::Inference(format!("{e:#}")))?;
-                Self::run(&mut fresh, input, out, n)
-            }
-        }
+    #[cfg(feature = "tract")]
+    fn general_score_into(&self, rows: &[f32], out: &mut [f32]) -> Result<(), EngineError> {
+        self.general.score_into(rows, out)
     }
 
-    fn run(
-        state: &mut TypedSimpleState,
-        input: Tensor,
-        out: &mut [f32],
-        n: usize,
-    ) -> Result<(), EngineError> {
-        let result =
-            state.run(tvec!(input.into())).map_err(|e| EngineError::Inference(format!("{e:#}")))?;
-        let scores = result
-            .first()
-            .ok_or_else(|| EngineError::Inference("model produced no output".into()))?
-            .try_as_plain_ram()
-            .and_then(|view| view.as_slice::<f32>())
-            .map_err(|e| EngineError::Inference(format!("{e:#}")))?;
-        if scores.len() != n {
-            return Err(EngineError::Inference(format!(
-                "model returned {} scores for {n} rows",
-                scores.len()
-            )));
-        }
-        out.copy_from_slice(scores);
-        Ok(())
+    #[cfg(feature = "tract")]
+    fn general_explain(&self, rows: &[f32], n: usize) -> Result<Explained, EngineError> {
+        self.general.explain(rows, n)
+    }
+
+    // Without tract every engine that loads has a dense plan; these keep the match total.
+    #[cfg(not(feature = "tract"))]
+    fn general_score_into(&self, _rows: &[f32], _out: &mut [f32]) -> Result<(), EngineError> {
+        Err(EngineError::NeedsGeneralEngine("no dense plan".into()))
+    }
+
+    #[cfg(not(feature = "tract"))]
+    fn general_explain(&self, _rows: &[f32], _n: usize) -> Result<Explained, EngineError> {
+        Err(EngineError::NeedsGeneralEngine("no dense plan".into()))
     }
 
     /// Validates shape, values and batch size; returns the number of rows.

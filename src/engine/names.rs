@@ -4,7 +4,7 @@
 //! does), while tract refuses two nodes of one name: a new node or value takes the wanted name,
 //! or that name with the first free numeric suffix.
 
-use tract_onnx::pb;
+use crate::onnx::pb;
 
 /// `wanted`, or `wanted_N` for the first `N` no node of `graph` is called.
 pub(super) fn unused_node_name(graph: &pb::GraphProto, wanted: &str) -> String {

@@ -10,7 +10,7 @@
 //! if both are known, as many columns as its input. Anything else is left as written (and the
 //! contract check says what is wrong with it).
 
-use tract_onnx::pb::{self, tensor_proto::DataType, tensor_shape_proto::dimension::Value};
+use crate::onnx::pb::{self, tensor_proto::DataType, tensor_shape_proto::dimension::Value};
 
 use super::names::{unused_node_name, unused_value_name};
 

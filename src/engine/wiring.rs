@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use tract_onnx::pb;
+use crate::onnx::pb;
 
 use super::error::EngineError;
 

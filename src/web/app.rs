@@ -5,6 +5,7 @@
 //! origin-wide flush lock) and turns values into JS. Methods that touch IndexedDB or the network
 //! return Promises.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::Promise;
@@ -27,6 +28,8 @@ type BrowserApp = App<Rc<IdbStore>, FetchTransport, BrowserEnv, BrowserTimer>;
 #[wasm_bindgen]
 pub struct EdgeApp {
     app: Rc<BrowserApp>,
+    /// Set by [`EdgeApp::retire`]: the flush timer stops at its next tick.
+    retired: Rc<Cell<bool>>,
 }
 
 fn app_err(e: AppError) -> JsValue {
@@ -86,7 +89,7 @@ impl EdgeApp {
         let app = App::open(store, FetchTransport::default(), BrowserEnv, BrowserTimer, options)
             .await
             .map_err(app_err)?;
-        Ok(EdgeApp { app: Rc::new(app) })
+        Ok(EdgeApp { app: Rc::new(app), retired: Rc::new(Cell::new(false)) })
     }
 
     /// Starts the flush timer (once per worker): every 10 s, or when the syncer's retry is
@@ -94,8 +97,12 @@ impl EdgeApp {
     #[wasm_bindgen(js_name = startTimer)]
     pub fn start_timer(&self) {
         let app = Rc::clone(&self.app);
+        let retired = Rc::clone(&self.retired);
         spawn_local(async move {
             app.run_timer(|| async {
+                if retired.get() {
+                    return false;
+                }
                 if let Err(e) = locked_flush(&app).await {
                     web_sys::console::warn_1(&e);
                 }
@@ -103,6 +110,12 @@ impl EdgeApp {
             })
             .await;
         });
+    }
+
+    /// Stops this app's flush timer (at its next tick, without flushing): the worker calls it
+    /// when another app, from the other build of the engine, takes over the same outbox.
+    pub fn retire(&self) {
+        self.retired.set(true);
     }
 
     /// Verifies a signed model package and, only if every check passes (signature by a

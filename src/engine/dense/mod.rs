@@ -7,14 +7,14 @@
 //! ([`pattern`]) and computes it with one fused kernel ([`kernel`]) in wasm SIMD: four readings
 //! at a time, weights packed once at load, no allocation per call.
 //!
-//! The engine still loads every model with tract, and only switches to this path after the two
-//! agree on probe readings (see `Engine::load`); anything the pattern does not cover runs
-//! through tract unchanged.
+//! With tract in the build, the engine only switches to this path after the two agree on probe
+//! readings (see `Engine::load`), and anything the pattern does not cover runs through tract
+//! unchanged. The small build without tract runs this path alone.
 
 mod kernel;
 mod lanes;
 mod pattern;
-#[cfg(test)]
+#[cfg(all(test, feature = "tract"))]
 mod tests;
 
 use std::cell::RefCell;

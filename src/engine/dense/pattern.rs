@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 
-use tract_onnx::pb;
+use crate::onnx::pb;
 
 use super::super::dequantize::{load_floats, tensor_floats, Floats};
 

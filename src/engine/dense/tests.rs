@@ -2,8 +2,9 @@
 //! mean the same must be recognised and agree; anything else must fall back to tract.
 #![allow(clippy::expect_used, reason = "a failed expectation is the test failure")]
 
-use tract_onnx::pb;
-use tract_onnx::prelude::*;
+use prost::Message;
+
+use crate::onnx::pb;
 
 use super::super::backend::{choose, Backend, Chosen};
 use super::super::{Engine, EngineConfig, EngineError};
@@ -12,8 +13,7 @@ const F32_MODEL: &[u8] = include_bytes!("../../../models/shuttle/model.f32.onnx"
 const INT8_MODEL: &[u8] = include_bytes!("../../../models/shuttle/model.int8.onnx");
 
 fn proto(bytes: &[u8]) -> pb::ModelProto {
-    let mut reader = bytes;
-    tract_onnx::onnx().proto_model_for_read(&mut reader).expect("parses")
+    crate::onnx::parse(bytes).expect("parses")
 }
 
 fn tract_engine(bytes: &[u8]) -> Engine {
@@ -215,17 +215,8 @@ fn the_range_guard_runs_dense_and_agrees_with_tract() {
 
 /// tract's scores for a model held as a protobuf (the engine loads bytes).
 fn tract_scores(m: &pb::ModelProto) -> impl Fn(&[f32], &mut [f32]) -> Result<(), EngineError> {
-    let model = tract_onnx::onnx().model_for_proto_model(m).expect("tract reads it");
-    let (typed, contract) = super::super::contract::bind(model).expect("meets the contract");
-    let plan = typed.into_optimized().and_then(|t| t.into_runnable()).expect("plans");
-    move |rows, out| {
-        let input = Tensor::from_shape(&[out.len(), contract.features], rows).expect("tensor");
-        let result = plan.run(tvec!(input.into())).expect("runs");
-        let scores =
-            result[0].try_as_plain_ram().and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec));
-        out.copy_from_slice(&scores.expect("f32 scores"));
-        Ok(())
-    }
+    let engine = tract_engine(&m.encode_to_vec());
+    move |rows, out| engine.score_into(rows, out)
 }
 
 /// What the engine picks for a rewritten guarded model, checked against tract on the original.
