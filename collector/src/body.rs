@@ -92,7 +92,7 @@ pub fn decode(encoding: Encoding, raw: Bytes, limit: usize) -> Result<Bytes, Api
     match encoding {
         Encoding::Identity => Ok(raw),
         Encoding::Gzip => {
-            let mut out = Vec::new();
+            let mut out = Vec::with_capacity(inflated_size_hint(&raw).min(limit + 1));
             flate2::read::MultiGzDecoder::new(raw.as_ref())
                 .take(limit as u64 + 1)
                 .read_to_end(&mut out)
@@ -103,6 +103,14 @@ pub fn decode(encoding: Encoding, raw: Bytes, limit: usize) -> Result<Bytes, Api
             Ok(Bytes::from(out))
         }
     }
+}
+
+/// The size a gzip body says it inflates to: the last four bytes of a gzip stream (`ISIZE`) are
+/// its last member's uncompressed length modulo 2^32 (little-endian). Only a capacity hint, so
+/// the inflated body is not copied as it grows (the caller caps it at the body limit, which
+/// inflating may reach anyway); a lying or multi-member body just reallocates.
+fn inflated_size_hint(gzip: &[u8]) -> usize {
+    gzip.last_chunk::<4>().map_or(0, |isize| u32::from_le_bytes(*isize) as usize)
 }
 
 #[cfg(test)]
@@ -150,6 +158,12 @@ mod tests {
             }
             assert_eq!(encoding(&headers).ok(), expected, "{value:?}");
         }
+    }
+
+    #[test]
+    fn size_hint_is_the_gzip_trailer() {
+        assert_eq!(inflated_size_hint(&gzip(&[b'x'; 1234])), 1234);
+        assert_eq!(inflated_size_hint(b"xy"), 0);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub mod server;
 pub mod state;
 pub mod static_files;
 pub mod store;
+pub(crate) mod summary;
 
 pub use database::Database;
 pub use error::ApiError;

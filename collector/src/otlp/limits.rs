@@ -6,6 +6,8 @@
 //! thousands of attributes per resource or nest values hundreds deep. A request over any limit
 //! is refused whole (413), nothing stored.
 
+use std::fmt::Display;
+
 use super::wire::{AnyValue, KeyValue, Obj};
 
 /// Most entries in a record's contributions (`edge.contributions.*`). Unlike the [`Limits`],
@@ -49,7 +51,7 @@ impl Limits {
     pub(crate) fn check_attributes(
         &self,
         attributes: &[Obj<KeyValue>],
-        location: &str,
+        location: &dyn Display,
     ) -> Result<(), String> {
         if attributes.len() > self.max_attributes {
             return Err(format!(
@@ -62,11 +64,20 @@ impl Limits {
     }
 
     /// Checks a log record body.
-    pub(crate) fn check_value(&self, value: &AnyValue, location: &str) -> Result<(), String> {
+    pub(crate) fn check_value(
+        &self,
+        value: &AnyValue,
+        location: &dyn Display,
+    ) -> Result<(), String> {
         self.check_any(value, location, 0)
     }
 
-    fn check_key_value(&self, kv: &KeyValue, location: &str, depth: usize) -> Result<(), String> {
+    fn check_key_value(
+        &self,
+        kv: &KeyValue,
+        location: &dyn Display,
+        depth: usize,
+    ) -> Result<(), String> {
         if kv.key.len() > self.max_value_bytes {
             return Err(format!(
                 "{location}: an attribute key of {} bytes, the limit is {}",
@@ -80,7 +91,12 @@ impl Limits {
         }
     }
 
-    fn check_any(&self, value: &AnyValue, location: &str, depth: usize) -> Result<(), String> {
+    fn check_any(
+        &self,
+        value: &AnyValue,
+        location: &dyn Display,
+        depth: usize,
+    ) -> Result<(), String> {
         let text = value.string_value.as_ref().or(value.bytes_value.as_ref());
         if let Some(text) = text.filter(|t| t.len() > self.max_value_bytes) {
             return Err(format!(
@@ -108,7 +124,7 @@ impl Limits {
         Ok(())
     }
 
-    fn check_len(&self, len: usize, location: &str) -> Result<(), String> {
+    fn check_len(&self, len: usize, location: &dyn Display) -> Result<(), String> {
         if len > self.max_list_len {
             return Err(format!(
                 "{location}: a list of {len} elements, the limit is {}",

@@ -163,7 +163,7 @@ pub fn parse_with(body: &[u8], limits: &Limits) -> Result<Batch, ParseError> {
         batch.resources.push(resource.into_json());
         for (si, Obj(scope_logs)) in resource_logs.scope_logs.into_iter().enumerate() {
             for (li, Obj(log)) in scope_logs.log_records.into_iter().enumerate() {
-                let location = format!("resourceLogs[{ri}].scopeLogs[{si}].logRecords[{li}]");
+                let location = Location { ri, si, li };
                 let context = ResourceContext {
                     index: resource_index,
                     device: resource_device.as_deref(),
@@ -193,7 +193,7 @@ fn check_limits(request: &ExportLogsServiceRequest, limits: &Limits) -> Result<(
                 return Err(format!("more than {} log records in one request", limits.max_records));
             }
             for (li, Obj(log)) in scope_logs.log_records.iter().enumerate() {
-                let location = format!("resourceLogs[{ri}].scopeLogs[{si}].logRecords[{li}]");
+                let location = Location { ri, si, li };
                 limits.check_attributes(&log.attributes, &location)?;
                 if let Some(Obj(body)) = &log.body {
                     limits.check_value(body, &location)?;
@@ -202,6 +202,20 @@ fn check_limits(request: &ExportLogsServiceRequest, limits: &Limits) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Where a log record sits in the request, written out only for an error message.
+struct Location {
+    ri: usize,
+    si: usize,
+    li: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Location { ri, si, li } = self;
+        write!(f, "resourceLogs[{ri}].scopeLogs[{si}].logRecords[{li}]")
+    }
 }
 
 /// What a record takes from its resource.
@@ -213,14 +227,14 @@ struct ResourceContext<'a> {
 
 fn map_record(
     log: LogRecord,
-    location: &str,
+    location: &Location,
     resource: &ResourceContext<'_>,
 ) -> Result<Result<Record, Rejected>, ParseError> {
     let mut attrs = Attributes::new(log.attributes);
     let record_id = attrs
         .take_string(ATTR_RECORD_ID)
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| ParseError::MissingRecordId { location: location.to_owned() })?;
+        .ok_or_else(|| ParseError::MissingRecordId { location: location.to_string() })?;
     let (id_device, id_seq) = split_record_id(&record_id);
 
     let record_device = attrs.take_string(ATTR_DEVICE_ID);
@@ -258,7 +272,7 @@ fn map_record(
     };
 
     Ok(Ok(Record {
-        record_id: record_id.clone(),
+        record_id,
         device_id,
         seq,
         time_unix_nano,

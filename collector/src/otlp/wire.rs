@@ -163,12 +163,41 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A JSON number or string, as the protobuf JSON mapping allows for 64-bit and double fields.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumberOrString {
-    Number(serde_json::Number),
-    String(String),
+/// Reads a protobuf JSON 64-bit or double field: a JSON number goes through `number`, a string
+/// through `text`, anything else is a type error. A visitor rather than an untagged enum, which
+/// would buffer the value and copy every string first (it runs several times per log record).
+fn number_or_string<'de, D, T>(
+    d: D,
+    number: impl FnOnce(serde_json::Number) -> Option<T>,
+    text: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct NumberOrString<N, S>(N, S);
+    impl<'de, T, N, S> Visitor<'de> for NumberOrString<N, S>
+    where
+        N: FnOnce(serde_json::Number) -> Option<T>,
+        S: FnOnce(&str) -> Option<T>,
+    {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number or a string")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<T>, E> {
+            Ok((self.0)(v.into()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<T>, E> {
+            Ok((self.0)(v.into()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<T>, E> {
+            Ok(serde_json::Number::from_f64(v).and_then(self.0))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<T>, E> {
+            Ok((self.1)(v))
+        }
+    }
+    d.deserialize_any(NumberOrString(number, text))
 }
 
 /// `int64` in protobuf JSON: a decimal string or an integer number.
@@ -177,10 +206,7 @@ pub(crate) struct Int64(pub(crate) i64);
 
 impl<'de> Deserialize<'de> for Int64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let parsed = match NumberOrString::deserialize(d)? {
-            NumberOrString::Number(n) => n.as_i64(),
-            NumberOrString::String(s) => s.trim().parse().ok(),
-        };
+        let parsed = number_or_string(d, |n| n.as_i64(), |s| s.trim().parse().ok())?;
         parsed.map(Int64).ok_or_else(|| de::Error::custom("intValue is not a 64-bit integer"))
     }
 }
@@ -191,10 +217,7 @@ pub(crate) struct Fixed64(pub(crate) i64);
 
 impl<'de> Deserialize<'de> for Fixed64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let parsed: Option<u64> = match NumberOrString::deserialize(d)? {
-            NumberOrString::Number(n) => n.as_u64(),
-            NumberOrString::String(s) => s.trim().parse().ok(),
-        };
+        let parsed: Option<u64> = number_or_string(d, |n| n.as_u64(), |s| s.trim().parse().ok())?;
         parsed
             .and_then(|v| i64::try_from(v).ok())
             .map(Fixed64)
@@ -208,10 +231,7 @@ pub(crate) struct Double(pub(crate) f64);
 
 impl<'de> Deserialize<'de> for Double {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let parsed = match NumberOrString::deserialize(d)? {
-            NumberOrString::Number(n) => n.as_f64(),
-            NumberOrString::String(s) => edge_wire::double::parse_str(&s),
-        };
+        let parsed = number_or_string(d, |n| n.as_f64(), edge_wire::double::parse_str)?;
         parsed.map(Double).ok_or_else(|| de::Error::custom("doubleValue is not a number"))
     }
 }

@@ -25,10 +25,11 @@ use postgres::{Client, Transaction};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use super::summary::{bump, write_devices, DeviceDelta};
+use super::summary::{bump, write_devices};
 use super::{PgError, PgStore};
 use crate::otlp::{contributions, double_to_json, response, Batch, Record, Rejected};
 use crate::store::{IngestOutcome, StoreError, CONFLICT_REASON};
+use crate::summary::DeviceDelta;
 
 /// Tries of one ingest when transactions collide.
 const ATTEMPTS: usize = 4;

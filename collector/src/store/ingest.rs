@@ -10,15 +10,22 @@
 //!   `partialSuccess`, so the device learns its record was refused instead of deleting it as
 //!   delivered.
 //!
-//! The same transaction keeps the per-device summary (`devices`) and the counters current and
-//! remembers the key with the final response. A failure anywhere rolls the whole request back.
+//! What the batch adds to each device's summary (`devices`) is gathered in memory while the
+//! records go in and written once per device at the end (see [`super::summary`]), with the
+//! counters and the key's final response. A failure anywhere rolls the whole request back.
+//!
+//! Every statement is prepared once per connection (`prepare_cached`); a record costs its
+//! insert and one index-only count of its `(device, seq)`, plus a read of the stored row when
+//! its id is already held.
 
-use edge_wire::attr;
+use std::collections::BTreeMap;
+
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::Value as Json;
 
-use super::{Store, StoreError};
+use super::{summary, Store, StoreError};
 use crate::otlp::{contributions, double_to_json, response, Batch, Record, Rejected};
+use crate::summary::DeviceDelta;
 
 /// The reason given in `partialSuccess` for a conflicting record.
 pub const CONFLICT_REASON: &str = "record id already stored with different content";
@@ -59,8 +66,25 @@ struct Content {
     body_json: Option<String>,
 }
 
-impl Content {
-    fn of(r: &Record) -> Self {
+/// The columns of a record that are JSON text, serialized once for the insert and, if the id
+/// is already held, for the comparison with the stored row.
+struct JsonColumns {
+    reading: Option<String>,
+    contributions: Option<String>,
+    body: Option<String>,
+}
+
+impl JsonColumns {
+    fn of(r: &Record) -> Result<Self, StoreError> {
+        Ok(JsonColumns {
+            reading: r.reading.as_deref().map(reading_json),
+            contributions: r.contributions.as_deref().map(contributions::to_json),
+            body: r.body.as_ref().map(serde_json::to_string).transpose()?,
+        })
+    }
+
+    /// The content `r` would be stored with.
+    fn content(self, r: &Record) -> Content {
         Content {
             seq: r.seq,
             time_unix_nano: r.time_unix_nano,
@@ -69,9 +93,9 @@ impl Content {
             model_version: r.model_version.clone(),
             latency_us: r.latency_us,
             scored: r.scored,
-            reading_json: r.reading.as_deref().map(reading_json),
-            contributions_json: r.contributions.as_deref().map(contributions::to_json),
-            body_json: r.body.as_ref().map(Json::to_string),
+            reading_json: self.reading,
+            contributions_json: self.contributions,
+            body_json: self.body,
         }
     }
 }
@@ -88,11 +112,8 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if let Some(key) = idempotency_key {
             let seen: Option<String> = tx
-                .query_row(
-                    "SELECT response_json FROM batches WHERE idempotency_key = ?1",
-                    [key],
-                    |row| row.get(0),
-                )
+                .prepare_cached("SELECT response_json FROM batches WHERE idempotency_key = ?1")?
+                .query_row([key], |row| row.get(0))
                 .optional()?;
             if let Some(response_json) = seen {
                 bump(&tx, "idempotent_replays", 1)?;
@@ -100,49 +121,26 @@ impl Store {
                 return Ok(IngestOutcome::Replayed { response_json });
             }
         }
-        let mut resource_ids: Vec<Option<i64>> = vec![None; batch.resources.len()];
-        let mut inserted = 0;
-        let mut duplicates = 0;
-        let mut rejected: Vec<Rejected> = batch.rejected.clone();
-        let mut conflicts = Vec::new();
-        for r in &batch.records {
-            let resource_id = match resource_ids.get(r.resource).copied().flatten() {
-                Some(id) => id,
-                None => {
-                    let id = resource_id(&tx, batch, r.resource)?;
-                    if let Some(slot) = resource_ids.get_mut(r.resource) {
-                        *slot = Some(id);
-                    }
-                    id
-                }
-            };
-            if insert_record(&tx, r, resource_id, received_at_ms)? {
-                inserted += 1;
-            } else if stored_content(&tx, &r.record_id)?.as_ref() == Some(&Content::of(r)) {
-                duplicates += 1;
-                bump_device(&tx, r.device_id.as_deref(), "duplicates")?;
-            } else {
-                bump_device(&tx, r.device_id.as_deref(), "conflicts")?;
-                conflicts.push(r.record_id.clone());
-                rejected.push(Rejected {
-                    record_id: r.record_id.clone(),
-                    reason: CONFLICT_REASON.into(),
-                });
-            }
-        }
+        let Stored { mut deltas, inserted, duplicates, conflicts, rejected } =
+            store_records(&tx, batch, received_at_ms)?;
         for (index, resource) in batch.resources.iter().enumerate() {
-            let device = batch.records.iter().find(|r| r.resource == index).map(|r| &r.device_id);
-            if let Some(device) = device {
-                record_losses(&tx, device.as_deref(), resource)?;
+            if let Some(r) = batch.records.iter().find(|r| r.resource == index) {
+                deltas.entry(device_key(r)).or_default().losses(resource);
             }
         }
+        summary::write_devices(&tx, &deltas, received_at_ms)?;
         let response_json = response::body(&rejected);
         if let Some(key) = idempotency_key {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO batches (idempotency_key, received_at, record_count, response_json)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![key, received_at_ms, batch.records.len() as i64, response_json],
-            )?;
+            )?
+            .execute(params![
+                key,
+                received_at_ms,
+                batch.records.len() as i64,
+                response_json
+            ])?;
         }
         bump(&tx, "batches", 1)?;
         bump(&tx, "duplicates_ignored", duplicates as i64)?;
@@ -154,33 +152,64 @@ impl Store {
 
 /// The id of resource `index` of `batch`, stored once per distinct content.
 fn resource_id(tx: &Transaction<'_>, batch: &Batch, index: usize) -> Result<i64, StoreError> {
-    let json = batch
-        .resources
-        .get(index)
-        .map_or_else(|| "{}".to_owned(), |attrs| Json::Object(attrs.clone()).to_string());
+    let json = match batch.resources.get(index) {
+        Some(attrs) => serde_json::to_string(attrs)?,
+        None => "{}".to_owned(),
+    };
     tx.prepare_cached("INSERT OR IGNORE INTO resources (json) VALUES (?1)")?.execute([&json])?;
     Ok(tx
         .prepare_cached("SELECT id FROM resources WHERE json = ?1")?
         .query_row([&json], |row| row.get(0))?)
 }
 
-/// Inserts `r` and updates its device's summary; false if its id is already stored.
-fn insert_record(
+/// What the records of a batch did, before the summaries and the response are written.
+struct Stored<'b> {
+    deltas: BTreeMap<&'b str, DeviceDelta>,
+    inserted: usize,
+    duplicates: usize,
+    conflicts: Vec<String>,
+    /// The parser's rejections, then the conflicts.
+    rejected: Vec<Rejected>,
+}
+
+/// The `devices` key of a record's device (`''` for none).
+fn device_key(r: &Record) -> &str {
+    r.device_id.as_deref().unwrap_or("")
+}
+
+/// Inserts each record (duplicates and conflicts are judged against what is stored, including
+/// the batch's own earlier records) and gathers what each device's summary gains.
+fn store_records<'b>(
     tx: &Transaction<'_>,
-    r: &Record,
-    resource_id: i64,
+    batch: &'b Batch,
     received_at_ms: i64,
-) -> Result<bool, StoreError> {
-    let content = Content::of(r);
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO records (record_id, device_id, seq, time_unix_nano, score, anomaly,
-                 model_version, latency_us, scored, service_version, reading_json, attrs_json,
-                 resource_id, body_json, received_at, contributions_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-             ON CONFLICT (record_id) DO NOTHING",
-        )?
-        .execute(params![
+) -> Result<Stored<'b>, StoreError> {
+    let mut out = Stored {
+        deltas: BTreeMap::new(),
+        inserted: 0,
+        duplicates: 0,
+        conflicts: Vec::new(),
+        rejected: batch.rejected.clone(),
+    };
+    let mut resource_ids: Vec<Option<i64>> = vec![None; batch.resources.len()];
+    // Taken from the connection's statement cache once per batch, not once per record.
+    let mut insert = tx.prepare_cached(INSERT_RECORD)?;
+    let mut holding_seq =
+        tx.prepare_cached("SELECT COUNT(*) FROM records WHERE device_id IS ?1 AND seq = ?2")?;
+    for r in &batch.records {
+        let resource_id = match resource_ids.get(r.resource).copied().flatten() {
+            Some(id) => id,
+            None => {
+                let id = resource_id(tx, batch, r.resource)?;
+                if let Some(slot) = resource_ids.get_mut(r.resource) {
+                    *slot = Some(id);
+                }
+                id
+            }
+        };
+        let delta = out.deltas.entry(device_key(r)).or_default();
+        let json = JsonColumns::of(r)?;
+        let inserted = insert.execute(params![
             r.record_id,
             r.device_id,
             r.seq,
@@ -191,57 +220,44 @@ fn insert_record(
             r.latency_us,
             r.scored,
             r.service_version,
-            content.reading_json,
-            Json::Object(r.attrs.clone()).to_string(),
+            json.reading,
+            serde_json::to_string(&r.attrs)?,
             resource_id,
-            content.body_json,
+            json.body,
             received_at_ms,
-            content.contributions_json,
-        ])?;
-    if inserted == 0 {
-        return Ok(false);
+            json.contributions,
+        ])? > 0;
+        if inserted {
+            out.inserted += 1;
+            delta.stored(r);
+            // A seq counts towards the device's distinct seqs once, however many ids carry
+            // it: the record just inserted is one of the rows counted, so it is the first
+            // with its seq when the count is one. `(device_id, seq)` is an index, so the
+            // count reads the index alone.
+            if let Some(seq) = r.seq {
+                let holding: i64 =
+                    holding_seq.query_row(params![r.device_id, seq], |row| row.get(0))?;
+                delta.distinct_seqs += i64::from(holding == 1);
+            }
+        } else if stored_content(tx, &r.record_id)? == Some(json.content(r)) {
+            out.duplicates += 1;
+            delta.duplicate();
+        } else {
+            delta.conflict();
+            out.conflicts.push(r.record_id.clone());
+            out.rejected
+                .push(Rejected { record_id: r.record_id.clone(), reason: CONFLICT_REASON.into() });
+        }
     }
-    // A seq counts towards the device's distinct seqs once, however many ids carry it.
-    let new_seq = match r.seq {
-        Some(seq) => !tx
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM records
-                 WHERE device_id IS ?1 AND seq = ?2 AND record_id != ?3)",
-            )?
-            .query_row(params![r.device_id, seq, r.record_id], |row| row.get::<_, bool>(0))?,
-        None => false,
-    };
-    tx.prepare_cached(
-        "INSERT INTO devices (device_id, count, distinct_seqs, min_seq, max_seq, last_seq,
-             last_seen, anomalies, score_sum, score_count, unscored, model_version)
-         VALUES (?1, 1, ?2, ?3, ?3, ?3, ?4, ?5, COALESCE(?6, 0), ?6 IS NOT NULL, ?7, ?8)
-         ON CONFLICT (device_id) DO UPDATE SET
-             unscored = unscored + excluded.unscored,
-             model_version = COALESCE(excluded.model_version, model_version),
-             count = count + 1,
-             distinct_seqs = distinct_seqs + excluded.distinct_seqs,
-             min_seq = CASE WHEN min_seq IS NULL OR excluded.min_seq < min_seq
-                            THEN COALESCE(excluded.min_seq, min_seq) ELSE min_seq END,
-             max_seq = CASE WHEN max_seq IS NULL OR excluded.max_seq > max_seq
-                            THEN COALESCE(excluded.max_seq, max_seq) ELSE max_seq END,
-             last_seq = excluded.last_seq,
-             last_seen = excluded.last_seen,
-             anomalies = anomalies + excluded.anomalies,
-             score_sum = score_sum + excluded.score_sum,
-             score_count = score_count + excluded.score_count",
-    )?
-    .execute(params![
-        r.device_id.as_deref().unwrap_or(""),
-        i64::from(new_seq),
-        r.seq,
-        received_at_ms,
-        i64::from(r.anomaly == Some(true)),
-        r.score,
-        i64::from(!r.scored),
-        r.model_version,
-    ])?;
-    Ok(true)
+    Ok(out)
 }
+
+/// Inserts a record unless its id is already stored (then it changes nothing).
+const INSERT_RECORD: &str = "INSERT INTO records (record_id, device_id, seq, time_unix_nano,
+        score, anomaly, model_version, latency_us, scored, service_version, reading_json,
+        attrs_json, resource_id, body_json, received_at, contributions_json)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+    ON CONFLICT (record_id) DO NOTHING";
 
 fn stored_content(tx: &Transaction<'_>, record_id: &str) -> Result<Option<Content>, StoreError> {
     Ok(tx
@@ -265,44 +281,6 @@ fn stored_content(tx: &Transaction<'_>, record_id: &str) -> Result<Option<Conten
             })
         })
         .optional()?)
-}
-
-/// Keeps the largest loss counters a device has reported in a batch's resource: recorded
-/// readings it evicted before sending (`edge.outbox.evicted_total` and
-/// `edge.outbox.dead_letter_evicted_total`: each is a seq gap here) and readings it never
-/// recorded (the sum of `edge.dropped.*`: no seq was given to those).
-fn record_losses(
-    tx: &Transaction<'_>,
-    device: Option<&str>,
-    resource: &serde_json::Map<String, Json>,
-) -> Result<(), StoreError> {
-    let count = |key: &str| resource.get(key).and_then(Json::as_i64).unwrap_or(0).max(0);
-    let evicted = count(attr::EVICTED_TOTAL).saturating_add(count(attr::DEAD_LETTER_EVICTED_TOTAL));
-    let dropped = resource
-        .iter()
-        .filter(|(key, _)| key.starts_with(attr::DROPPED_PREFIX))
-        .map(|(_, v)| v.as_i64().unwrap_or(0).max(0))
-        .fold(0i64, i64::saturating_add);
-    if evicted == 0 && dropped == 0 {
-        return Ok(());
-    }
-    tx.prepare_cached(
-        "UPDATE devices SET reported_evicted = MAX(reported_evicted, ?2),
-                            reported_dropped = MAX(reported_dropped, ?3)
-         WHERE device_id = ?1",
-    )?
-    .execute(params![device.unwrap_or(""), evicted, dropped])?;
-    Ok(())
-}
-
-/// Adds one to a device's `duplicates` or `conflicts` column (`column` is one of those two).
-fn bump_device(tx: &Transaction<'_>, device: Option<&str>, column: &str) -> Result<(), StoreError> {
-    let sql = format!(
-        "INSERT INTO devices (device_id, {column}) VALUES (?1, 1)
-         ON CONFLICT (device_id) DO UPDATE SET {column} = {column} + 1"
-    );
-    tx.prepare_cached(&sql)?.execute([device.unwrap_or("")])?;
-    Ok(())
 }
 
 fn bump(conn: &Connection, name: &str, by: i64) -> Result<(), StoreError> {

@@ -17,6 +17,7 @@ pub(crate) mod fleet;
 mod ingest;
 mod read;
 mod schema;
+mod summary;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -60,6 +61,9 @@ pub enum StoreError {
     /// The blocking task running the query was cancelled or panicked.
     #[error("database task failed: {0}")]
     Task(String),
+    /// A value could not be written as JSON text for its column.
+    #[error("encoding a JSON column: {0}")]
+    Json(#[from] serde_json::Error),
     /// The PostgreSQL store failed (`--database-url`).
     #[error("postgres: {0}")]
     Postgres(#[from] crate::pg::PgError),
@@ -83,9 +87,10 @@ impl StoreError {
             ),
             StoreError::Task(_) => true,
             StoreError::Postgres(e) => e.is_transient(),
-            StoreError::CreateDir { .. } | StoreError::Schema { .. } | StoreError::Poisoned => {
-                false
-            }
+            StoreError::CreateDir { .. }
+            | StoreError::Schema { .. }
+            | StoreError::Poisoned
+            | StoreError::Json(_) => false,
         }
     }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use edge_anomaly::outbox::otlp::{encode, Origin};
 use edge_anomaly::outbox::{Entry, Record};
 
-/// Records per batch, as the device sends.
+/// Records per batch in the mixed load (the device's batch size before batches of 1,000).
 pub const BATCH: u64 = 100;
 
 /// What to run.
@@ -72,8 +72,13 @@ fn body(device: &str, records: &[Record]) -> String {
 }
 
 fn batch(device: &str, first: u64) -> String {
+    batch_of(device, first, BATCH)
+}
+
+/// A device's body of `size` scored records with seqs from `first`, as its encoder writes it.
+pub fn batch_of(device: &str, first: u64, size: u64) -> String {
     let records: Vec<_> =
-        (first..first + BATCH).map(|s| record(s, (s % 97) as f32 / 100.0)).collect();
+        (first..first + size).map(|s| record(s, (s % 97) as f32 / 100.0)).collect();
     body(device, &records)
 }
 
