@@ -66,7 +66,7 @@ export const ORT_SESSION_OPTIONS = { executionProviders: ['wasm'], graphOptimiza
 export async function ortSession(ort, bytes, features) {
   let s;
   try {
-    s = await ort.InferenceSession.create(bytes, ORT_SESSION_OPTIONS);
+    s = await ort.InferenceSession.create(bytes, { ...ORT_SESSION_OPTIONS }); // create() adds to the object it is given
   } catch (err) {
     throw new Error(`onnxruntime-web failed to load the model: ${err.message || err}`);
   }
