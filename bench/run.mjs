@@ -45,7 +45,7 @@ if (!['sample', 'uniform'].includes(opt.rows)) die(`--rows is sample or uniform,
 if (opt.rows !== 'sample' && !opt['warm-only']) die('--rows uniform goes with --warm-only (the other measurements need the sample rows)');
 const reps = Number(opt.reps);
 const cfg = {
-  reps, coldReps: Number(opt['cold-reps'] || reps), warmupCalls: 200, warmupBatchMs: 300, singleCalls: Number(opt['single-calls']), singleChunks: 10,
+  reps, coldReps: Number(opt['cold-reps'] || reps), warmupCalls: 200, warmupBatchMs: 300, singleCalls: Number(opt['single-calls']), singleChunks: 40,
   batchSizes: [64, 1024, 4096], minBatchMs: 300, batchBlockMs: 50, rows: opt.rows, rttCalls: Number(opt['rtt-calls']), correctnessRows: 32,
   sampleRows: 2000, chromiumJsFlags: opt['js-flags'],
   outbox: { reps: Number(opt['outbox-reps']), readings: 10_000, chunk: 100, singles: 1000 },
