@@ -54,10 +54,11 @@ export function ours(glue, bytes) {
 }
 
 /**
- * onnxruntime-web's session options, spelled out (they are its defaults, and the fastest of what
- * was tried: other optimization levels, the parallel executor, arena or memory pattern off, a
- * reused input tensor or preallocated output moved these models' rates by less than the noise;
- * see bench/README.md). Recorded in the results.
+ * onnxruntime-web's session options, spelled out: its documented defaults. (Left out, the two
+ * memory options reach the wasm session as false; on or off measured the same.) Other
+ * optimization levels, the parallel executor, a reused input tensor or a preallocated output
+ * moved these models' rates by less than the noise either (see bench/README.md). Recorded in the
+ * results.
  */
 export const ORT_SESSION_OPTIONS = { executionProviders: ['wasm'], graphOptimizationLevel: 'all', executionMode: 'sequential',
   enableCpuMemArena: true, enableMemPattern: true };
