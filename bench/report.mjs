@@ -196,7 +196,8 @@ export function markdown(r) {
   const c = r.config;
   const L = [];
   L.push(`Machine: ${r.machine.cpus} CPU (${r.machine.model_name}), Chromium ${r.machine.chromium} headless, Node ${r.machine.node}; `
-    + `commit ${r.commit}${r.worktree_dirty ? ' (with uncommitted changes)' : ''}, ${r.date.slice(0, 10)}. onnxruntime-web ${c.ort_web} `
+    + `commit ${r.commit}${r.worktree_dirty ? ' (with uncommitted changes)' : ''}, ${r.date.slice(0, 10)}`
+    + `${r.loadavg ? `; load average ${r.loadavg.join(' / ')}` : ''}. onnxruntime-web ${c.ort_web} `
     + '(wasm EP, 1 thread, SIMD). Median of ' + `${c.reps} repetitions (cold start: ${c.coldReps}); ${c.singleCalls} single-row calls, `
     + `batches run ≥ ${c.minBatchMs} ms. crossOriginIsolated: page ${r.isolation.page.crossOriginIsolated}, worker `
     + `${r.isolation.dedicated_worker.crossOriginIsolated}, service worker ${r.isolation.service_worker.crossOriginIsolated}; timer step `
