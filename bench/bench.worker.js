@@ -3,7 +3,7 @@
 // fresh worker sent `cold` loads only the engine under test, and the page gives every
 // (engine, model) pair a worker of its own (`setup` with one engine and one model).
 import { configureOrt, initOurs, ORT_MODULE, OUR_GLUE, ours, ortSession } from './engines.js';
-import { contributionsOnce, measureOnce, tile, timerResolutionUs, warmUp } from './measure.js';
+import { contributionsOnce, singleRowTimes, tile, timedBlock, timerResolutionUs, warmUp } from './measure.js';
 
 const now = () => performance.timeOrigin + performance.now(); // comparable with the page's clock
 let glue; let ort;
@@ -58,9 +58,17 @@ const handlers = {
     return { api, detail };
   },
 
-  async measure({ engine, model, kind, cfg }) {
+  /** `calls` single-row calls from sample row `start` on: per-call times and an untimed block (ms). */
+  async single({ engine, model, kind, calls, start }) {
     const m = models.get(model);
-    return measureOnce(scorers.get(`${engine}/${model}/${kind}`), m.sample, batchesFor(m, cfg), cfg);
+    return singleRowTimes(scorers.get(`${engine}/${model}/${kind}`), m.sample, calls, start);
+  },
+
+  /** One timed block of `n`-row batches, ≥ cfg.batchBlockMs; the page alternates the engines. */
+  async block({ engine, model, kind, n, cfg }) {
+    const m = models.get(model);
+    const batch = batchesFor(m, cfg).find(([size]) => size === n)[1];
+    return timedBlock(scorers.get(`${engine}/${model}/${kind}`), batch, n, cfg.batchBlockMs);
   },
 
   /** Model load with the runtime already up: bytes in hand -> ready -> first score (ms). */

@@ -53,18 +53,28 @@ export function ours(glue, bytes) {
   };
 }
 
+/**
+ * onnxruntime-web's session options, spelled out: its documented defaults. (Left out, the two
+ * memory options reach the wasm session as false; on or off measured the same.) Other
+ * optimization levels, the parallel executor, a reused input tensor or a preallocated output
+ * moved these models' rates by less than the noise either (see bench/README.md). Recorded in the
+ * results.
+ */
+export const ORT_SESSION_OPTIONS = { executionProviders: ['wasm'], graphOptimizationLevel: 'all', executionMode: 'sequential',
+  enableCpuMemArena: true, enableMemPattern: true };
+
 /** An onnxruntime-web session for `bytes`; input and output names come from the session. */
 export async function ortSession(ort, bytes, features) {
   let s;
   try {
-    s = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    s = await ort.InferenceSession.create(bytes, { ...ORT_SESSION_OPTIONS }); // create() adds to the object it is given
   } catch (err) {
     throw new Error(`onnxruntime-web failed to load the model: ${err.message || err}`);
   }
   const input = s.inputNames[0];
   const output = s.outputNames[0];
   return {
-    engine: 'ort', api: 'InferenceSession.run', detail: {}, features, isAsync: true,
+    engine: 'ort', api: 'InferenceSession.run', detail: { session_options: ORT_SESSION_OPTIONS }, features, isAsync: true,
     score: async (rows, n) => (await s.run({ [input]: new ort.Tensor('float32', rows, [n, features]) }))[output].data,
     free: () => s.release(),
   };

@@ -41,32 +41,51 @@ function rowViews(sample, features) {
   return rows;
 }
 
-/** Calls score(row) `calls` times (rows cycle), each timed, then once more as an untimed block. */
-export async function singleRow(scorer, sample, calls) {
+/**
+ * `calls` single-row calls from row `start` on (rows cycle), each timed, then the same calls again
+ * as one untimed block: the per-call times and the block's total, in ms. One call before the
+ * timing is not counted: the first call after the worker was idle is slower (the page times short
+ * chunks of calls, whose first call would otherwise reach the p99).
+ */
+export async function singleRowTimes(scorer, sample, calls, start = 0) {
   const rows = rowViews(sample, scorer.features);
+  const row = (i) => rows[(start + i) % rows.length];
   const per = new Float64Array(calls);
   let block;
   if (scorer.isAsync) {
+    await scorer.score(row(0), 1);
     for (let i = 0; i < calls; i++) {
       const t = performance.now();
-      await scorer.score(rows[i % rows.length], 1);
+      await scorer.score(row(i), 1);
       per[i] = performance.now() - t;
     }
     const t = performance.now();
-    for (let i = 0; i < calls; i++) await scorer.score(rows[i % rows.length], 1);
+    for (let i = 0; i < calls; i++) await scorer.score(row(i), 1);
     block = performance.now() - t;
   } else {
+    scorer.score(row(0), 1);
     for (let i = 0; i < calls; i++) {
       const t = performance.now();
-      scorer.score(rows[i % rows.length], 1);
+      scorer.score(row(i), 1);
       per[i] = performance.now() - t;
     }
     const t = performance.now();
-    for (let i = 0; i < calls; i++) scorer.score(rows[i % rows.length], 1);
+    for (let i = 0; i < calls; i++) scorer.score(row(i), 1);
     block = performance.now() - t;
   }
+  return { per, blockMs: block };
+}
+
+/** p50 and p99 of per-call times and the mean of the untimed calls, in µs (inputs in ms). */
+export function latency(per, blockMs, blockCalls) {
   const us = (ms) => ms * 1000;
-  return { p50_us: us(quantile(per, 0.5)), p99_us: us(quantile(per, 0.99)), block_mean_us: us(block / calls) };
+  return { p50_us: us(quantile(per, 0.5)), p99_us: us(quantile(per, 0.99)), block_mean_us: us(blockMs / blockCalls) };
+}
+
+/** Calls score(row) `calls` times (rows cycle), each timed, then once more as an untimed block. */
+export async function singleRow(scorer, sample, calls) {
+  const { per, blockMs } = await singleRowTimes(scorer, sample, calls);
+  return latency(per, blockMs, calls);
 }
 
 /** Rows per second scoring `batch` (n rows) repeatedly for at least `minMs`. */
@@ -80,6 +99,15 @@ export async function throughput(scorer, batch, n, minMs) {
     do { scorer.score(batch, n); calls++; elapsed = performance.now() - t; } while (elapsed < minMs || calls < 3);
   }
   return { rows_per_s: (calls * n) / (elapsed / 1000), calls, ms: elapsed };
+}
+
+/**
+ * One timed block: score `batch` (n rows) repeatedly for at least `minMs` (≥ 3 calls). The page
+ * alternates such blocks between the two engines' workers, so both see the same machine load.
+ */
+export async function timedBlock(scorer, batch, n, minMs) {
+  const { calls, ms } = await throughput(scorer, batch, n, minMs);
+  return { rows: calls * n, calls, ms };
 }
 
 /** Warm-up: `calls` single rows, then every batch size for `ms` (V8 tiers wasm up on hot code). */

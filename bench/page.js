@@ -1,7 +1,7 @@
 // The benchmark page: owns the workers and the service worker and exposes `window.bench`, whose
 // steps bench/run.mjs calls one by one through playwright. It returns raw repetitions; medians,
 // ratios and the table are computed in Node (run.mjs). Progress goes to the console.
-import { quantile, timerResolutionUs } from './measure.js';
+import { latency, quantile, timerResolutionUs } from './measure.js';
 
 const log = (...a) => console.log('[bench]', ...a);
 const nowAbs = () => performance.timeOrigin + performance.now();
@@ -73,11 +73,36 @@ async function warmRun() {
   }
   for (let r = 0; r < cfg.reps; r++) {
     for (const [model, kind] of combos) {
-      for (const engine of r % 2 ? ['ort', 'ours'] : ['ours', 'ort']) {
-        log(`rep ${r + 1}/${cfg.reps} ${engine} ${model}/${kind}`);
-        const slot = out[`${model}/${kind}`][engine];
-        slot.reps.push(await workers.get(`${engine}/${model}/${kind}`).call('measure', { engine, model, kind, cfg }));
+      log(`rep ${r + 1}/${cfg.reps} ${model}/${kind}`);
+      const order = r % 2 ? ['ort', 'ours'] : ['ours', 'ort'];
+      const call = (engine, cmd, args = {}) => workers.get(`${engine}/${model}/${kind}`).call(cmd, { engine, model, kind, cfg, ...args });
+      const rep = { ours: { batch: {} }, ort: { batch: {} } };
+      // Single rows in chunks of the calls, alternating between the engines as the batches below do.
+      const single = { ours: { per: [], blockMs: 0 }, ort: { per: [], blockMs: 0 } };
+      const chunk = Math.ceil(cfg.singleCalls / cfg.singleChunks);
+      for (let round = 0; round < cfg.singleChunks; round++) {
+        for (const engine of round % 2 ? [...order].reverse() : order) {
+          const t = await call(engine, 'single', { calls: chunk, start: round * chunk });
+          single[engine].per.push(...t.per);
+          single[engine].blockMs += t.blockMs;
+        }
       }
+      for (const engine of order) rep[engine].single = latency(single[engine].per, single[engine].blockMs, single[engine].per.length);
+      for (const n of cfg.batchSizes) {
+        // Timed blocks of the same rows, alternating between the engines (who goes first swaps
+        // every round) until each has run ≥ minBatchMs: a burst of load from elsewhere on the
+        // machine lands on both, not on whichever engine happened to be running.
+        const sum = { ours: { rows: 0, ms: 0 }, ort: { rows: 0, ms: 0 } };
+        for (let round = 0; sum.ours.ms < cfg.minBatchMs || sum.ort.ms < cfg.minBatchMs; round++) {
+          for (const engine of round % 2 ? [...order].reverse() : order) {
+            const b = await call(engine, 'block', { n });
+            sum[engine].rows += b.rows;
+            sum[engine].ms += b.ms;
+          }
+        }
+        for (const engine of order) rep[engine].batch[n] = sum[engine].rows / (sum[engine].ms / 1000);
+      }
+      for (const engine of order) out[`${model}/${kind}`][engine].reps.push(rep[engine]);
     }
   }
   // Model load with the runtime up (a second engine in the same worker), after the timed loops.

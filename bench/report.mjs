@@ -30,12 +30,12 @@ function size(root, urlPath) {
   return { file: urlPath.replace(/^\//, ''), raw_bytes: bytes.length, gzip9_bytes: gzipSync(bytes, { level: 9 }).length };
 }
 
-export function aggregate(raw, root) {
+/** The warm measurements of both engines: medians over repetitions, ratios, correctness. */
+export function warmSummary(rawWarm) {
   const warm = {}; const correctness = {};
   const ratios = { single_row_p50_ort_over_ours: {}, single_row_p99_ort_over_ours: {},
-    single_row_block_mean_ort_over_ours: {}, batch_rows_per_s_ours_over_ort: {}, load_to_first_score_ort_over_ours: {},
-    cold_worker_to_first_score_ort_over_ours: {} };
-  for (const [key, engines] of Object.entries(raw.warm)) {
+    single_row_block_mean_ort_over_ours: {}, batch_rows_per_s_ours_over_ort: {}, load_to_first_score_ort_over_ours: {} };
+  for (const [key, engines] of Object.entries(rawWarm)) {
     warm[key] = {};
     for (const [engine, r] of Object.entries(engines)) {
       const m = medians(r.reps);
@@ -49,16 +49,23 @@ export function aggregate(raw, root) {
     ratios.single_row_p50_ort_over_ours[key] = ort.single_row_us.p50_us / ours.single_row_us.p50_us;
     ratios.single_row_p99_ort_over_ours[key] = ort.single_row_us.p99_us / ours.single_row_us.p99_us;
     ratios.single_row_block_mean_ort_over_ours[key] = ort.single_row_us.block_mean_us / ours.single_row_us.block_mean_us;
+    // Per repetition first: within one the engines ran in alternating blocks, under the same load.
     ratios.batch_rows_per_s_ours_over_ort[key] = Object.fromEntries(Object.keys(ours.batch_rows_per_s)
-      .map((n) => [n, ours.batch_rows_per_s[n] / ort.batch_rows_per_s[n]]));
+      .map((n) => [n, median(ours.reps.map((x, i) => x.batch[n] / ort.reps[i].batch[n]))]));
     ratios.load_to_first_score_ort_over_ours[key] = ort.load_ms.first_score_ms / ours.load_ms.first_score_ms;
     correctness[key] = { ours_vs_ort: maxRelDiff(engines.ours.scores, engines.ort.scores) };
     if (key.endsWith('/int8')) { // context: how far each int8 run is from ORT's f32 scores
-      const f32 = raw.warm[key.replace(/int8$/, 'f32')].ort.scores;
+      const f32 = rawWarm[key.replace(/int8$/, 'f32')].ort.scores;
       correctness[key].ours_vs_ort_f32 = maxRelDiff(engines.ours.scores, f32);
       correctness[key].ort_vs_ort_f32 = maxRelDiff(engines.ort.scores, f32);
     }
   }
+  return { results: { warm, correctness }, ratios };
+}
+
+export function aggregate(raw, root) {
+  const { results: { warm, correctness }, ratios } = warmSummary(raw.warm);
+  ratios.cold_worker_to_first_score_ort_over_ours = {};
   const cold = {};
   for (const [key, reps] of Object.entries(raw.cold)) cold[key] = { median: medians(reps), first_rep: reps[0], reps };
   for (const kind of ['f32', 'int8']) {
@@ -139,18 +146,15 @@ const rate = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFix
 const ratio = (x) => `${x.toFixed(2)}×`;
 const human = (b) => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : `${(b / 1e3).toFixed(1)} kB`);
 
-export function markdown(r) {
-  const { warm, cold, round_trip_us: rtt, service_worker: sw, sizes, correctness } = r.results;
+/** The warm table (both engines, dedicated workers) and its notes, as lines. */
+function warmTable(r) {
+  const { warm } = r.results;
   const c = r.config;
   const L = [];
-  L.push(`Machine: ${r.machine.cpus} CPU (${r.machine.model_name}), Chromium ${r.machine.chromium} headless, Node ${r.machine.node}; `
-    + `commit ${r.commit}${r.worktree_dirty ? ' (with uncommitted changes)' : ''}, ${r.date.slice(0, 10)}. onnxruntime-web ${c.ort_web} `
-    + '(wasm EP, 1 thread, SIMD). Median of ' + `${c.reps} repetitions (cold start: ${c.coldReps}); ${c.singleCalls} single-row calls, `
-    + `batches run ≥ ${c.minBatchMs} ms. crossOriginIsolated: page ${r.isolation.page.crossOriginIsolated}, worker `
-    + `${r.isolation.dedicated_worker.crossOriginIsolated}, service worker ${r.isolation.service_worker.crossOriginIsolated}; timer step `
-    + `${f(r.isolation.dedicated_worker.timerResolutionUs, 1)} µs (worker), ${f(r.isolation.service_worker.timerResolutionUs, 1)} µs (service worker).`
-    + (c.chromiumJsFlags ? ` V8 flags: \`${c.chromiumJsFlags}\`.` : ' Default V8 flags.'));
-  L.push('', 'Warm, in dedicated workers (one per engine and model). Ratio > 1 means ours is better (ORT time / our time, our rate / ORT rate).', '');
+  L.push('', 'Warm, in dedicated workers (one per engine and model). Ratio > 1 means ours is better (ORT time / our time, our rate / ORT rate; '
+    + (c.batchBlockMs ? 'for batches, the median over repetitions of each repetition\'s ratio). ' : 'of the medians). ')
+    + (c.batchBlockMs ? `Batches: the same ${c.rows === 'uniform' ? 'synthetic rows (uniform in [-1, 1))' : 'sample rows'} for both engines, `
+      + `timed in blocks of ≥ ${c.batchBlockMs} ms that alternate between the engines until each has run ≥ ${c.minBatchMs} ms per size.` : ''), '');
   L.push('| model | metric | ours | ORT-web | ratio |', '|---|---|---|---|---|');
   for (const [key, { ours, ort }] of Object.entries(warm)) {
     const row = (metric, a, b, x) => L.push(`| ${key} | ${metric} | ${a} | ${b} | ${ratio(x)} |`);
@@ -158,22 +162,48 @@ export function markdown(r) {
       row(name, f(ours.single_row_us[k]), f(ort.single_row_us[k]), ort.single_row_us[k] / ours.single_row_us[k]);
     }
     for (const n of Object.keys(ours.batch_rows_per_s)) {
-      row(`batch ${n} (rows/s)`, rate(ours.batch_rows_per_s[n]), rate(ort.batch_rows_per_s[n]), ours.batch_rows_per_s[n] / ort.batch_rows_per_s[n]);
+      row(`batch ${n} (rows/s)`, rate(ours.batch_rows_per_s[n]), rate(ort.batch_rows_per_s[n]), r.ratios.batch_rows_per_s_ours_over_ort[key][n]);
     }
     row('load: bytes → first score (ms)', f(ours.load_ms.first_score_ms, 2), f(ort.load_ms.first_score_ms, 2),
       ort.load_ms.first_score_ms / ours.load_ms.first_score_ms);
   }
-  // Flag unstable rates: a spread this wide between repetitions is a change of regime, not noise.
+  // Flag wide spreads between repetitions. The engines run in alternating blocks, so load from
+  // elsewhere on the machine reaches both: a spread one engine shows and the other does not is its own.
   for (const [key, engines] of Object.entries(warm)) {
     for (const [engine, w] of Object.entries(engines)) {
       const sizes = Object.keys(w.batch_rows_per_s).filter((k) => w.batch_rows_per_s_best_rep[k] / w.batch_rows_per_s_worst_rep[k] > 1.5);
       if (sizes.length) {
         L.push('', `Unstable: ${engine === 'ours' ? 'our' : 'ORT-web\'s'} ${key} batch rate ranged over the repetitions `
           + sizes.map((n) => `${rate(w.batch_rows_per_s_worst_rep[n])}–${rate(w.batch_rows_per_s_best_rep[n])} (batch ${n}, median ${rate(w.batch_rows_per_s[n])})`).join(', ')
-          + ' rows/s: a change of regime, not noise (see bench/README.md).');
+          + ' rows/s (see bench/README.md).');
       }
     }
   }
+  return L;
+}
+
+/** The table of a `--warm-only` run, with its machine line. */
+export function warmMarkdown(r) {
+  const c = r.config;
+  return [`Machine: ${r.machine.cpus} CPU (${r.machine.model_name}), Chromium ${r.machine.chromium} headless; commit ${r.commit}`
+    + `${r.worktree_dirty ? ' (with uncommitted changes)' : ''}, ${r.date.slice(0, 10)}; load average ${r.loadavg.join(' / ')}. `
+    + `onnxruntime-web ${c.ort_web} (wasm EP, 1 thread, SIMD). Median of ${c.reps} repetitions; ${c.singleCalls} single-row calls.`
+    + (c.chromiumJsFlags ? ` V8 flags: \`${c.chromiumJsFlags}\`.` : ' Default V8 flags.'), ...warmTable(r)].join('\n');
+}
+
+export function markdown(r) {
+  const { cold, round_trip_us: rtt, service_worker: sw, sizes, correctness } = r.results;
+  const c = r.config;
+  const L = [];
+  L.push(`Machine: ${r.machine.cpus} CPU (${r.machine.model_name}), Chromium ${r.machine.chromium} headless, Node ${r.machine.node}; `
+    + `commit ${r.commit}${r.worktree_dirty ? ' (with uncommitted changes)' : ''}, ${r.date.slice(0, 10)}`
+    + `${r.loadavg ? `; load average ${r.loadavg.join(' / ')}` : ''}. onnxruntime-web ${c.ort_web} `
+    + '(wasm EP, 1 thread, SIMD). Median of ' + `${c.reps} repetitions (cold start: ${c.coldReps}); ${c.singleCalls} single-row calls, `
+    + `batches run ≥ ${c.minBatchMs} ms. crossOriginIsolated: page ${r.isolation.page.crossOriginIsolated}, worker `
+    + `${r.isolation.dedicated_worker.crossOriginIsolated}, service worker ${r.isolation.service_worker.crossOriginIsolated}; timer step `
+    + `${f(r.isolation.dedicated_worker.timerResolutionUs, 1)} µs (worker), ${f(r.isolation.service_worker.timerResolutionUs, 1)} µs (service worker).`
+    + (c.chromiumJsFlags ? ` V8 flags: \`${c.chromiumJsFlags}\`.` : ' Default V8 flags.'));
+  L.push(...warmTable(r));
   L.push('', 'Cold start: page `new Worker()` → model loaded / → first score (fresh worker each time, nothing cached: '
     + 'includes fetching and compiling the engine\'s wasm).', '');
   L.push('| model | engine | → loaded (ms) | → first score (ms) | of which runtime start (ms) | model load (ms) | first repetition → first score (ms) |',

@@ -5,6 +5,8 @@
 // same models. Writes bench/results/latest.json (+ a dated copy under target/bench/) and prints
 // a markdown table (bench/report.mjs).
 // Usage: node bench/run.mjs [--skip-build] [--reps 5] [--cold-reps N] [--js-flags=--no-wasm-deopt]
+//        node bench/run.mjs --warm-only [--rows uniform]   (only the warm comparison; leaves
+//          bench/results/latest.json alone)
 //        node bench/run.mjs --table   (reprint the table of bench/results/latest.json)
 //        node bench/run.mjs --contributions-only   (explain and repair against plain scoring only;
 //          leaves bench/results/latest.json alone)
@@ -16,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs'; // the e2e tests' launch flags
-import { aggregate, CONTRIBUTIONS_TARGET, contributionsMarkdown, contributionsSummary, markdown } from './report.mjs';
+import { aggregate, CONTRIBUTIONS_TARGET, contributionsMarkdown, contributionsSummary, markdown, warmMarkdown, warmSummary } from './report.mjs';
 import { startServer } from './server.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -36,11 +38,15 @@ const { values: opt } = parseArgs({ options: {
   'js-flags': { type: 'string', default: '' }, // V8 flags for Chromium, e.g. --no-wasm-deopt
   table: { type: 'boolean', default: false }, // only print the table of bench/results/latest.json
   'contributions-only': { type: 'boolean', default: false },
+  'warm-only': { type: 'boolean', default: false }, // only the warm measurements, both engines
+  rows: { type: 'string', default: 'sample' }, // 'uniform': synthetic rows instead of the sample's
 } });
+if (!['sample', 'uniform'].includes(opt.rows)) die(`--rows is sample or uniform, not ${opt.rows}`);
+if (opt.rows !== 'sample' && !opt['warm-only']) die('--rows uniform goes with --warm-only (the other measurements need the sample rows)');
 const reps = Number(opt.reps);
 const cfg = {
-  reps, coldReps: Number(opt['cold-reps'] || reps), warmupCalls: 200, warmupBatchMs: 300, singleCalls: Number(opt['single-calls']),
-  batchSizes: [64, 1024, 4096], minBatchMs: 300, rttCalls: Number(opt['rtt-calls']), correctnessRows: 32,
+  reps, coldReps: Number(opt['cold-reps'] || reps), warmupCalls: 200, warmupBatchMs: 300, singleCalls: Number(opt['single-calls']), singleChunks: 40,
+  batchSizes: [64, 1024, 4096], minBatchMs: 300, batchBlockMs: 50, rows: opt.rows, rttCalls: Number(opt['rtt-calls']), correctnessRows: 32,
   sampleRows: 2000, chromiumJsFlags: opt['js-flags'],
   outbox: { reps: Number(opt['outbox-reps']), readings: 10_000, chunk: 100, singles: 1000 },
   contributions: { batchSizes: [1, 1024, 4096], target: CONTRIBUTIONS_TARGET },
@@ -86,9 +92,23 @@ function model(name, dir) {
   const cols = header.split(',');
   const idx = meta.features.map((f) => cols.indexOf(f));
   if (idx.includes(-1)) die(`${dir}/sample.csv lacks some of the model's features ${meta.features}`);
-  const sample = lines.slice(0, cfg.sampleRows).flatMap((l) => { const v = l.split(','); return idx.map((i) => Number(v[i])); });
+  let sample = lines.slice(0, cfg.sampleRows).flatMap((l) => { const v = l.split(','); return idx.map((i) => Number(v[i])); });
+  if (cfg.rows === 'uniform') sample = uniformRows(sample.length);
   return { name, features: meta.features.length, sample, f32: `/${dir}/model.f32.onnx`, int8: `/${dir}/model.int8.onnx`,
     threshold: meta.threshold, mean: meta.normalization?.mean, std: meta.normalization?.std };
+}
+
+/**
+ * `count` values uniform in [-1, 1) from a fixed seed: synthetic rows, to see how an engine's rate
+ * depends on the rows (onnxruntime-web's does, see bench/README.md). In raw units most columns
+ * of these models then clip to the same value, so the rows are nearly identical.
+ */
+function uniformRows(count) {
+  let x = 0x2545f491;
+  return Array.from({ length: count }, () => {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5; // xorshift32
+    return ((x >>> 0) / 2 ** 31) - 1;
+  });
 }
 
 /** Runs one page step; a step that hangs fails the run instead of waiting forever. */
@@ -123,6 +143,13 @@ async function measure(models) {
     if (opt['contributions-only']) {
       const { page } = await openPage('contributions');
       raw.contributions = await step(page, 'contributions against plain scoring (dedicated workers)', () => window.bench.contributions());
+      return raw;
+    }
+    if (opt['warm-only']) {
+      const { page, setup } = await openPage('warm');
+      raw.setup = setup;
+      ({ results: raw.warm, worker: raw.setup.worker } = await step(page, 'warm measurements (dedicated workers)',
+        () => window.bench.warmRun(), null, 600_000));
       return raw;
     }
     // Cold starts first, in a process of their own: a live instance of an engine's wasm elsewhere
@@ -181,6 +208,9 @@ async function main() {
   if (!opt['skip-build']) build();
   if (!existsSync(join(PKG, 'edge_anomaly_bg.wasm'))) die(`${PKG}/edge_anomaly_bg.wasm is missing: run without --skip-build`);
   const only = opt['contributions-only'];
+  const ortConfig = { ort_web: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
+    ort_options: { executionProviders: ['wasm'], numThreads: 1, simd: 'default (on)', proxy: false,
+      session: 'results.warm.*.ort.session_options', input: 'a new ort.Tensor per call' } };
   if (!only) seedModel();
   const models = [model('shuttle', 'models/shuttle'), ...(only ? [] : [model('seed16', 'target/bench/models/seed16')])];
   const started = Date.now();
@@ -195,13 +225,22 @@ async function main() {
     console.log(contributionsMarkdown(result));
     return console.error(`bench: wrote ${file}`);
   }
+  if (opt['warm-only']) {
+    const result = { machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
+      worktree_dirty: output('git', ['status', '--porcelain', '--untracked-files=no']) !== '', loadavg: loadavg(),
+      config: { ...cfg, models: models.map(({ name, features, f32, int8 }) => ({ name, features, f32, int8 })), ...ortConfig },
+      isolation: { dedicated_worker: raw.setup.worker }, ...warmSummary(raw.warm) };
+    const file = join(OUT, `warm-${result.date.replace(/[:.]/g, '-')}.json`);
+    mkdirSync(OUT, { recursive: true });
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(warmMarkdown(result));
+    return console.error(`bench: wrote ${file}`);
+  }
   const status = output('git', ['status', '--porcelain', '--untracked-files=no']);
   const result = {
     machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
     worktree_dirty: status !== '', duration_s: Math.round((Date.now() - started) / 1000), loadavg: loadavg(),
-    config: { ...cfg, models: models.map(({ name, features, f32, int8 }) => ({ name, features, f32, int8 })),
-      ort_web: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
-      ort_options: { executionProviders: ['wasm'], numThreads: 1, simd: 'default (on)', proxy: false } },
+    config: { ...cfg, models: models.map(({ name, features, f32, int8 }) => ({ name, features, f32, int8 })), ...ortConfig },
     ...aggregate(raw, ROOT),
   };
   const json = `${JSON.stringify(result, null, 2)}\n`;
