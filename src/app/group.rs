@@ -8,12 +8,6 @@
 //! request alone is handled as before, and each request is still answered only after the
 //! transaction holding its readings has committed — durability is unchanged.
 //!
-//! Up to [`MAX_WRITES`] groups are written at once: while one group's transaction commits, the
-//! next is scored and its transaction opened, so the store starts on it as soon as the first is
-//! done instead of after a round trip through the page. The store runs the two transactions one
-//! after the other (they touch the same stores), in the order they were opened, so seqs follow
-//! the order of the groups and each group's answer still waits for its own commit.
-//!
 //! A group holds requests of one reading width whose ids (all given or none) match their
 //! readings; anything else goes alone, so its refusal is its own. If a group's write fails,
 //! every request in it gets that failure ([`AppError::Grouped`]), its readings counted once.
@@ -28,9 +22,6 @@ use crate::outbox::{Env, OutboxStore, Transport};
 
 /// Most readings one group records.
 pub const MAX_GROUP_READINGS: usize = 4096;
-
-/// Most groups being written at once (see the module docs).
-pub const MAX_WRITES: usize = 2;
 
 /// One request waiting for its reply.
 struct Waiting {
@@ -60,11 +51,11 @@ impl Waiting {
     }
 }
 
-/// The queue of requests and how many groups are being written.
+/// The queue of requests and whether one of them is writing.
 #[derive(Default)]
 pub(super) struct ScoreGroup {
     queue: RefCell<VecDeque<Waiting>>,
-    writing: Cell<usize>,
+    writing: Cell<bool>,
 }
 
 impl ScoreGroup {
@@ -106,9 +97,7 @@ where
     ) -> Result<ScoreReply, AppError> {
         let (reply, answer) = oneshot::channel();
         self.group.queue.borrow_mut().push_back(Waiting { rows, features, ids, reply });
-        let writing = self.group.writing.get();
-        if writing < MAX_WRITES {
-            self.group.writing.set(writing + 1);
+        if !self.group.writing.replace(true) {
             loop {
                 let group = self.group.next();
                 if group.is_empty() {
@@ -116,7 +105,7 @@ where
                 }
                 self.write_group(group).await;
             }
-            self.group.writing.set(self.group.writing.get().saturating_sub(1));
+            self.group.writing.set(false);
         }
         answer.await.unwrap_or_else(|_| {
             Err(AppError::Grouped { code: "INTERNAL", message: "the write was abandoned".into() })
