@@ -3,7 +3,7 @@
 // sent with each message, inside event.waitUntil (port messages alone would not keep the worker
 // alive). Listeners are registered synchronously; no fetch handler, so page loads are untouched.
 // The `outbox` command measures the product's EdgeApp (score → IndexedDB outbox → OTLP flush)
-// against the bench server's telemetry sink.
+// against the bench server's telemetry sink, or the real collector behind the server's `/collector`.
 import * as glue from '/target/bench/pkg/edge_anomaly.js';
 import { initOurs, ours } from './engines.js';
 import { measureOnce, tile, timerResolutionUs, warmUp } from './measure.js';
@@ -46,9 +46,10 @@ const handlers = {
    * one after another, then `singles` more with up to `IN_FLIGHT` of them pending at once (a page
    * streaming readings faster than a commit: the app records those that arrive during a write
    * together), are scored and written to a fresh IndexedDB outbox; then the endpoint comes back and we flush
-   * until the outbox is empty. Rates include scoring (the product never writes unscored).
+   * until the outbox is empty, to `up` (the sink, `/sink/up`, or the real collector, `/collector`).
+   * Rates include scoring (the product never writes unscored).
    */
-  async outbox(s, { sample, readings, chunk, singles, origin }) {
+  async outbox(s, { sample, readings, chunk, singles, origin, up = '/sink/up' }) {
     const features = s.int8.features;
     const app = await glue.EdgeApp.open(`bench-outbox-${Date.now()}-${Math.random()}`, `${origin}/sink/down`, 'bench', 0);
     const pkg = await fetchPackage((name) => fetch(`/models/shuttle/${name}`));
@@ -70,7 +71,7 @@ const handlers = {
     const total = readings + 2 * singles;
     const before = await queued();
     if (before !== total) throw new Error(`outbox holds ${before} records, expected ${total}`);
-    app.configure(`${origin}/sink/up`, undefined);
+    app.configure(`${origin}${up}`, undefined);
     t = performance.now();
     let flushes = 0;
     while (await queued() > 0) {
@@ -78,7 +79,7 @@ const handlers = {
       await app.networkRestored();
     }
     const flush_s = (performance.now() - t) / 1000;
-    return { readings, chunk, singles, flushes,
+    return { readings, chunk, singles, flushes, up, device_id: app.deviceId,
       write_batched_records_per_s: readings / chunked_s, write_single_records_per_s: singles / singles_s,
       write_streamed_records_per_s: singles / streamed_s, in_flight: IN_FLIGHT,
       flush_records_per_s: total / flush_s };

@@ -209,11 +209,11 @@ async function swMeasure(kind) {
   return { ...res, scores };
 }
 
-/** One repetition of the outbox measurement in the service worker (shuttle sample rows). */
-function swOutbox() {
+/** One repetition of the outbox measurement in the service worker (shuttle sample rows), drained to `up`. */
+function swOutbox(up) {
   const m = config.models.find((x) => x.name === 'shuttle');
   const { readings, chunk, singles } = config.cfg.outbox;
-  return swCall('outbox', { sample: Float32Array.from(m.sample), readings, chunk, singles, origin: location.origin });
+  return swCall('outbox', { sample: Float32Array.from(m.sample), readings, chunk, singles, origin: location.origin, up });
 }
 
 window.bench = { setup, warmRun, contributions, cold, rttWorker, swSetup, rttSw, swMeasure, swOutbox };

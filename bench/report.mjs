@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-/** Median of each numeric field over a list of same-shaped objects (recursively). */
-function medians(list) {
+/** Median of each numeric field over a list of same-shaped objects (recursively); other fields as in the first. */
+export function medians(list) {
   const out = {};
   for (const k of Object.keys(list[0])) {
-    out[k] = typeof list[0][k] === 'number' ? median(list.map((x) => x[k])) : medians(list.map((x) => x[k]));
+    const v = list[0][k];
+    out[k] = typeof v === 'number' ? median(list.map((x) => x[k])) : v && typeof v === 'object' ? medians(list.map((x) => x[k])) : v;
   }
   return out;
 }
@@ -92,8 +93,32 @@ export function aggregate(raw, root) {
   const isolation = { page: raw.setup.page, dedicated_worker: { crossOriginIsolated: raw.setup.worker.crossOriginIsolated,
     timerResolutionUs: raw.setup.worker.timerResolutionUs }, service_worker: raw.sw.info };
   const outbox = raw.outbox?.length ? { median: medians(raw.outbox), reps: raw.outbox } : null;
+  const outboxCollector = raw.outbox_collector?.length ? { median: medians(raw.outbox_collector), reps: raw.outbox_collector } : null;
   const contributions = raw.contributions ? contributionsSummary(raw.contributions) : null;
-  return { isolation, results: { warm, cold, round_trip_us, service_worker, sizes, correctness, outbox, contributions }, ratios };
+  return { isolation, results: { warm, cold, round_trip_us, service_worker, sizes, correctness, outbox,
+    outbox_collector: outboxCollector, contributions }, ratios };
+}
+
+/** The outbox table of a results JSON (`results.outbox`, and `results.outbox_collector` when present). */
+export function outboxMarkdown(r) {
+  const ob = r.results.outbox;
+  const real = r.results.outbox_collector;
+  const m = ob.median;
+  const L = [`Outbox (the product's EdgeApp in the service worker, shuttle int8; median of ${ob.reps.length}): collector away (503), `
+    + `${m.readings.toLocaleString('en-US')} readings in calls of ${m.chunk} and ${m.singles.toLocaleString('en-US')} single-reading calls `
+    + 'scored and written to a fresh IndexedDB outbox; then the endpoint answers and the outbox is flushed until empty. '
+    + `The sink decodes each OTLP batch and answers 200 without storing (${m.sink.requests} requests, `
+    + `${human(m.sink.wire_bytes)} on the wire; every record arrived, distinct ids checked)`
+    + (real ? `; the real collector stores them in SQLite (every record stored, counted in its \`/api/stats\`).` : '.'), ''];
+  const both = (k) => (real ? ` | ${f(real.median[k])}` : '');
+  L.push(`| outbox | records/s (sink)${real ? ' | records/s (collector run)' : ''} |`, `|---|---${real ? '|---' : ''}|`);
+  L.push(`| write, ${m.chunk} readings per call (incl. scoring) | ${f(m.write_batched_records_per_s)}${both('write_batched_records_per_s')} |`);
+  L.push(`| write, 1 reading per call, each awaited (incl. scoring) | ${f(m.write_single_records_per_s)}${both('write_single_records_per_s')} |`);
+  if (m.write_streamed_records_per_s) {
+    L.push(`| write, 1 reading per call, ${m.in_flight} pending at once (group commit; incl. scoring) | ${f(m.write_streamed_records_per_s)}${both('write_streamed_records_per_s')} |`);
+  }
+  L.push(`| flush until empty (to the sink / to the collector) | ${f(m.flush_records_per_s)}${both('flush_records_per_s')} |`);
+  return L.join('\n');
 }
 
 /** Slowest `explain` may be, as a share of the plain path's rows/s. */
@@ -225,20 +250,7 @@ export function markdown(r) {
     L.push(`| in the service worker, shuttle/${kind}, single row (µs; mean of block ${f(s.single_row_us.block_mean_us)}) | ${f(s.single_row_us.p50_us)} | ${f(s.single_row_us.p99_us)} |`);
     L.push(`| in the service worker, shuttle/${kind}, batch ${Object.entries(s.batch_rows_per_s).map(([n, x]) => `${n}: ${rate(x)}`).join(', ')} rows/s | | |`);
   }
-  const ob = r.results.outbox;
-  if (ob) {
-    const m = ob.median;
-    L.push('', `Outbox (the product's EdgeApp in the service worker, shuttle int8; median of ${ob.reps.length}): collector away (503), `
-      + `${m.readings.toLocaleString('en-US')} readings in calls of ${m.chunk} and ${m.singles.toLocaleString('en-US')} single-reading calls `
-      + 'scored and written to a fresh IndexedDB outbox; then the endpoint answers and the outbox is flushed until empty. '
-      + `The sink decodes each OTLP batch and answers 200 without storing (${m.sink.requests} requests, `
-      + `${human(m.sink.wire_bytes)} on the wire; every record arrived, distinct ids checked).`, '');
-    L.push('| outbox | records/s |', '|---|---|');
-    L.push(`| write, ${m.chunk} readings per call (incl. scoring) | ${f(m.write_batched_records_per_s)} |`);
-    L.push(`| write, 1 reading per call, each awaited (incl. scoring) | ${f(m.write_single_records_per_s)} |`);
-    if (m.write_streamed_records_per_s) L.push(`| write, 1 reading per call, ${m.in_flight} pending at once (group commit; incl. scoring) | ${f(m.write_streamed_records_per_s)} |`);
-    L.push(`| flush to the endpoint until empty | ${f(m.flush_records_per_s)} |`);
-  }
+  if (r.results.outbox) L.push('', outboxMarkdown(r));
   if (r.results.contributions) L.push('', contributionsTable(r.results.contributions));
   L.push('', '| wasm | raw | gzip -9 |', '|---|---|---|');
   L.push(`| ours (\`${sizes.ours.file}\`) | ${human(sizes.ours.raw_bytes)} | ${human(sizes.ours.gzip9_bytes)} |`);

@@ -10,15 +10,17 @@
 //        node bench/run.mjs --table   (reprint the table of bench/results/latest.json)
 //        node bench/run.mjs --contributions-only   (explain and repair against plain scoring only;
 //          leaves bench/results/latest.json alone)
+//        node bench/run.mjs --outbox-only [--collector BIN] [--pkg DIR]   (the outbox only, also drained
+//          to the real collector BIN; DIR: another build's wasm-bindgen output; leaves latest.json alone)
 // Honours CARGO_TARGET_DIR for the wasm build; the wasm-bindgen output always goes to target/bench/pkg.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg as osLoadavg } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg as osLoadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs'; // the e2e tests' launch flags
-import { aggregate, CONTRIBUTIONS_TARGET, contributionsMarkdown, contributionsSummary, markdown, warmMarkdown, warmSummary } from './report.mjs';
+import { aggregate, CONTRIBUTIONS_TARGET, contributionsMarkdown, contributionsSummary, markdown, medians, outboxMarkdown, warmMarkdown, warmSummary } from './report.mjs';
 import { startServer } from './server.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -40,6 +42,9 @@ const { values: opt } = parseArgs({ options: {
   'contributions-only': { type: 'boolean', default: false },
   'warm-only': { type: 'boolean', default: false }, // only the warm measurements, both engines
   rows: { type: 'string', default: 'sample' }, // 'uniform': synthetic rows instead of the sample's
+  'outbox-only': { type: 'boolean', default: false },
+  collector: { type: 'string' }, // the collector binary: the outbox is also drained to it
+  pkg: { type: 'string' }, // serve this wasm-bindgen output instead of target/bench/pkg (no build)
 } });
 if (!['sample', 'uniform'].includes(opt.rows)) die(`--rows is sample or uniform, not ${opt.rows}`);
 if (opt.rows !== 'sample' && !opt['warm-only']) die('--rows uniform goes with --warm-only (the other measurements need the sample rows)');
@@ -123,8 +128,57 @@ async function step(page, label, fn, arg, timeoutMs = 300_000) {
   }
 }
 
+/** Starts the real collector `bin` on a free port with a fresh SQLite file; resolves to { url, stop }. */
+async function startCollector(bin) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-collector-'));
+  const child = spawn(bin, ['--addr', '127.0.0.1:0', '--db', join(dir, 'telemetry.sqlite'), '--static', join(dir, 'none'),
+    '--releases', join(dir, 'releases')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((ok, fail) => {
+    let seen = '';
+    child.once('exit', (code) => fail(new Error(`collector exited with ${code}`)));
+    child.stdout.on('data', (chunk) => {
+      seen += chunk;
+      const m = seen.match(/listening on (http:\/\/[^/\s]+)/);
+      if (m) ok(m[1]);
+    });
+  });
+  child.removeAllListeners('exit');
+  const stop = () => new Promise((ok) => { child.once('exit', ok); child.kill('SIGTERM'); }).then(() => rmSync(dir, { recursive: true, force: true }));
+  return { url, stop };
+}
+
+/** Records the collector has stored, all devices. */
+async function collectorStored(url) {
+  const r = await fetch(`${url}/api/stats`);
+  if (!r.ok) throw new Error(`collector /api/stats: HTTP ${r.status}`);
+  const stats = await r.json();
+  if (typeof stats.records !== 'number') throw new Error(`collector /api/stats has no record count: ${JSON.stringify(stats)}`);
+  return stats.records;
+}
+
+/** `cfg.outbox.reps` repetitions of the outbox measurement: to the sink, then (with a collector) to it. */
+async function outboxReps(page, server, collector) {
+  const out = { sink: [], collector: [] };
+  for (let r = 0; r < cfg.outbox.reps; r++) {
+    server.resetSink();
+    const rep = await step(page, `outbox write and flush to the sink ${r + 1}/${cfg.outbox.reps}`, () => window.bench.swOutbox('/sink/up'));
+    rep.sink = server.sinkStats();
+    const total = rep.readings + (rep.write_streamed_records_per_s ? 2 : 1) * rep.singles;
+    if (rep.sink.distinct !== total) throw new Error(`the sink received ${rep.sink.distinct} distinct records, expected ${total}`);
+    out.sink.push(rep);
+    if (!collector) continue;
+    const before = await collectorStored(collector.url);
+    const real = await step(page, `outbox write and flush to the collector ${r + 1}/${cfg.outbox.reps}`, () => window.bench.swOutbox('/collector'));
+    real.stored = (await collectorStored(collector.url)) - before;
+    if (real.stored !== total) throw new Error(`the collector stored ${real.stored} new records, expected ${total}`);
+    out.collector.push(real);
+  }
+  return out;
+}
+
 async function measure(models) {
-  const server = await startServer(ROOT);
+  const collector = opt.collector ? await startCollector(resolve(opt.collector)) : null;
+  const server = await startServer(ROOT, 0, { collector: collector?.url, pkgDir: opt.pkg && resolve(opt.pkg) });
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: [...CHROMIUM_ARGS, ...(opt['js-flags'] ? [`--js-flags=${opt['js-flags']}`] : [])], headless: !opt.headed });
   /** The benchmark page in a fresh browser context (its own renderer process), set up. */
@@ -152,6 +206,12 @@ async function measure(models) {
         () => window.bench.warmRun(), null, 600_000));
       return raw;
     }
+    if (opt['outbox-only']) {
+      const { page } = await openPage('outbox');
+      raw.sw = { info: await step(page, 'service worker registration', () => window.bench.swSetup()) };
+      ({ sink: raw.outbox, collector: raw.outbox_collector } = await outboxReps(page, server, collector));
+      return raw;
+    }
     // Cold starts first, in a process of their own: a live instance of an engine's wasm elsewhere
     // in the renderer lets V8 reuse its compiled code, which would make that engine's start warm.
     const cold = await openPage('cold start');
@@ -176,19 +236,12 @@ async function measure(models) {
     for (const kind of ['f32', 'int8']) {
       raw.sw[kind] = await step(page, `our engine inside the service worker, shuttle/${kind}`, (k) => window.bench.swMeasure(k), kind);
     }
-    raw.outbox = [];
-    for (let r = 0; r < cfg.outbox.reps; r++) {
-      server.resetSink();
-      const rep = await step(page, `outbox write and flush ${r + 1}/${cfg.outbox.reps}`, () => window.bench.swOutbox());
-      rep.sink = server.sinkStats();
-      const total = rep.readings + (rep.write_streamed_records_per_s ? 2 : 1) * rep.singles;
-      if (rep.sink.distinct !== total) throw new Error(`the sink received ${rep.sink.distinct} distinct records, expected ${total}`);
-      raw.outbox.push(rep);
-    }
+    ({ sink: raw.outbox, collector: raw.outbox_collector } = await outboxReps(page, server, collector));
     return raw;
   } finally {
     await browser.close();
     await server.close();
+    await collector?.stop();
   }
 }
 
@@ -205,9 +258,11 @@ async function main() {
   if (opt.table) return console.log(markdown(JSON.parse(readFileSync(join(ROOT, 'bench/results/latest.json'), 'utf8'))));
   if (!existsSync(join(ROOT, 'node_modules/onnxruntime-web/dist'))) die('node_modules/onnxruntime-web is missing: run npm ci');
   if (!existsSync('/usr/bin/chromium') && !process.env.CHROMIUM) die('/usr/bin/chromium is missing: run scripts/setup.sh');
-  if (!opt['skip-build']) build();
-  if (!existsSync(join(PKG, 'edge_anomaly_bg.wasm'))) die(`${PKG}/edge_anomaly_bg.wasm is missing: run without --skip-build`);
-  const only = opt['contributions-only'];
+  if (!opt['skip-build'] && !opt.pkg) build();
+  const pkg = opt.pkg ? resolve(opt.pkg) : PKG;
+  if (!existsSync(join(pkg, 'edge_anomaly_bg.wasm'))) die(`${pkg}/edge_anomaly_bg.wasm is missing: run without --skip-build`);
+  if (opt.collector && !existsSync(opt.collector)) die(`${opt.collector} is missing: cargo build --release -p collector`);
+  const only = opt['contributions-only'] || opt['outbox-only']; // both use the shuttle model alone
   const ortConfig = { ort_web: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
     ort_options: { executionProviders: ['wasm'], numThreads: 1, simd: 'default (on)', proxy: false,
       session: 'results.warm.*.ort.session_options', input: 'a new ort.Tensor per call' } };
@@ -215,7 +270,7 @@ async function main() {
   const models = [model('shuttle', 'models/shuttle'), ...(only ? [] : [model('seed16', 'target/bench/models/seed16')])];
   const started = Date.now();
   const raw = await measure(models);
-  if (only) {
+  if (opt['contributions-only']) {
     const result = { machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
       worktree_dirty: output('git', ['status', '--porcelain', '--untracked-files=no']) !== '', loadavg: loadavg(),
       config: cfg, contributions: contributionsSummary(raw.contributions) };
@@ -234,6 +289,17 @@ async function main() {
     mkdirSync(OUT, { recursive: true });
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(warmMarkdown(result));
+    return console.error(`bench: wrote ${file}`);
+  }
+  if (opt['outbox-only']) {
+    const outbox = (reps) => (reps?.length ? { median: medians(reps), reps } : null);
+    const result = { machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
+      worktree_dirty: output('git', ['status', '--porcelain', '--untracked-files=no']) !== '', pkg, loadavg: loadavg(),
+      config: cfg, results: { outbox: outbox(raw.outbox), outbox_collector: outbox(raw.outbox_collector) } };
+    const file = join(OUT, `outbox-${result.date.replace(/[:.]/g, '-')}.json`);
+    mkdirSync(OUT, { recursive: true });
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(outboxMarkdown(result));
     return console.error(`bench: wrote ${file}`);
   }
   const status = output('git', ['status', '--porcelain', '--untracked-files=no']);

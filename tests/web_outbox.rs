@@ -1,18 +1,21 @@
 //! The IndexedDB outbox store inside a real browser service worker: it passes the same
 //! conformance suite as the in-memory store (data surviving a reopen included), gets out of the
 //! way of a newer version's upgrade, reopens a database deleted under it, gives up on an upgrade
-//! an old connection blocks, and carries a version 1 database's queue forward.
+//! an old connection blocks, and carries a version 1 database's queue and a version 2 database's
+//! inflight batch forward.
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::expect_used, reason = "a failed expectation is the test failure")]
 
-use edge_anomaly::outbox::{conformance, Entry, OutboxStore, Scoring, StoreError};
+use edge_anomaly::outbox::{
+    conformance, stored, Ack, Batch, Entry, OutboxStore, Record, Scoring, StoreError,
+};
 use edge_anomaly::web::IdbStore;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
-use web_sys::{IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest};
+use web_sys::{IdbDatabase, IdbFactory, IdbIndexParameters, IdbOpenDbRequest, IdbRequest};
 
 wasm_bindgen_test_configure!(run_in_service_worker);
 
@@ -174,4 +177,81 @@ async fn a_version_1_queue_is_carried_forward_in_order() {
     drop(store);
     let store = IdbStore::open(&name).await.expect("reopen");
     assert_eq!(store.queued().await.expect("queued"), 4);
+}
+
+/// A version 2 `queue` value: `{pos, seq, record}` with the record as stored text.
+fn v2_queued(pos: u64, record: &Record) -> JsValue {
+    let value = js_sys::Object::new();
+    let text = stored::encode(record).expect("encode");
+    for (k, v) in [("pos", JsValue::from(pos as f64)), ("seq", (record.seq as f64).into())] {
+        Reflect::set(&value, &k.into(), &v).expect("set");
+    }
+    Reflect::set(&value, &"record".into(), &text.into()).expect("set");
+    value.into()
+}
+
+#[wasm_bindgen_test]
+async fn a_version_2_inflight_batch_is_carried_forward() {
+    let name = unique("v2");
+    // What version 2 wrote: records 0 and 1 copied out of the queue into the inflight batch,
+    // records 2 and 3 queued at positions 2 and 3.
+    let records: Vec<Record> =
+        (0..4).map(|seq| Record::new(seq, Entry::scored(seq, "m", 0.5, false, 1))).collect();
+    let batch = Batch {
+        key: "dev:0-1:00000000000000aa".into(),
+        records: records[..2].to_vec(),
+        body: "{\"resourceLogs\":[]}".into(),
+        created_at_ms: 7,
+        retry: None,
+    };
+    let inflight_text = stored::encode(&batch).expect("encode");
+    let queued = records[2..].to_vec();
+    let old = open_raw(&name, 2, move |request| {
+        let db: IdbDatabase = request.result().expect("db").unchecked_into();
+        let unique = IdbIndexParameters::new();
+        unique.set_unique(true);
+        let queue = db.create_object_store("queue").expect("queue");
+        queue
+            .create_index_with_str_and_optional_parameters("by_seq", "seq", &unique)
+            .expect("index");
+        let ids = db.create_object_store("reading_ids").expect("reading_ids");
+        ids.create_index_with_str_and_optional_parameters("by_id", "id", &unique).expect("index");
+        for store in ["records", "dead"] {
+            db.create_object_store(store).expect("store");
+        }
+        let inflight = db.create_object_store("inflight").expect("inflight");
+        inflight.put_with_key(&inflight_text.into(), &"current".into()).expect("put");
+        for r in &queued {
+            queue.put_with_key(&v2_queued(r.seq, r), &(r.seq as f64).into()).expect("put");
+        }
+        let meta = db.create_object_store("meta").expect("meta");
+        meta.put_with_key(&"4".into(), &"next_seq".into()).expect("put");
+        meta.put_with_key(&"4".into(), &"next_pos".into()).expect("put");
+    })
+    .await;
+    old.close();
+
+    let store = IdbStore::open(&name).await.expect("open at version 3");
+    assert_eq!(store.inflight().await.expect("inflight"), Some(batch.clone()), "the batch, whole");
+    let stats = store.stats().await.expect("stats");
+    assert_eq!((stats.queued, stats.inflight_records), (2, 2), "(queued, inflight)");
+    assert_eq!(store.oldest(10).await.expect("oldest"), records[2..].to_vec(), "the queue");
+    let next = Batch {
+        key: "dev:2-3:00000000000000bb".into(),
+        records: records[2..].to_vec(),
+        ..batch.clone()
+    };
+    let busy = store.begin_inflight(&next).await;
+    assert!(matches!(busy, Err(StoreError::Conflict(_))), "one batch at a time: {busy:?}");
+    let ack = Ack { key: batch.key.clone(), rejected: 0, message: None };
+    assert!(store.ack_inflight(&ack).await.expect("ack"), "the old batch is acknowledged");
+    assert_eq!(store.queued().await.expect("queued"), 2, "the queue is untouched");
+    // The next batch is taken the version 3 way (a run of the queue) and acknowledged.
+    store.begin_inflight(&next).await.expect("begin");
+    assert_eq!(store.inflight().await.expect("inflight"), Some(next.clone()), "the new batch");
+    assert_eq!(store.queued().await.expect("queued"), 0, "its records are not queued");
+    let ack = Ack { key: next.key.clone(), rejected: 0, message: None };
+    assert!(store.ack_inflight(&ack).await.expect("ack"), "the new batch is acknowledged");
+    let stats = store.stats().await.expect("stats");
+    assert_eq!((stats.queued, stats.inflight_records, stats.sent_records_total), (0, 0, 4));
 }

@@ -45,8 +45,10 @@ where
     note("sync_settings_are_kept", sync_settings_are_kept(&open).await);
     note("inflight_moves_records", inflight_moves_records(&open).await);
     note("inflight_conflicts", inflight_conflicts(&open).await);
+    note("inflight_need_not_be_a_run", inflight_need_not_be_a_run(&open).await);
     note("retry_state_is_kept", retry_state_is_kept(&open).await);
     note("ack_deletes_and_counts", ack_deletes_and_counts(&open).await);
+    note("ack_and_begin_moves_on", ack_and_begin_moves_on(&open).await);
     note("ack_queued_deletes_and_counts", ack_queued_deletes_and_counts(&open).await);
     note("dead_letters_are_kept", dead_letters_are_kept(&open).await);
     note("redrive_requeues", redrive_requeues(&open).await);
@@ -525,6 +527,34 @@ where
     Ok(())
 }
 
+/// A batch whose records are not one stretch of the queue (the syncer never makes one, but the
+/// contract allows it) moves out of the queue like any other, and goes on acknowledgement;
+/// records queued before and after it are evicted around it.
+async fn inflight_need_not_be_a_run<S, F, Fut>(open: &F) -> Result<(), String>
+where
+    S: OutboxStore,
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let store = fresh(open, "not-a-run").await?;
+    let records = fill(&store, (0..5).map(scored).collect()).await?;
+    let b = batch("k1", vec![records[1].clone(), records[3].clone()]);
+    call("begin_inflight", store.begin_inflight(&b)).await?;
+    ensure_eq!(queue_seqs(&store).await?, vec![0, 2, 4], "queue after begin");
+    ensure_eq!(call("inflight", store.inflight()).await?, Some(b), "inflight");
+    let ack = Ack { key: "k1".into(), rejected: 0, message: None };
+    ensure_eq!(call("ack_inflight", store.ack_inflight(&ack)).await?, true, "ack");
+    ensure_eq!(queue_seqs(&store).await?, vec![0, 2, 4], "queue after ack");
+    // A run in the middle: eviction takes the records before it, then those after it.
+    call("begin_inflight", store.begin_inflight(&batch("k2", records[2..3].to_vec()))).await?;
+    ensure_eq!(call("evict_for_quota", store.evict_for_quota(1)).await?, 1, "evicted before");
+    ensure_eq!(queue_seqs(&store).await?, vec![4], "queue after the first eviction");
+    ensure_eq!(call("evict_for_quota", store.evict_for_quota(5)).await?, 1, "evicted after");
+    let stats = call("stats", store.stats()).await?;
+    ensure_eq!((stats.queued, stats.inflight_records), (0, 1), "(queued, inflight)");
+    Ok(())
+}
+
 async fn retry_state_is_kept<S, F, Fut>(open: &F) -> Result<(), String>
 where
     S: OutboxStore,
@@ -601,6 +631,39 @@ where
         ..OutboxStats::default()
     };
     ensure_eq!(stats, expected, "stats after reopen");
+    Ok(())
+}
+
+/// Acknowledging a batch and taking the next in one call: the next is taken when the first was
+/// the one inflight, and refused (the acknowledgement standing) when its records are gone.
+async fn ack_and_begin_moves_on<S, F, Fut>(open: &F) -> Result<(), String>
+where
+    S: OutboxStore,
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let store = fresh(open, "ack-begin").await?;
+    let records = fill(&store, (0..5).map(scored).collect()).await?;
+    call("begin_inflight", store.begin_inflight(&batch("k1", records[..2].to_vec()))).await?;
+    let k2 = batch("k2", records[2..4].to_vec());
+    let ack = |key: &str| Ack { key: key.into(), rejected: 0, message: None };
+    let (acked, taken) = call("ack_and_begin", store.ack_and_begin(&ack("k1"), &k2)).await?;
+    ensure!(acked && taken.is_ok(), "ack k1 and take k2: got ({acked}, {taken:?})");
+    ensure_eq!(call("inflight", store.inflight()).await?, Some(k2), "inflight");
+    ensure_eq!(queue_seqs(&store).await?, vec![4], "queue");
+    // A next batch whose records were sent already is refused; the acknowledgement stands.
+    let stale = batch("k3", records[..2].to_vec());
+    let (acked, taken) = call("ack_and_begin", store.ack_and_begin(&ack("k2"), &stale)).await?;
+    ensure!(acked, "ack k2");
+    ensure!(
+        matches!(taken, Err(StoreError::Conflict(_))),
+        "take k3: expected Conflict, got {taken:?}"
+    );
+    drop(store);
+    let store = reopen(open, "ack-begin").await?;
+    ensure_eq!(call("inflight", store.inflight()).await?, None, "inflight after reopen");
+    let stats = call("stats", store.stats()).await?;
+    ensure_eq!((stats.queued, stats.sent_records_total), (1, 4), "(queued, sent) after reopen");
     Ok(())
 }
 

@@ -15,6 +15,7 @@
 //!   batches behind.
 //! - [`conformance`] is the test suite any [`OutboxStore`] must pass, native or in a browser.
 
+mod ahead;
 mod batcher;
 mod config;
 pub mod conformance;

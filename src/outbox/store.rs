@@ -325,6 +325,22 @@ pub trait OutboxStore {
     /// (see [`OutboxStore::ack_queued`]).
     fn ack_inflight(&self, ack: &Ack) -> impl Future<Output = Result<bool, StoreError>>;
 
+    /// [`OutboxStore::ack_inflight`] of `ack`, then [`OutboxStore::begin_inflight`] of `next`, in
+    /// one transaction where the store can (a drain then commits once per batch, not twice).
+    /// Returns the acknowledgement's answer and the result of taking `next`, which may fail
+    /// (a conflict, storage full) without undoing the acknowledgement. `Err` only when the
+    /// acknowledgement fails, and then nothing changed.
+    fn ack_and_begin(
+        &self,
+        ack: &Ack,
+        next: &Batch,
+    ) -> impl Future<Output = Result<(bool, Result<(), StoreError>), StoreError>> {
+        async move {
+            let acked = self.ack_inflight(ack).await?;
+            Ok((acked, self.begin_inflight(next).await))
+        }
+    }
+
     /// Deletes the queued records of `batch` (those still queued) and adds them to the sent and
     /// rejected counters: the acknowledgement of a batch sent straight from the queue because
     /// storage was too full to persist it as inflight. Returns how many records it deleted.
@@ -435,6 +451,13 @@ impl<S: OutboxStore + ?Sized> OutboxStore for Rc<S> {
     }
     fn ack_inflight(&self, ack: &Ack) -> impl Future<Output = Result<bool, StoreError>> {
         (**self).ack_inflight(ack)
+    }
+    fn ack_and_begin(
+        &self,
+        ack: &Ack,
+        next: &Batch,
+    ) -> impl Future<Output = Result<(bool, Result<(), StoreError>), StoreError>> {
+        (**self).ack_and_begin(ack, next)
     }
     fn ack_queued(
         &self,

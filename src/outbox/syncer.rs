@@ -19,6 +19,10 @@
 //! loses only that memory: the records are still queued, and the next batch that carries them
 //! comes under a new key with the same record ids, which the collector stores once.
 //!
+//! While a batch's request is on the wire, the next batch is read, encoded and compressed
+//! ([`super::ahead`]); it is taken as inflight only after the current batch is settled, so it
+//! too is persisted before its first send, and it is dropped unsent when the flush stops.
+//!
 //! One syncer per worker: [`Syncer::reconfigure`] changes where and how it sends in place, so
 //! a new endpoint never starts a second flush beside a running one.
 //! A worker killed anywhere in between resends the same key and body when it comes back, so a
@@ -28,15 +32,16 @@ use std::cell::{Cell, RefCell};
 
 use edge_wire::response as otlp_response;
 
+use super::ahead::{both, Ahead, Made};
 use super::batcher::make_batch;
 use super::config::SyncConfig;
 use super::env::{unit_interval, Env};
-use super::error::{OutboxError, StoreError};
+use super::error::{OutboxError, StoreError, TransportError};
 use super::otlp::{Losses, ModelTelemetry, Origin};
 use super::recorder::ensure_device_id;
 use super::retry::{classify, Disposition};
 use super::store::{Ack, Batch, Failure, OutboxStore, RetryState};
-use super::transport::Transport;
+use super::transport::{HttpResponse, Transport};
 use super::wire::build_request;
 
 /// Longest excerpt of a refusal's response body kept with a dead batch.
@@ -230,9 +235,20 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
         let mut out = FlushOutcome::default();
         let mut attempted = 0;
         let mut conflicts = 0;
+        // The next batch, made while the previous request was on the wire (see `ahead`).
+        let mut ahead: Option<Ahead> = None;
         loop {
             let now = self.env.now_ms();
-            let inflight = self.current().await?;
+            let (inflight, made) = match ahead.take() {
+                Some(Ahead::Taken(Made { batch, request })) => {
+                    (Some((batch, Slot::Inflight, request)), None)
+                }
+                // Made ahead means this flush settled the previous batch: nothing is inflight
+                // (another worker's batch would make `begin_inflight` refuse this one, and the
+                // next turn looks again), so the store need not be asked.
+                Some(Ahead::Made(made)) => (None, Some(made)),
+                None => (self.current().await?.map(|(batch, slot)| (batch, slot, None)), None),
+            };
             if attempted >= config.max_batches_per_flush {
                 if inflight.is_some() || self.store.queued().await? > 0 {
                     out.status = FlushStatus::MorePending;
@@ -240,33 +256,26 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                 }
                 return Ok(out);
             }
-            let (batch, slot) = match inflight {
+            let (batch, slot, request) = match inflight {
                 Some(current) => current,
                 None => {
-                    let candidates = self.store.oldest(config.max_batch_records).await?;
-                    if candidates.is_empty() {
-                        return Ok(out);
-                    }
-                    // The loss counters are frozen into the batch when it is made: read them
-                    // only then, not on every flush that finds nothing to send.
-                    let origin = Origin {
-                        losses: Losses::of(&self.store.stats().await?),
-                        model: self.model.borrow().clone(),
-                        ..origin.clone()
+                    let made = match made {
+                        Some(made) => made,
+                        None => match self.make(&origin, &config, now).await? {
+                            Some(batch) => Made { batch, request: None },
+                            None => return Ok(out),
+                        },
                     };
-                    let nonce = self.env.random_u64();
-                    let Some(batch) = make_batch(candidates, &origin, &config, now, nonce)? else {
-                        return Ok(out);
-                    };
+                    let Made { batch, request } = made;
                     match self.store.begin_inflight(&batch).await {
-                        Ok(()) => (batch, Slot::Inflight),
+                        Ok(()) => (batch, Slot::Inflight, request),
                         Err(StoreError::Conflict(_)) if conflicts < MAX_CONFLICT_RETRIES => {
                             conflicts += 1;
                             continue;
                         }
                         Err(StoreError::QuotaExceeded(_)) => {
                             *self.unpersisted.borrow_mut() = Some(batch.clone());
-                            (batch, Slot::Unpersisted)
+                            (batch, Slot::Unpersisted, request)
                         }
                         Err(e) => return Err(e.into()),
                     }
@@ -282,10 +291,56 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                 return Ok(out);
             }
             attempted += 1;
-            if !self.send(batch, slot, &mut out, &config).await? {
+            let request = request.unwrap_or_else(|| build_request(&batch, &config));
+            let wire_bytes = request.body.len() as u64;
+            // Only an inflight batch's records are out of the queue's front: a batch sent
+            // straight from the queue would be read again as the next one.
+            let read_ahead = slot == Slot::Inflight && attempted < config.max_batches_per_flush;
+            let next = async {
+                if read_ahead {
+                    self.make_ahead(&origin, &config).await
+                } else {
+                    None
+                }
+            };
+            let (result, next) = both(self.transport.send(request), next).await;
+            ahead = next.map(Ahead::Made);
+            let sent = Sent { result, wire_bytes };
+            if !self.settle(batch, slot, sent, &mut ahead, &mut out, &config).await? {
                 return Ok(out);
             }
         }
+    }
+
+    /// The next batch from the front of the queue, or `None` when the queue is empty.
+    async fn make(
+        &self,
+        origin: &Origin,
+        config: &SyncConfig,
+        now: u64,
+    ) -> Result<Option<Batch>, OutboxError> {
+        let candidates = self.store.oldest(config.max_batch_records).await?;
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        // The loss counters are frozen into the batch when it is made: read them only then,
+        // not on every flush that finds nothing to send.
+        let origin = Origin {
+            losses: Losses::of(&self.store.stats().await?),
+            model: self.model.borrow().clone(),
+            ..origin.clone()
+        };
+        let nonce = self.env.random_u64();
+        make_batch(candidates, &origin, config, now, nonce)
+    }
+
+    /// [`Self::make`] with its request built, while the current request is on the wire. A
+    /// failure here only means no batch is ready: the next step makes it again and meets the
+    /// failure there.
+    async fn make_ahead(&self, origin: &Origin, config: &SyncConfig) -> Option<Made> {
+        let batch = self.make(origin, config, self.env.now_ms()).await.ok().flatten()?;
+        let request = Some(build_request(&batch, config));
+        Some(Made { batch, request })
     }
 
     /// The stored retry time of the inflight batch `key`, pulled in (and stored) when it lies
@@ -309,19 +364,20 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
         Ok(latest)
     }
 
-    /// Sends `batch` once and applies the policy to the answer. Returns whether the flush may
-    /// go on with the next batch (false after a retryable failure).
-    async fn send(
+    /// Applies the policy to the answer to sending `batch` once. Returns whether the flush may
+    /// go on with the next batch (false after a retryable failure). An acknowledgement takes
+    /// the batch made `ahead` as inflight in the same store transaction when it can.
+    async fn settle(
         &self,
         batch: Batch,
         slot: Slot,
+        sent: Sent,
+        ahead: &mut Option<Ahead>,
         out: &mut FlushOutcome,
         config: &SyncConfig,
     ) -> Result<bool, OutboxError> {
-        let request = build_request(&batch, config);
-        let wire_bytes = request.body.len() as u64;
+        let Sent { result, wire_bytes } = sent;
         let attempts = batch.retry.as_ref().map_or(0, |r| r.attempts).saturating_add(1);
-        let result = self.transport.send(request).await;
         let now = self.env.now_ms();
         let records = batch.records.len() as u64;
         let response = match result {
@@ -353,11 +409,19 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                     rejected: partial.rejected,
                     message: partial.message,
                 };
-                match slot {
-                    Slot::Inflight => {
+                match (slot, ahead.take()) {
+                    (Slot::Inflight, Some(Ahead::Made(made))) => {
+                        let (_, taken) = self.store.ack_and_begin(&ack, &made.batch).await?;
+                        // Not taken (a conflict, storage full): the next turn makes the batch
+                        // afresh and meets the reason there.
+                        *ahead = taken.ok().map(|()| Ahead::Taken(made));
+                    }
+                    (Slot::Inflight, kept) => {
+                        *ahead = kept;
                         self.store.ack_inflight(&ack).await?;
                     }
-                    Slot::Unpersisted => {
+                    (Slot::Unpersisted, kept) => {
+                        *ahead = kept;
                         self.store.ack_queued(&batch, &ack).await?;
                         self.unpersisted.borrow_mut().take();
                     }
@@ -500,6 +564,12 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
         };
         Ok(Origin::new(device_id, self.config.borrow().service_version.clone()))
     }
+}
+
+/// One request's answer (or why none came), with the size of the body sent.
+struct Sent {
+    result: Result<HttpResponse, TransportError>,
+    wire_bytes: u64,
 }
 
 /// How long a batch that was not delivered waits before its next attempt.

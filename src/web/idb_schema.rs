@@ -5,7 +5,8 @@
 //! |---------------|--------------------|---------------------------------------------------|
 //! | `queue`       | queue position     | `{pos, seq, record}`, record as JSON text         |
 //! | `reading_ids` | seq                | `{id, seq}`: a page-assigned reading id           |
-//! | `inflight`    | `"current"`        | the [`Batch`] being sent (JSON text)              |
+//! | `inflight`    | `"current"`        | a [`Batch`] being sent, records copied out of the queue (JSON text) |
+//! | `sending`     | `"head"`, `"body"` | a batch being sent whose records stay queued: its range of queue positions and state (JSON text), and its body (text) |
 //! | `dead`        | first seq          | a [`DeadBatch`] (JSON text)                       |
 //! | `meta`        | name               | JSON text: `"device_id"`, `"next_seq"`, `"next_pos"`, `"totals"`, `"sync_settings"`, and the app's own values under `"app:{key}"` |
 //! | `records`     | seq                | version 1's queue, emptied into `queue` on open   |
@@ -13,6 +14,12 @@
 //! `queue` has a unique index `by_seq` on `seq` (to take a batch's records out by seq), and
 //! `reading_ids` a unique index `by_id` on `id` (to recognise a resent reading); only the ids of
 //! the last [`READING_IDS_KEPT`] seqs are kept. A queued value holds a [`Record`].
+//!
+//! At most one batch is being sent, in one of two shapes (see [`super::idb_inflight`]): since
+//! version 3 a batch that is a run of the queue stays there and `sending` names its positions,
+//! so taking it and acknowledging it cost a few requests instead of one per record; `inflight`
+//! holds a batch copied out of the queue, as version 2 wrote every batch and this version still
+//! writes one that is not a run.
 //!
 //! Text values go through [`crate::outbox::stored`], which keeps non-finite floats. Keys are
 //! numbers where order matters (IndexedDB orders numbers numerically; strings would put 10
@@ -47,8 +54,10 @@ use web_sys::{
 
 use crate::outbox::StoreError;
 
-/// Current schema version. Bump only together with an additive change below.
-pub const VERSION: u32 = 2;
+/// Current schema version. Bump only together with an additive change below. Version 3 added
+/// [`SENDING`]: a version 2 worker must not open a database it cannot read whole, and the bump
+/// closes its connection (`versionchange`) and refuses its reopen.
+pub const VERSION: u32 = 3;
 
 /// How long an upgrade may wait for older connections to close.
 pub const UPGRADE_TIMEOUT_MS: u32 = 10_000;
@@ -61,8 +70,10 @@ pub const QUEUE_BY_SEQ: &str = "by_seq";
 pub const READING_IDS: &str = "reading_ids";
 /// Index of [`READING_IDS`] on the id.
 pub const READING_IDS_BY_ID: &str = "by_id";
-/// The batch being sent.
+/// The batch being sent, copied out of the queue (every batch before version 3).
 pub const INFLIGHT: &str = "inflight";
+/// The batch being sent as a range of the queue: its head and body.
+pub const SENDING: &str = "sending";
 /// Dead-lettered batches.
 pub const DEAD: &str = "dead";
 /// Counters, totals, ids and settings.
@@ -72,6 +83,10 @@ pub const LEGACY_RECORDS: &str = "records";
 
 /// The inflight slot's key.
 pub const INFLIGHT_KEY: &str = "current";
+/// [`SENDING`] key: the batch's key, queue range, record count, creation time and retry state.
+pub const SENDING_HEAD: &str = "head";
+/// [`SENDING`] key: the batch's frozen body.
+pub const SENDING_BODY: &str = "body";
 /// Meta key: the device id.
 pub const META_DEVICE_ID: &str = "device_id";
 /// Meta key: the next seq to assign.
@@ -260,7 +275,7 @@ fn create_missing_stores(request: &IdbOpenDbRequest) -> Result<(), JsValue> {
     let db: IdbDatabase = request.result()?.dyn_into()?;
     let tx = request.transaction().ok_or_else(|| JsValue::from_str("no upgrade transaction"))?;
     let names = db.object_store_names();
-    let plain = [INFLIGHT, DEAD, META, LEGACY_RECORDS];
+    let plain = [INFLIGHT, SENDING, DEAD, META, LEGACY_RECORDS];
     for store in plain {
         if !names.contains(store) {
             db.create_object_store(store)?;

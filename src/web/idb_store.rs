@@ -23,14 +23,16 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 
+use idb::request::futures::GetStoreRequestFuture;
 use idb::{Database, KeyRange, ObjectStore, Query, Transaction, TransactionMode};
 use js_sys::Reflect;
 use serde::{de::DeserializeOwned, Serialize};
 use wasm_bindgen::JsValue;
 
+use super::idb_inflight::{self as inflight, Slot};
 use super::idb_schema::{
     self as schema, commit, error_name, queue_value, store_error, DEAD, INFLIGHT, META, QUEUE,
-    QUEUE_BY_SEQ, READING_IDS, READING_IDS_BY_ID,
+    QUEUE_BY_SEQ, READING_IDS, READING_IDS_BY_ID, SENDING,
 };
 use crate::outbox::{
     stored, Ack, AppendOutcome, Batch, DeadBatch, DeadLetter, Entry, Failure, OutboxStats,
@@ -112,11 +114,11 @@ impl IdbStore {
     }
 }
 
-fn err(e: idb::Error) -> StoreError {
+pub(super) fn err(e: idb::Error) -> StoreError {
     store_error(&e)
 }
 
-fn key(n: u64) -> JsValue {
+pub(super) fn key(n: u64) -> JsValue {
     // Exact below 2^53, far beyond any device's reading count.
     JsValue::from_f64(n as f64)
 }
@@ -125,11 +127,11 @@ fn store(tx: &Transaction, name: &str) -> Result<ObjectStore, StoreError> {
     tx.object_store(name).map_err(err)
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
+pub(super) fn encode<T: Serialize>(value: &T) -> Result<JsValue, StoreError> {
     Ok(JsValue::from_str(&stored::encode(value)?))
 }
 
-fn decode<T: DeserializeOwned>(value: &JsValue) -> Result<T, StoreError> {
+pub(super) fn decode<T: DeserializeOwned>(value: &JsValue) -> Result<T, StoreError> {
     let text =
         value.as_string().ok_or_else(|| StoreError::Corrupt("value is not a string".into()))?;
     stored::decode(&text)
@@ -147,7 +149,7 @@ fn number_field(value: &JsValue, name: &str) -> Result<u64, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("{name:?} is not a number")))
 }
 
-fn queued_record(value: &JsValue) -> Result<Record, StoreError> {
+pub(super) fn queued_record(value: &JsValue) -> Result<Record, StoreError> {
     decode(&field(value, "record")?)
 }
 
@@ -160,6 +162,21 @@ fn reading_id_value(id: &str, seq: Seq) -> Result<JsValue, StoreError> {
     set("id", &JsValue::from_str(id))?;
     set("seq", &key(seq))?;
     Ok(object.into())
+}
+
+/// Issues a `get` of `k` in `store`, to be awaited (and [`decoded`]) after other requests.
+fn issue_get(store: &ObjectStore, k: &str) -> Result<GetStoreRequestFuture, StoreError> {
+    Ok(store.get(JsValue::from_str(k)).map_err(err)?.into_future())
+}
+
+/// The value an [`issue_get`] found, if any.
+fn decoded<T: DeserializeOwned>(
+    found: Result<Option<JsValue>, idb::Error>,
+) -> Result<Option<T>, StoreError> {
+    match found.map_err(err)? {
+        Some(v) if !v.is_undefined() => decode(&v).map(Some),
+        _ => Ok(None),
+    }
 }
 
 async fn get<T: DeserializeOwned>(store: &ObjectStore, k: &str) -> Result<Option<T>, StoreError> {
@@ -183,19 +200,6 @@ async fn count(store: &ObjectStore) -> Result<u64, StoreError> {
     Ok(u64::from(store.count(None).map_err(err)?.await.map_err(err)?))
 }
 
-/// Deletes up to `max` entries from the front of `store` (lowest keys); returns how many.
-async fn delete_front(store: &ObjectStore, max: u64) -> Result<u64, StoreError> {
-    let limit = u32::try_from(max).unwrap_or(u32::MAX);
-    if limit == 0 {
-        return Ok(0);
-    }
-    let keys = store.get_all_keys(None, Some(limit)).map_err(err)?.await.map_err(err)?;
-    let Some(last) = keys.last() else { return Ok(0) };
-    let range = KeyRange::upper_bound(last, Some(false)).map_err(err)?;
-    store.delete(Query::from(range)).map_err(err)?.await.map_err(err)?;
-    Ok(keys.len() as u64)
-}
-
 async fn totals(meta: &ObjectStore) -> Result<OutboxStats, StoreError> {
     Ok(get(meta, schema::META_TOTALS).await?.unwrap_or_default())
 }
@@ -206,17 +210,44 @@ async fn queue_position(by_seq: &idb::Index, seq: Seq) -> Result<Option<JsValue>
     Ok(pos.filter(|p| !p.is_undefined()))
 }
 
-/// Deletes the inflight batch if it is batch `key`, returning it; `None` (changing nothing)
-/// when another batch or none is inflight.
-async fn take_inflight(inflight: &ObjectStore, key: &str) -> Result<Option<Batch>, StoreError> {
-    match get::<Batch>(inflight, schema::INFLIGHT_KEY).await? {
-        Some(batch) if batch.key == key => {
+/// Deletes the batch being sent if it is batch `key`, returning how many records it held and,
+/// when `whole`, the batch itself (a range batch's records are read only then); `None`
+/// (changing nothing) when another batch or none is being sent.
+async fn take_inflight(
+    tx: &Transaction,
+    key: &str,
+    whole: bool,
+) -> Result<Option<(u64, Option<Batch>)>, StoreError> {
+    let (queue, copied, sending) = (store(tx, QUEUE)?, store(tx, INFLIGHT)?, store(tx, SENDING)?);
+    match inflight::read(&copied, &sending).await? {
+        Some(Slot::Copied(batch)) if batch.key == key => {
             let slot = JsValue::from_str(schema::INFLIGHT_KEY);
-            inflight.delete(slot).map_err(err)?.await.map_err(err)?;
-            Ok(Some(batch))
+            copied.delete(slot).map_err(err)?.await.map_err(err)?;
+            Ok(Some((batch.records.len() as u64, Some(batch))))
+        }
+        Some(Slot::Range(head)) if head.key == key => {
+            let n = head.records;
+            let batch = if whole {
+                Some(inflight::batch_of(&queue, &sending, head.clone()).await?)
+            } else {
+                None
+            };
+            inflight::delete(&queue, &sending, &head).await?;
+            Ok(Some((n, batch)))
         }
         _ => Ok(None),
     }
+}
+
+/// The queue range of the batch being sent, if it is a range batch.
+async fn sending_range(sending: &ObjectStore) -> Result<Option<(u64, u64)>, StoreError> {
+    Ok(inflight::read_head(sending).await?.map(|h| (h.first_pos, h.last_pos)))
+}
+
+/// Queued records: the queue's entries less a range batch's.
+async fn queued_count(queue: &ObjectStore, sending: &ObjectStore) -> Result<u64, StoreError> {
+    let head = inflight::read_head(sending).await?;
+    Ok(count(queue).await?.saturating_sub(head.map_or(0, |h| h.records)))
 }
 
 /// Adds `pending` and `counts` to the totals in `tx` (see [`add_totals`]), commits, and hands
@@ -265,10 +296,16 @@ impl IdbStore {
         capacity: u64,
         pending: Option<OutboxStats>,
     ) -> Result<(AppendOutcome, OutboxStats), StoreError> {
-        let tx = self.tx(&[QUEUE, READING_IDS, META], TransactionMode::ReadWrite).await?;
+        let stores = [QUEUE, READING_IDS, SENDING, META];
+        let tx = self.tx(&stores, TransactionMode::ReadWrite).await?;
         let (queue, ids, meta) = (store(&tx, QUEUE)?, store(&tx, READING_IDS)?, store(&tx, META)?);
-        let first_seq: Seq = get(&meta, schema::META_NEXT_SEQ).await?.unwrap_or(0);
-        let mut pos: u64 = get(&meta, schema::META_NEXT_POS).await?.unwrap_or(0);
+        let sending = store(&tx, SENDING)?;
+        let first_seq = issue_get(&meta, schema::META_NEXT_SEQ)?;
+        let pos = issue_get(&meta, schema::META_NEXT_POS)?;
+        let head = issue_get(&sending, schema::SENDING_HEAD)?;
+        let first_seq: Seq = decoded(first_seq.await)?.unwrap_or(0);
+        let mut pos: u64 = decoded(pos.await)?.unwrap_or(0);
+        let head: Option<inflight::RangeHead> = decoded(head.await)?;
         let by_id = ids.index(READING_IDS_BY_ID).map_err(err)?;
         // Every id is looked up, and every write issued, before any is awaited: the requests
         // run in order within the transaction either way, and one await per request would cost
@@ -313,19 +350,34 @@ impl IdbStore {
             next += 1;
             pos += 1;
         }
+        if next > first_seq {
+            for (k, n) in [(schema::META_NEXT_SEQ, next), (schema::META_NEXT_POS, pos)] {
+                let value = encode(&n)?;
+                writes.push(
+                    meta.put(&value, Some(&JsValue::from_str(k))).map_err(err)?.into_future(),
+                );
+            }
+        }
+        let horizon = next.saturating_sub(READING_IDS_KEPT);
+        let forget = match horizon {
+            0 => None,
+            _ => {
+                let old = KeyRange::upper_bound(&key(horizon), Some(true)).map_err(err)?;
+                Some(ids.delete(Query::from(old)).map_err(err)?.into_future())
+            }
+        };
+        let held = queue.count(None).map_err(err)?.into_future();
         for write in writes {
             write.await.map_err(err)?;
         }
-        if next > first_seq {
-            put(&meta, schema::META_NEXT_SEQ, &next).await?;
-            put(&meta, schema::META_NEXT_POS, &pos).await?;
+        if let Some(forget) = forget {
+            forget.await.map_err(err)?;
         }
-        let horizon = next.saturating_sub(READING_IDS_KEPT);
-        if horizon > 0 {
-            let old = KeyRange::upper_bound(&key(horizon), Some(true)).map_err(err)?;
-            ids.delete(Query::from(old)).map_err(err)?.await.map_err(err)?;
-        }
-        let evicted = delete_front(&queue, count(&queue).await?.saturating_sub(capacity)).await?;
+        let sent_from_queue = head.as_ref().map_or(0, |h| h.records);
+        let queued = u64::from(held.await.map_err(err)?).saturating_sub(sent_from_queue);
+        let over = queued.saturating_sub(capacity);
+        let skip = head.map(|h| (h.first_pos, h.last_pos));
+        let evicted = inflight::delete_front(&queue, over, skip).await?;
         let counts = OutboxStats { evicted_total: evicted, ..OutboxStats::default() };
         let outcome = AppendOutcome { first_seq, stored: next - first_seq, evicted, already };
         commit_counts(tx, &meta, pending.as_ref(), counts, outcome).await
@@ -336,9 +388,10 @@ impl IdbStore {
         max: u64,
         pending: Option<OutboxStats>,
     ) -> Result<(u64, OutboxStats), StoreError> {
-        let tx = self.tx(&[QUEUE, META], TransactionMode::ReadWrite).await?;
+        let tx = self.tx(&[QUEUE, SENDING, META], TransactionMode::ReadWrite).await?;
         let (queue, meta) = (store(&tx, QUEUE)?, store(&tx, META)?);
-        let evicted = delete_front(&queue, max).await?;
+        let skip = sending_range(&store(&tx, SENDING)?).await?;
+        let evicted = inflight::delete_front(&queue, max, skip).await?;
         let counts = OutboxStats {
             evicted_total: evicted,
             evicted_quota_total: evicted,
@@ -352,14 +405,57 @@ impl IdbStore {
         ack: &Ack,
         pending: Option<OutboxStats>,
     ) -> Result<(bool, OutboxStats), StoreError> {
-        let tx = self.tx(&[INFLIGHT, META], TransactionMode::ReadWrite).await?;
-        let Some(batch) = take_inflight(&store(&tx, INFLIGHT)?, &ack.key).await? else {
+        let stores = [QUEUE, INFLIGHT, SENDING, META];
+        let tx = self.tx(&stores, TransactionMode::ReadWrite).await?;
+        let Some((records, _)) = take_inflight(&tx, &ack.key, false).await? else {
             return Ok((false, OutboxStats::default()));
         };
         let mut counts = OutboxStats::default();
-        counts.count_sent(batch.records.len() as u64, ack);
+        counts.count_sent(records, ack);
         let meta = store(&tx, META)?;
         commit_counts(tx, &meta, pending.as_ref(), counts, true).await
+    }
+
+    /// [`OutboxStore::ack_and_begin`] in one transaction, when the batch being sent is the range
+    /// batch `ack.key`: acknowledges it and, when `next` is a run of the queue, takes `next` as
+    /// the range being sent. `Some(taken)` when it acknowledged (`taken: false`: the caller
+    /// takes `next` in a transaction of its own, which reports why not); `None`, changing
+    /// nothing, when the batch being sent is not that range batch (the caller then goes step by
+    /// step). Two round trips and the commit: every read is issued before any is awaited.
+    async fn ack_begin_tx(
+        &self,
+        ack: &Ack,
+        next: &Batch,
+        pending: &OutboxStats,
+    ) -> Result<Option<bool>, StoreError> {
+        let stores = [QUEUE, INFLIGHT, SENDING, META];
+        let tx = self.tx(&stores, TransactionMode::ReadWrite).await?;
+        let (queue, copied, sending) =
+            (store(&tx, QUEUE)?, store(&tx, INFLIGHT)?, store(&tx, SENDING)?);
+        let meta = store(&tx, META)?;
+        let stored_totals = issue_get(&meta, schema::META_TOTALS)?;
+        let ends = inflight::ends(&queue, next)?;
+        let head = match inflight::read(&copied, &sending).await? {
+            Some(Slot::Range(head)) if head.key == ack.key => head,
+            _ => return Ok(None),
+        };
+        let mut totals: OutboxStats = decoded(stored_totals.await)?.unwrap_or_default();
+        // A `next` that cannot be taken (not a run, its records gone) is left to the caller's
+        // own transaction, which says why; this one still commits the acknowledgement.
+        let run = match ends {
+            Some(ends) => inflight::run_from(&queue, next, ends).await.ok().flatten(),
+            None => None,
+        };
+        let mut counts = OutboxStats::default();
+        counts.count_sent(head.records, ack);
+        totals.add_totals(pending);
+        totals.add_totals(&counts);
+        let totals = meta.put(&encode(&totals)?, Some(&JsValue::from_str(schema::META_TOTALS)));
+        let totals = totals.map_err(err)?.into_future();
+        inflight::replace(&queue, &sending, &head, run.map(|r| (next, r))).await?;
+        totals.await.map_err(err)?;
+        commit(tx, &meta).await?;
+        Ok(Some(run.is_some()))
     }
 
     async fn ack_queued_tx(
@@ -391,8 +487,9 @@ impl IdbStore {
         max_dead_records: u64,
         pending: Option<OutboxStats>,
     ) -> Result<(bool, OutboxStats), StoreError> {
-        let tx = self.tx(&[INFLIGHT, DEAD, META], TransactionMode::ReadWrite).await?;
-        let Some(batch) = take_inflight(&store(&tx, INFLIGHT)?, k).await? else {
+        let stores = [QUEUE, INFLIGHT, SENDING, DEAD, META];
+        let tx = self.tx(&stores, TransactionMode::ReadWrite).await?;
+        let Some((_, Some(batch))) = take_inflight(&tx, k, true).await? else {
             return Ok((false, OutboxStats::default()));
         };
         let first = batch.first_seq();
@@ -476,24 +573,29 @@ impl OutboxStore for IdbStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let tx = self.tx(&[QUEUE], TransactionMode::ReadOnly).await?;
-        let queue = store(&tx, QUEUE)?;
-        let values = queue.get_all(None, Some(limit)).map_err(err)?.await.map_err(err)?;
-        values.iter().map(queued_record).collect()
+        let tx = self.tx(&[QUEUE, SENDING], TransactionMode::ReadOnly).await?;
+        let skip = sending_range(&store(&tx, SENDING)?).await?;
+        inflight::oldest(&store(&tx, QUEUE)?, limit, skip).await
     }
 
     async fn queued(&self) -> Result<u64, StoreError> {
-        let tx = self.tx(&[QUEUE], TransactionMode::ReadOnly).await?;
-        count(&store(&tx, QUEUE)?).await
+        let tx = self.tx(&[QUEUE, SENDING], TransactionMode::ReadOnly).await?;
+        queued_count(&store(&tx, QUEUE)?, &store(&tx, SENDING)?).await
     }
 
     async fn begin_inflight(&self, batch: &Batch) -> Result<(), StoreError> {
-        let tx = self.tx(&[QUEUE, INFLIGHT], TransactionMode::ReadWrite).await?;
-        let inflight = store(&tx, INFLIGHT)?;
-        if let Some(current) = get::<Batch>(&inflight, schema::INFLIGHT_KEY).await? {
-            return Err(StoreError::Conflict(format!("batch {} is already inflight", current.key)));
+        let tx = self.tx(&[QUEUE, INFLIGHT, SENDING], TransactionMode::ReadWrite).await?;
+        let (queue, copied, sending) =
+            (store(&tx, QUEUE)?, store(&tx, INFLIGHT)?, store(&tx, SENDING)?);
+        if let Some(current) = inflight::read(&copied, &sending).await? {
+            let key = current.key();
+            return Err(StoreError::Conflict(format!("batch {key} is already inflight")));
         }
-        let queue = store(&tx, QUEUE)?;
+        if let Some(range) = inflight::run_of(&queue, batch).await? {
+            inflight::begin(&sending, batch, range).await?;
+            return commit(tx, &sending).await;
+        }
+        // Not a run of the queue: the records move into the batch.
         let by_seq = queue.index(QUEUE_BY_SEQ).map_err(err)?;
         // All lookups, then all deletes, issued before any is awaited (see `append_tx`).
         let lookups = batch
@@ -522,31 +624,62 @@ impl OutboxStore for IdbStore {
         for delete in deletes {
             delete.await.map_err(err)?;
         }
-        put(&inflight, schema::INFLIGHT_KEY, batch).await?;
-        commit(tx, &inflight).await
+        put(&copied, schema::INFLIGHT_KEY, batch).await?;
+        commit(tx, &copied).await
     }
 
     async fn inflight(&self) -> Result<Option<Batch>, StoreError> {
-        let tx = self.tx(&[INFLIGHT], TransactionMode::ReadOnly).await?;
-        get(&store(&tx, INFLIGHT)?, schema::INFLIGHT_KEY).await
+        let tx = self.tx(&[QUEUE, INFLIGHT, SENDING], TransactionMode::ReadOnly).await?;
+        let sending = store(&tx, SENDING)?;
+        match inflight::read(&store(&tx, INFLIGHT)?, &sending).await? {
+            Some(Slot::Copied(batch)) => Ok(Some(batch)),
+            Some(Slot::Range(head)) => {
+                Ok(Some(inflight::batch_of(&store(&tx, QUEUE)?, &sending, head).await?))
+            }
+            None => Ok(None),
+        }
     }
 
     async fn set_inflight_retry(&self, k: &str, retry: &RetryState) -> Result<bool, StoreError> {
-        let tx = self.tx(&[INFLIGHT], TransactionMode::ReadWrite).await?;
-        let inflight = store(&tx, INFLIGHT)?;
-        match get::<Batch>(&inflight, schema::INFLIGHT_KEY).await? {
-            Some(mut batch) if batch.key == k => {
+        let tx = self.tx(&[INFLIGHT, SENDING], TransactionMode::ReadWrite).await?;
+        let (copied, sending) = (store(&tx, INFLIGHT)?, store(&tx, SENDING)?);
+        match inflight::read(&copied, &sending).await? {
+            Some(Slot::Copied(mut batch)) if batch.key == k => {
                 batch.retry = Some(retry.clone());
-                put(&inflight, schema::INFLIGHT_KEY, &batch).await?;
-                commit(tx, &inflight).await?;
-                Ok(true)
+                put(&copied, schema::INFLIGHT_KEY, &batch).await?;
             }
-            _ => Ok(false),
+            Some(Slot::Range(mut head)) if head.key == k => {
+                head.retry = Some(retry.clone());
+                inflight::put_head(&sending, &head).await?;
+            }
+            _ => return Ok(false),
         }
+        commit(tx, &sending).await?;
+        Ok(true)
     }
 
     async fn ack_inflight(&self, ack: &Ack) -> Result<bool, StoreError> {
         self.counting(true, |pending| self.ack_inflight_tx(ack, pending)).await
+    }
+
+    async fn ack_and_begin(
+        &self,
+        ack: &Ack,
+        next: &Batch,
+    ) -> Result<(bool, Result<(), StoreError>), StoreError> {
+        // The joint transaction writes the pending totals (see `counting`). When it does not
+        // apply, or fails (storage full aborts it whole), the two steps go one by one, the
+        // acknowledgement with its delete-only fallback.
+        let pending = self.pending.take();
+        let acked = match self.ack_begin_tx(ack, next, &pending).await {
+            Ok(Some(true)) => return Ok((true, Ok(()))),
+            Ok(Some(false)) => true,
+            Ok(None) | Err(_) => {
+                self.pending.borrow_mut().add_totals(&pending);
+                self.ack_inflight(ack).await?
+            }
+        };
+        Ok((acked, self.begin_inflight(next).await))
     }
 
     async fn ack_queued(&self, batch: &Batch, ack: &Ack) -> Result<u64, StoreError> {
@@ -618,11 +751,12 @@ impl OutboxStore for IdbStore {
     }
 
     async fn stats(&self) -> Result<OutboxStats, StoreError> {
-        let tx = self.tx(&[QUEUE, INFLIGHT, DEAD, META], TransactionMode::ReadOnly).await?;
-        let queued = count(&store(&tx, QUEUE)?).await?;
-        let inflight_records = get::<Batch>(&store(&tx, INFLIGHT)?, schema::INFLIGHT_KEY)
-            .await?
-            .map_or(0, |b| b.records.len() as u64);
+        let stores = [QUEUE, INFLIGHT, SENDING, DEAD, META];
+        let tx = self.tx(&stores, TransactionMode::ReadOnly).await?;
+        let slot = inflight::read(&store(&tx, INFLIGHT)?, &store(&tx, SENDING)?).await?;
+        let inflight_records = slot.as_ref().map_or(0, Slot::records);
+        let in_queue = slot.as_ref().and_then(Slot::range).map_or(0, |_| inflight_records);
+        let queued = count(&store(&tx, QUEUE)?).await?.saturating_sub(in_queue);
         let dead = all_dead(&store(&tx, DEAD)?).await?;
         let mut t = totals(&store(&tx, META)?).await?;
         t.add_totals(&self.pending.borrow());

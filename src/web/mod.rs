@@ -10,6 +10,7 @@ mod env;
 mod error;
 mod fetch_transport;
 mod flush_lock;
+mod idb_inflight;
 mod idb_schema;
 mod idb_store;
 mod panic;
