@@ -57,9 +57,7 @@ function build() {
       join(CARGO_TARGET, 'wasm32-unknown-unknown/release/edge_anomaly.wasm')]);
     if (b.shrink && opt['small-opt'] !== 'none') {
       const wasm = join(dir, 'edge_anomaly_bg.wasm');
-      run(join(ROOT, 'node_modules/.bin/wasm-opt'), [`-${opt['small-opt']}`, '--enable-simd', '--enable-bulk-memory',
-        '--enable-nontrapping-float-to-int', '--enable-sign-ext', '--enable-mutable-globals',
-        '--enable-reference-types', '--enable-multivalue', wasm, '-o', wasm]);
+      run(join(ROOT, 'scripts/shrink-wasm.sh'), [wasm, opt['small-opt']]);
     }
     console.error(`bench: ${name} build in ${dir}`);
   }

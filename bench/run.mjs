@@ -270,43 +270,25 @@ async function main() {
   const models = [model('shuttle', 'models/shuttle'), ...(only ? [] : [model('seed16', 'target/bench/models/seed16')])];
   const started = Date.now();
   const raw = await measure(models);
+  const modelList = models.map(({ name, features, f32, int8 }) => ({ name, features, f32, int8 }));
   if (opt['contributions-only']) {
-    const result = { machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
-      worktree_dirty: output('git', ['status', '--porcelain', '--untracked-files=no']) !== '', loadavg: loadavg(),
-      config: cfg, contributions: contributionsSummary(raw.contributions) };
-    const file = join(OUT, `contributions-${result.date.replace(/[:.]/g, '-')}.json`);
-    mkdirSync(OUT, { recursive: true });
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(contributionsMarkdown(result));
-    return console.error(`bench: wrote ${file}`);
+    return writePartial('contributions', raw, { config: cfg, contributions: contributionsSummary(raw.contributions) },
+      contributionsMarkdown);
   }
   if (opt['warm-only']) {
-    const result = { machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
-      worktree_dirty: output('git', ['status', '--porcelain', '--untracked-files=no']) !== '', loadavg: loadavg(),
-      config: { ...cfg, models: models.map(({ name, features, f32, int8 }) => ({ name, features, f32, int8 })), ...ortConfig },
-      isolation: { dedicated_worker: raw.setup.worker }, ...warmSummary(raw.warm) };
-    const file = join(OUT, `warm-${result.date.replace(/[:.]/g, '-')}.json`);
-    mkdirSync(OUT, { recursive: true });
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(warmMarkdown(result));
-    return console.error(`bench: wrote ${file}`);
+    return writePartial('warm', raw, { config: { ...cfg, models: modelList, ...ortConfig },
+      isolation: { dedicated_worker: raw.setup.worker }, ...warmSummary(raw.warm) }, warmMarkdown);
   }
   if (opt['outbox-only']) {
     const outbox = (reps) => (reps?.length ? { median: medians(reps), reps } : null);
-    const result = { machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
-      worktree_dirty: output('git', ['status', '--porcelain', '--untracked-files=no']) !== '', pkg, loadavg: loadavg(),
-      config: cfg, results: { outbox: outbox(raw.outbox), outbox_collector: outbox(raw.outbox_collector) } };
-    const file = join(OUT, `outbox-${result.date.replace(/[:.]/g, '-')}.json`);
-    mkdirSync(OUT, { recursive: true });
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(outboxMarkdown(result));
-    return console.error(`bench: wrote ${file}`);
+    return writePartial('outbox', raw, { pkg, config: cfg,
+      results: { outbox: outbox(raw.outbox), outbox_collector: outbox(raw.outbox_collector) } }, outboxMarkdown);
   }
   const status = output('git', ['status', '--porcelain', '--untracked-files=no']);
   const result = {
     machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
     worktree_dirty: status !== '', duration_s: Math.round((Date.now() - started) / 1000), loadavg: loadavg(),
-    config: { ...cfg, models: models.map(({ name, features, f32, int8 }) => ({ name, features, f32, int8 })), ...ortConfig },
+    config: { ...cfg, models: modelList, ...ortConfig },
     ...aggregate(raw, ROOT),
   };
   const json = `${JSON.stringify(result, null, 2)}\n`;
@@ -315,6 +297,18 @@ async function main() {
   writeFileSync(join(OUT, `results-${result.date.replace(/[:.]/g, '-')}.json`), json);
   console.log(markdown(result));
   console.error(`bench: wrote bench/results/latest.json (${result.duration_s} s in the browser)`);
+}
+
+/** Writes a partial run (`--contributions-only`, `--warm-only`, `--outbox-only`) to
+ * target/bench/<kind>-<date>.json, leaving bench/results/latest.json alone, and prints its table. */
+function writePartial(kind, raw, fields, toMarkdown) {
+  const result = { machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
+    worktree_dirty: output('git', ['status', '--porcelain', '--untracked-files=no']) !== '', loadavg: loadavg(), ...fields };
+  const file = join(OUT, `${kind}-${result.date.replace(/[:.]/g, '-')}.json`);
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(toMarkdown(result));
+  console.error(`bench: wrote ${file}`);
 }
 
 main().catch((e) => die(e.stack || e.message));

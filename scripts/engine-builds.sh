@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 #! Finishes the engine builds after Trunk has built the small one (www/index.html: the crate
 #! without tract) into the staging directory:
-#!  - release only: shrinks the small engine with wasm-opt -Oz (binaryen from node_modules, as
-#!    scripts/setup.sh installs it; skipped with a note where it is missing);
+#!  - release only: shrinks the small engine with wasm-opt -Oz (scripts/shrink-wasm.sh; skipped
+#!    with a note where binaryen is missing);
 #!  - builds the full engine (the crate with tract, for models the dense kernel does not cover)
 #!    beside it as `edge-anomaly-full.js` + `edge-anomaly-full_bg.wasm`, which the service worker
 #!    fetches only when a model needs it (worker/engine.js).
@@ -13,15 +13,8 @@ out="${1:-${TRUNK_STAGING_DIR:?give the directory, or run as a Trunk hook}}"
 profile="${2:-${TRUNK_PROFILE:-debug}}"
 
 if [ "$profile" = release ]; then
-  opt="node_modules/.bin/wasm-opt"
-  if [ -x "$opt" ]; then
-    # The features rustc enables for wasm32 by default, and SIMD (.cargo/config.toml).
-    "$opt" -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      "$out/edge-anomaly_bg.wasm" -o "$out/edge-anomaly_bg.wasm"
-  else
-    echo "engine-builds: $opt not found (npm ci installs it): the small engine is not shrunk" >&2
-  fi
+  scripts/shrink-wasm.sh "$out/edge-anomaly_bg.wasm" ||
+    echo "engine-builds: the small engine is not shrunk" >&2
 fi
 
 flags=(--locked --lib --target wasm32-unknown-unknown)

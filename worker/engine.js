@@ -7,7 +7,7 @@
 import initSmall, { EdgeApp as SmallApp } from './edge-anomaly.js';
 import initFull, { EdgeApp as FullApp } from './edge-anomaly-full.js';
 
-export const BUILDS = {
+const BUILDS = {
   small: { init: initSmall, EdgeApp: SmallApp, wasm: 'edge-anomaly_bg.wasm' },
   full: { init: initFull, EdgeApp: FullApp, wasm: 'edge-anomaly-full_bg.wasm' },
 };

@@ -16,6 +16,8 @@ mod backend;
 mod batch_axis;
 mod channels;
 mod contract;
+#[cfg(any(not(feature = "tract"), test))]
+mod declared;
 mod dense;
 mod dequantize;
 mod error;
@@ -111,7 +113,7 @@ impl Runner {
     /// when a package loads (`update::package`), there being no tract here to compare with.
     #[cfg(not(feature = "tract"))]
     fn choose(proto: onnx::pb::ModelProto, backend: Backend) -> Result<Runner, EngineError> {
-        let contract = contract::from_proto(&proto)?;
+        let contract = declared::from_proto(&proto)?;
         let (plan, chosen) = backend::dense_only(backend, &proto, contract.features)?;
         Ok(Runner { contract, dense: Some(plan), chosen })
     }
