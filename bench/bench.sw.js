@@ -55,31 +55,33 @@ const handlers = {
     const pkg = await fetchPackage((name) => fetch(`/models/shuttle/${name}`));
     app.loadPackage(pkg.files, pkg.bundle, 'update');
     const queued = async () => { const st = await app.status(); return st.outbox.queued + st.outbox.inflight_records; };
-    let t = performance.now();
+    const marks = { start: performance.now() };
+    let t = marks.start;
     for (let done = 0; done < readings; done += chunk) await app.score(tile(sample, features, Math.min(chunk, readings - done), done), features);
     const chunked_s = (performance.now() - t) / 1000;
-    t = performance.now();
+    t = marks.batched = performance.now();
     for (let i = 0; i < singles; i++) await app.score(tile(sample, features, 1, i), features);
     const singles_s = (performance.now() - t) / 1000;
-    t = performance.now();
+    t = marks.singles = performance.now();
     let next = 0;
     const stream = async () => {
       while (next < singles) { const i = next++; await app.score(tile(sample, features, 1, singles + i), features); }
     };
     await Promise.all(Array.from({ length: IN_FLIGHT }, stream));
     const streamed_s = (performance.now() - t) / 1000;
+    marks.streamed = performance.now();
     const total = readings + 2 * singles;
     const before = await queued();
     if (before !== total) throw new Error(`outbox holds ${before} records, expected ${total}`);
     app.configure(`${origin}${up}`, undefined);
-    t = performance.now();
+    t = marks.configured = performance.now();
     let flushes = 0;
     while (await queued() > 0) {
       if (++flushes > 10_000) throw new Error('outbox did not drain');
       await app.networkRestored();
     }
-    const flush_s = (performance.now() - t) / 1000;
-    return { readings, chunk, singles, flushes, up, device_id: app.deviceId,
+    const flush_s = ((marks.drained = performance.now()) - t) / 1000;
+    return { marks, readings, chunk, singles, flushes, up, device_id: app.deviceId,
       write_batched_records_per_s: readings / chunked_s, write_single_records_per_s: singles / singles_s,
       write_streamed_records_per_s: singles / streamed_s, in_flight: IN_FLIGHT,
       flush_records_per_s: total / flush_s };

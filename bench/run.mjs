@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs'; // the e2e tests' launch flags
 import { aggregate, CONTRIBUTIONS_TARGET, contributionsMarkdown, contributionsSummary, markdown, medians, outboxMarkdown, warmMarkdown, warmSummary } from './report.mjs';
+import { serviceWorkerProfiler } from './profile.mjs';
 import { startServer } from './server.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -45,6 +46,7 @@ const { values: opt } = parseArgs({ options: {
   'outbox-only': { type: 'boolean', default: false },
   collector: { type: 'string' }, // the collector binary: the outbox is also drained to it
   pkg: { type: 'string' }, // serve this wasm-bindgen output instead of target/bench/pkg (no build)
+  profile: { type: 'string' }, // with --outbox-only: CPU profiles of the service worker into this directory
 } });
 if (!['sample', 'uniform'].includes(opt.rows)) die(`--rows is sample or uniform, not ${opt.rows}`);
 if (opt.rows !== 'sample' && !opt['warm-only']) die('--rows uniform goes with --warm-only (the other measurements need the sample rows)');
@@ -157,18 +159,31 @@ async function collectorStored(url) {
 }
 
 /** `cfg.outbox.reps` repetitions of the outbox measurement: to the sink, then (with a collector) to it. */
-async function outboxReps(page, server, collector) {
+async function outboxReps(page, server, collector, profiler) {
   const out = { sink: [], collector: [] };
+  /** One repetition, drained to `up`; profiled into `--profile DIR` when given. */
+  const rep = async (label, up) => {
+    await profiler?.start();
+    const res = await step(page, label, (u) => window.bench.swOutbox(u), up);
+    if (profiler) {
+      const { start, batched, singles, streamed, configured, drained } = res.marks;
+      const name = `${label.replace(/[^a-z0-9]+/gi, '-')}`;
+      res.profile = await profiler.stop(join(resolve(opt.profile), `${name}.cpuprofile`), { write_100_per_call: [start, batched],
+        write_1_per_call: [batched, singles], write_1_per_call_64_pending: [singles, streamed], drain: [configured, drained] });
+      writeFileSync(join(resolve(opt.profile), `${name}.json`), JSON.stringify(res.profile, null, 1));
+    }
+    return res;
+  };
   for (let r = 0; r < cfg.outbox.reps; r++) {
     server.resetSink();
-    const rep = await step(page, `outbox write and flush to the sink ${r + 1}/${cfg.outbox.reps}`, () => window.bench.swOutbox('/sink/up'));
-    rep.sink = server.sinkStats();
-    const total = rep.readings + (rep.write_streamed_records_per_s ? 2 : 1) * rep.singles;
-    if (rep.sink.distinct !== total) throw new Error(`the sink received ${rep.sink.distinct} distinct records, expected ${total}`);
-    out.sink.push(rep);
+    const rep_ = await rep(`outbox write and flush to the sink ${r + 1}/${cfg.outbox.reps}`, '/sink/up');
+    rep_.sink = server.sinkStats();
+    const total = rep_.readings + (rep_.write_streamed_records_per_s ? 2 : 1) * rep_.singles;
+    if (rep_.sink.distinct !== total) throw new Error(`the sink received ${rep_.sink.distinct} distinct records, expected ${total}`);
+    out.sink.push(rep_);
     if (!collector) continue;
     const before = await collectorStored(collector.url);
-    const real = await step(page, `outbox write and flush to the collector ${r + 1}/${cfg.outbox.reps}`, () => window.bench.swOutbox('/collector'));
+    const real = await rep(`outbox write and flush to the collector ${r + 1}/${cfg.outbox.reps}`, '/collector');
     real.stored = (await collectorStored(collector.url)) - before;
     if (real.stored !== total) throw new Error(`the collector stored ${real.stored} new records, expected ${total}`);
     out.collector.push(real);
@@ -209,7 +224,9 @@ async function measure(models) {
     if (opt['outbox-only']) {
       const { page } = await openPage('outbox');
       raw.sw = { info: await step(page, 'service worker registration', () => window.bench.swSetup()) };
-      ({ sink: raw.outbox, collector: raw.outbox_collector } = await outboxReps(page, server, collector));
+      if (opt.profile) mkdirSync(resolve(opt.profile), { recursive: true });
+      const profiler = opt.profile ? await serviceWorkerProfiler(browser) : null;
+      ({ sink: raw.outbox, collector: raw.outbox_collector } = await outboxReps(page, server, collector, profiler));
       return raw;
     }
     // Cold starts first, in a process of their own: a live instance of an engine's wasm elsewhere

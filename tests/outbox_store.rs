@@ -298,6 +298,9 @@ impl OutboxStore for Stalling {
     async fn ack_inflight(&self, ack: &Ack) -> Result<bool, StoreError> {
         self.step(self.inner.ack_inflight(ack)).await
     }
+    async fn release_inflight(&self, key: &str) -> Result<bool, StoreError> {
+        self.step(self.inner.release_inflight(key)).await
+    }
     async fn dead_letter_inflight(&self, k: &str, f: &Failure, m: u64) -> Result<bool, StoreError> {
         self.step(self.inner.dead_letter_inflight(k, f, m)).await
     }

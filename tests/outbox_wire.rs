@@ -216,12 +216,12 @@ fn the_body_size_formula_is_exact() {
 
 #[test]
 fn batches_stop_at_the_record_cap() {
-    let records: Vec<Record> = (0..2_500).map(|i| scored(i, 0.5, false)).collect();
+    let records: Vec<Record> = (0..4_500).map(|i| scored(i, 0.5, false)).collect();
     let sizer = BodySizer::new(&origin()).expect("sizer");
     let c = config();
-    assert_eq!(c.max_batch_records, 1_000, "default record cap");
-    assert_eq!(c.max_batch_bytes, 1024 * 1024, "default byte cap");
-    assert_eq!(fit(&records, &sizer, &c).expect("fit"), 1_000);
+    assert_eq!(c.max_batch_records, 4_000, "default record cap");
+    assert_eq!(c.max_batch_bytes, 3 * 1024 * 1024, "default byte cap");
+    assert_eq!(fit(&records, &sizer, &c).expect("fit"), 4_000);
     let mut small = config();
     small.max_batch_records = 7;
     assert_eq!(fit(&records, &sizer, &small).expect("fit"), 7);

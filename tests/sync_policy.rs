@@ -9,7 +9,9 @@ use edge_anomaly::outbox::{
     Env, FlushStatus, HttpResponse, MemoryStore, OutboxStore, RetryPolicy, TransportError,
 };
 use futures::executor::block_on;
-use sync_fakes::{config, record, syncer, FakeCollector, FakeEnv, Step, T0};
+use sync_fakes::{
+    config, device_id, json_body, log_records, record, syncer, FakeCollector, FakeEnv, Step, T0,
+};
 
 fn flush(s: &sync_fakes::TestSyncer) -> edge_anomaly::outbox::FlushOutcome {
     block_on(s.flush()).expect("flush")
@@ -103,8 +105,9 @@ fn retryable_failures_keep_the_batch_and_back_off() {
 
 #[test]
 fn final_refusals_are_dead_lettered_not_retried() {
-    // 401/403 and redirects are not final: tests/sync_acks.rs.
-    for status in [400, 404, 405, 409, 413, 415, 422, 500, 501, 505] {
+    // 401/403 and redirects are not final: tests/sync_acks.rs. 413 is final for a batch of one
+    // record; a larger one is cut again (below).
+    for status in [400, 404, 405, 409, 415, 422, 500, 501, 505] {
         let (store, collector, env) = (MemoryStore::new(), FakeCollector::new(), FakeEnv::new());
         record(&store, &env, 4);
         collector.script([Step::Respond(HttpResponse::status(status).with_body("nope"))]);
@@ -132,6 +135,51 @@ fn final_refusals_are_dead_lettered_not_retried() {
         assert_eq!((stats.dead_letter_batches, stats.dead_letter_records, stats.queued), (1, 4, 0));
         assert_eq!(flush(&s).sent_batches, 0, "{status}: a later flush does not resend it");
     }
+}
+
+#[test]
+fn a_batch_too_large_for_the_endpoint_is_sent_again_in_halves() {
+    let (store, collector, env) = (MemoryStore::new(), FakeCollector::new(), FakeEnv::new());
+    record(&store, &env, 50);
+    let mut c = config();
+    c.max_batch_records = 40;
+    collector.refuse_over(12);
+    let s = syncer(&store, &collector, &env, c);
+    let out = flush(&s);
+    assert_eq!(out.status, FlushStatus::Drained);
+    assert_eq!((out.sent_records, out.dead_lettered_batches), (50, 0));
+    let sizes: Vec<usize> =
+        collector.requests.borrow().iter().map(|r| log_records(&json_body(r)).len()).collect();
+    assert_eq!(sizes, [40, 20, 10, 10, 10, 10, 10], "halved until taken, then kept there");
+    let expected: Vec<String> = (0..50).map(|seq| format!("{}:{seq}", device_id(&store))).collect();
+    assert_eq!(*collector.stored.borrow(), expected, "every record once, in order");
+    let error = out.last_error.unwrap_or_default();
+    assert!(error.starts_with("HTTP 413") && error.contains("at most 10"), "{error}");
+    let stats = block_on(store.stats()).expect("stats");
+    assert_eq!((stats.queued, stats.inflight_records, stats.dead_letter_batches), (0, 0, 0));
+
+    // A new endpoint may take more again.
+    record(&store, &env, 30);
+    block_on(s.reconfigure(config())).expect("reconfigure");
+    collector.refuse_over(usize::MAX);
+    assert_eq!(flush(&s).sent_batches, 1, "one batch of 30");
+}
+
+#[test]
+fn one_record_too_large_for_the_endpoint_is_dead_lettered() {
+    let (store, collector, env) = (MemoryStore::new(), FakeCollector::new(), FakeEnv::new());
+    record(&store, &env, 3);
+    collector.refuse_over(0);
+    let s = syncer(&store, &collector, &env, config());
+    let out = flush(&s);
+    assert_eq!(out.status, FlushStatus::Drained);
+    assert_eq!((out.sent_records, out.dead_lettered_batches, out.dead_lettered_records), (0, 3, 3));
+    let sizes: Vec<usize> =
+        collector.requests.borrow().iter().map(|r| log_records(&json_body(r)).len()).collect();
+    assert_eq!(sizes, [3, 1, 1, 1]);
+    let dead = block_on(store.dead_letters()).expect("dead");
+    assert!(dead.iter().all(|d| d.records == 1 && d.failure.status == Some(413)));
+    assert!(collector.stored.borrow().is_empty());
 }
 
 #[test]

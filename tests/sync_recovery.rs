@@ -159,6 +159,9 @@ impl OutboxStore for Faulty {
         }
         self.inner.ack_inflight(ack).await
     }
+    async fn release_inflight(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.release_inflight(key).await
+    }
     async fn dead_letter_inflight(
         &self,
         key: &str,

@@ -311,6 +311,26 @@ impl OutboxStore for SqliteStore {
         })
     }
 
+    async fn release_inflight(&self, key: &str) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let Some(batch) = tables::inflight(tx)?.filter(|b| b.key == key) else {
+                return Ok(false);
+            };
+            // Back ahead of every queued record, where the positions before the front allow.
+            let front = match tables::front(tx)? {
+                Some(pos) => pos,
+                None => tables::counters(tx)?.1,
+            };
+            let n = batch.records.len() as u64;
+            let Some(base) = front.checked_sub(n) else { return Ok(false) };
+            tables::delete_inflight(tx, key)?;
+            for (pos, record) in (base..).zip(&batch.records) {
+                tables::enqueue(tx, pos, record)?;
+            }
+            Ok(true)
+        })
+    }
+
     async fn dead_letter_inflight(
         &self,
         key: &str,

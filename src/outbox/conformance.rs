@@ -46,6 +46,7 @@ where
     note("inflight_moves_records", inflight_moves_records(&open).await);
     note("inflight_conflicts", inflight_conflicts(&open).await);
     note("inflight_need_not_be_a_run", inflight_need_not_be_a_run(&open).await);
+    note("release_requeues_in_front", release_requeues_in_front(&open).await);
     note("retry_state_is_kept", retry_state_is_kept(&open).await);
     note("ack_deletes_and_counts", ack_deletes_and_counts(&open).await);
     note("ack_and_begin_moves_on", ack_and_begin_moves_on(&open).await);
@@ -423,6 +424,27 @@ where
         (0, 1, 4, 4),
         "(queued, inflight, evicted total, evicted for quota)"
     );
+    ensure_totals_agree(&store).await
+}
+
+/// [`OutboxStore::totals`] gives the running totals [`OutboxStore::stats`] gives.
+async fn ensure_totals_agree(store: &impl OutboxStore) -> Result<(), String> {
+    let (stats, totals) =
+        (call("stats", store.stats()).await?, call("totals", store.totals()).await?);
+    let counters = |s: &OutboxStats| {
+        (
+            s.evicted_total,
+            s.evicted_quota_total,
+            s.dead_letter_evicted_total,
+            s.sent_records_total,
+            s.sent_batches_total,
+            s.dead_lettered_batches_total,
+            s.rejected_records_total,
+            s.last_rejection.clone(),
+            s.dropped.clone(),
+        )
+    };
+    ensure_eq!(counters(&totals), counters(&stats), "totals against stats");
     Ok(())
 }
 
@@ -441,7 +463,7 @@ where
     let expected: BTreeMap<String, u64> =
         [("NON_FINITE".to_string(), 5), ("WORKER_START".to_string(), 1)].into();
     ensure_eq!(call("stats", store.stats()).await?.dropped, expected, "dropped after reopen");
-    Ok(())
+    ensure_totals_agree(&store).await
 }
 
 async fn sync_settings_are_kept<S, F, Fut>(open: &F) -> Result<(), String>
@@ -555,6 +577,47 @@ where
     Ok(())
 }
 
+async fn release_requeues_in_front<S, F, Fut>(open: &F) -> Result<(), String>
+where
+    S: OutboxStore,
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<S, StoreError>>,
+{
+    let store = fresh(open, "release").await?;
+    let records = fill(&store, (0..6).map(scored).collect()).await?;
+    // The front of the queue, as the syncer takes it.
+    call("begin_inflight", store.begin_inflight(&batch("k1", records[..3].to_vec()))).await?;
+    ensure_eq!(call("release", store.release_inflight("k0")).await?, false, "another key");
+    ensure_eq!(call("release", store.release_inflight("k1")).await?, true, "released");
+    ensure_eq!(call("inflight", store.inflight()).await?, None, "nothing inflight");
+    ensure_eq!(queue_seqs(&store).await?, vec![0, 1, 2, 3, 4, 5], "back in order");
+    ensure_eq!(call("release", store.release_inflight("k1")).await?, false, "released once");
+    // Not taken from the front: no room ahead of the queue, so it stays inflight.
+    let b = batch("k2", vec![records[1].clone(), records[3].clone()]);
+    call("begin_inflight", store.begin_inflight(&b)).await?;
+    ensure_eq!(call("release", store.release_inflight("k2")).await?, false, "not from the front");
+    ensure_eq!(call("inflight", store.inflight()).await?, Some(b), "still inflight");
+    let ack = Ack { key: "k2".into(), rejected: 0, message: None };
+    ensure_eq!(call("ack_inflight", store.ack_inflight(&ack)).await?, true, "ack");
+    // The whole queue, released with nothing else queued, and kept across a reopen.
+    let rest = [0, 2, 4, 5].map(|i| records[i].clone()).to_vec();
+    call("begin_inflight", store.begin_inflight(&batch("k3", rest))).await?;
+    ensure_eq!(queue_seqs(&store).await?, Vec::<Seq>::new(), "queue while inflight");
+    ensure_eq!(call("release", store.release_inflight("k3")).await?, true, "released");
+    drop(store);
+    let store = reopen(open, "release").await?;
+    ensure_eq!(queue_seqs(&store).await?, vec![0, 2, 4, 5], "after reopen");
+    let more = fill(&store, vec![scored(6)]).await?;
+    ensure_eq!(queue_seqs(&store).await?, vec![0, 2, 4, 5, more[0].seq], "new records behind");
+    let stats = call("stats", store.stats()).await?;
+    ensure_eq!(
+        (stats.queued, stats.inflight_records, stats.sent_records_total),
+        (5, 0, 2),
+        "stats"
+    );
+    Ok(())
+}
+
 async fn retry_state_is_kept<S, F, Fut>(open: &F) -> Result<(), String>
 where
     S: OutboxStore,
@@ -631,7 +694,7 @@ where
         ..OutboxStats::default()
     };
     ensure_eq!(stats, expected, "stats after reopen");
-    Ok(())
+    ensure_totals_agree(&store).await
 }
 
 /// Acknowledging a batch and taking the next in one call: the next is taken when the first was
@@ -826,5 +889,5 @@ where
         (4, 2),
         "(dead records, dead evicted total)"
     );
-    Ok(())
+    ensure_totals_agree(&store).await
 }

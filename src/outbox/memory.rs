@@ -348,6 +348,24 @@ impl OutboxStore for MemoryStore {
         Ok(deleted)
     }
 
+    async fn release_inflight(&self, key: &str) -> Result<bool, StoreError> {
+        let mut state = self.state.borrow_mut();
+        let n = match &state.inflight {
+            Some(b) if b.key == key => b.records.len() as u64,
+            _ => return Ok(false),
+        };
+        // Back ahead of every queued record, where the positions before the front allow.
+        let front = state.queue.first_key_value().map_or(state.next_pos, |(&pos, _)| pos);
+        let Some(base) = front.checked_sub(n) else { return Ok(false) };
+        state.make_room(n, n)?;
+        let Some(batch) = state.inflight.take() else { return Ok(false) };
+        for (pos, record) in (base..).zip(batch.records) {
+            state.pos_of.insert(record.seq, pos);
+            state.queue.insert(pos, record);
+        }
+        Ok(true)
+    }
+
     async fn dead_letter_inflight(
         &self,
         key: &str,

@@ -351,6 +351,14 @@ pub trait OutboxStore {
     fn ack_queued(&self, batch: &Batch, ack: &Ack)
         -> impl Future<Output = Result<u64, StoreError>>;
 
+    /// Gives up the inflight batch `key` unsent, its records queued again ahead of every queued
+    /// record, in their order, as if the batch had never been made (a batch cut from them later
+    /// gets a new key). For a batch the endpoint refused as too large: nothing of it was
+    /// stored there. Returns false (changing nothing) when `key` is not the inflight batch, or
+    /// when the queue has no free positions before its front for the records: a batch taken
+    /// from the front of the queue, as the syncer takes them, always has them.
+    fn release_inflight(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>>;
+
     /// Moves the inflight batch `key` to the dead-letter store with `failure`, then evicts the
     /// oldest dead batches (lowest first seq) while they hold more than `max_dead_records`
     /// records, counting the records. Returns false (changing nothing) when `key` is not the
@@ -388,6 +396,13 @@ pub trait OutboxStore {
 
     /// Current counts and the running totals.
     fn stats(&self) -> impl Future<Output = Result<OutboxStats, StoreError>>;
+
+    /// The running totals alone (`evicted_total`, `dropped`, …; the current counts such as
+    /// `queued` may be 0): what a batch reports of the device's losses, read for every batch, so
+    /// a store where counting the queue or reading the dead letters costs time overrides it.
+    fn totals(&self) -> impl Future<Output = Result<OutboxStats, StoreError>> {
+        self.stats()
+    }
 
     /// A value the app keeps beside the outbox under `key` (its own state, e.g. the drift
     /// statistics, as JSON text), or `None` when none is stored. The default keeps nothing: a
@@ -466,6 +481,9 @@ impl<S: OutboxStore + ?Sized> OutboxStore for Rc<S> {
     ) -> impl Future<Output = Result<u64, StoreError>> {
         (**self).ack_queued(batch, ack)
     }
+    fn release_inflight(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> {
+        (**self).release_inflight(key)
+    }
     fn dead_letter_inflight(
         &self,
         key: &str,
@@ -497,6 +515,9 @@ impl<S: OutboxStore + ?Sized> OutboxStore for Rc<S> {
     }
     fn stats(&self) -> impl Future<Output = Result<OutboxStats, StoreError>> {
         (**self).stats()
+    }
+    fn totals(&self) -> impl Future<Output = Result<OutboxStats, StoreError>> {
+        (**self).totals()
     }
     fn app_value(&self, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> {
         (**self).app_value(key)

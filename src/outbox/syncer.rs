@@ -108,6 +108,9 @@ pub struct Syncer<S, T, E> {
     unpersisted: RefCell<Option<Batch>>,
     /// The host's model state, frozen into each batch's resource when the batch is made.
     model: RefCell<ModelTelemetry>,
+    /// Most records per batch the endpoint has taken since it refused a larger one as too
+    /// large (413), when it has; below `max_batch_records`.
+    endpoint_cap: Cell<Option<usize>>,
 }
 
 /// Where the batch being sent is kept.
@@ -148,6 +151,7 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
             device_id: RefCell::new(None),
             unpersisted: RefCell::new(None),
             model: RefCell::new(ModelTelemetry::default()),
+            endpoint_cap: Cell::new(None),
         })
     }
 
@@ -167,6 +171,8 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
     pub async fn reconfigure(&self, config: SyncConfig) -> Result<(), OutboxError> {
         config.validate()?;
         *self.config.borrow_mut() = config;
+        // Another endpoint (or the same one reconfigured) may take larger batches again.
+        self.endpoint_cap.set(None);
         let now = self.env.now_ms();
         if let Some((batch, slot)) = self.current().await? {
             if let Some(retry) = batch.retry.filter(|r| r.auth_needed) {
@@ -319,14 +325,18 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
         config: &SyncConfig,
         now: u64,
     ) -> Result<Option<Batch>, OutboxError> {
-        let candidates = self.store.oldest(config.max_batch_records).await?;
+        let most = self
+            .endpoint_cap
+            .get()
+            .map_or(config.max_batch_records, |cap| cap.min(config.max_batch_records));
+        let candidates = self.store.oldest(most).await?;
         if candidates.is_empty() {
             return Ok(None);
         }
         // The loss counters are frozen into the batch when it is made: read them only then,
         // not on every flush that finds nothing to send.
         let origin = Origin {
-            losses: Losses::of(&self.store.stats().await?),
+            losses: Losses::of(&self.store.totals().await?),
             model: self.model.borrow().clone(),
             ..origin.clone()
         };
@@ -456,42 +466,81 @@ impl<S: OutboxStore, T: Transport, E: Env> Syncer<S, T, E> {
                 let wait = Wait::Auth(config.retry.max_backoff_ms);
                 self.retry_later(&batch, slot, attempts, wait, error, out, now).await
             }
-            Disposition::DeadLetter => {
-                let message = excerpt(&response.body);
-                let error = format!("HTTP {}: {message}", response.status);
-                if slot == Slot::Unpersisted {
-                    // Dead-lettering writes the batch: only possible once storage has room.
-                    match self.store.begin_inflight(&batch).await {
-                        Ok(()) => {
-                            self.unpersisted.borrow_mut().take();
-                        }
-                        Err(StoreError::QuotaExceeded(_)) => {
-                            let error = format!(
-                                "{error} (kept queued: storage too full to dead-letter it)"
-                            );
-                            return self
-                                .retry_later(&batch, slot, attempts, Wait::Backoff, error, out, now)
-                                .await;
-                        }
-                        Err(StoreError::Conflict(_)) => {
-                            // Its records changed under it (evicted): the next batch is cut anew.
-                            self.unpersisted.borrow_mut().take();
-                            out.last_error = Some(error);
-                            return Ok(true);
-                        }
+            Disposition::DeadLetter if response.status == 413 && records > 1 => {
+                // Too large for this endpoint: nothing of it was stored there. Cut it again in
+                // halves (a single record too large is dead-lettered below).
+                let smaller = (batch.records.len() / 2).max(1);
+                let released = match slot {
+                    Slot::Inflight => match self.store.release_inflight(&batch.key).await {
+                        Ok(released) => released,
+                        Err(StoreError::QuotaExceeded(_)) => false,
                         Err(e) => return Err(e.into()),
-                    }
+                    },
+                    // Its records never left the queue; forgetting it is enough.
+                    Slot::Unpersisted => self.unpersisted.borrow_mut().take().is_some(),
+                };
+                if !released {
+                    return self.dead_letter(batch, slot, response, attempts, out, config).await;
                 }
-                out.last_error = Some(error);
-                let failure =
-                    Failure { status: Some(response.status), message, at_ms: now, attempts };
-                let max = config.max_dead_letter_records;
-                self.store.dead_letter_inflight(&batch.key, &failure, max).await?;
-                out.dead_lettered_batches += 1;
-                out.dead_lettered_records += records;
+                self.endpoint_cap.set(Some(smaller));
+                // Made ahead at the old size, behind the records just put back.
+                *ahead = None;
+                let why = excerpt(&response.body);
+                out.last_error = Some(format!(
+                    "HTTP 413: {why} (a batch of {records} records was too large for the \
+                     endpoint: batches of at most {smaller} from now on)"
+                ));
                 Ok(true)
             }
+            Disposition::DeadLetter => {
+                self.dead_letter(batch, slot, response, attempts, out, config).await
+            }
         }
+    }
+
+    /// Moves `batch`, finally refused with `response`, to the dead-letter store.
+    async fn dead_letter(
+        &self,
+        batch: Batch,
+        slot: Slot,
+        response: HttpResponse,
+        attempts: u32,
+        out: &mut FlushOutcome,
+        config: &SyncConfig,
+    ) -> Result<bool, OutboxError> {
+        let now = self.env.now_ms();
+        let records = batch.records.len() as u64;
+        let message = excerpt(&response.body);
+        let error = format!("HTTP {}: {message}", response.status);
+        if slot == Slot::Unpersisted {
+            // Dead-lettering writes the batch: only possible once storage has room.
+            match self.store.begin_inflight(&batch).await {
+                Ok(()) => {
+                    self.unpersisted.borrow_mut().take();
+                }
+                Err(StoreError::QuotaExceeded(_)) => {
+                    let error =
+                        format!("{error} (kept queued: storage too full to dead-letter it)");
+                    return self
+                        .retry_later(&batch, slot, attempts, Wait::Backoff, error, out, now)
+                        .await;
+                }
+                Err(StoreError::Conflict(_)) => {
+                    // Its records changed under it (evicted): the next batch is cut anew.
+                    self.unpersisted.borrow_mut().take();
+                    out.last_error = Some(error);
+                    return Ok(true);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        out.last_error = Some(error);
+        let failure = Failure { status: Some(response.status), message, at_ms: now, attempts };
+        let max = config.max_dead_letter_records;
+        self.store.dead_letter_inflight(&batch.key, &failure, max).await?;
+        out.dead_lettered_batches += 1;
+        out.dead_lettered_records += records;
+        Ok(true)
     }
 
     /// Records a failure that keeps the batch: waits as `wait` says.

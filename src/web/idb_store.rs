@@ -686,6 +686,46 @@ impl OutboxStore for IdbStore {
         self.counting(true, |pending| self.ack_queued_tx(batch, ack, pending)).await
     }
 
+    async fn release_inflight(&self, k: &str) -> Result<bool, StoreError> {
+        let stores = [QUEUE, INFLIGHT, SENDING, META];
+        let tx = self.tx(&stores, TransactionMode::ReadWrite).await?;
+        let (queue, copied, sending) =
+            (store(&tx, QUEUE)?, store(&tx, INFLIGHT)?, store(&tx, SENDING)?);
+        match inflight::read(&copied, &sending).await? {
+            // A range batch never left the queue: forgetting its head and body is enough.
+            Some(Slot::Range(head)) if head.key == k => {
+                let head = sending.delete(JsValue::from_str(schema::SENDING_HEAD)).map_err(err)?;
+                let body = sending.delete(JsValue::from_str(schema::SENDING_BODY)).map_err(err)?;
+                head.await.map_err(err)?;
+                body.await.map_err(err)?;
+            }
+            Some(Slot::Copied(batch)) if batch.key == k => {
+                // Back ahead of every queued record, where the positions before the front allow.
+                let first = queue.get_all_keys(None, Some(1)).map_err(err)?.await.map_err(err)?;
+                let front = match first.first() {
+                    Some(pos) => pos.as_f64().map(|p| p as u64),
+                    None => get::<u64>(&store(&tx, META)?, schema::META_NEXT_POS).await?,
+                };
+                let n = batch.records.len() as u64;
+                let Some(base) = front.unwrap_or(0).checked_sub(n) else { return Ok(false) };
+                let mut writes = Vec::with_capacity(batch.records.len());
+                for (pos, record) in (base..).zip(&batch.records) {
+                    let value =
+                        queue_value(pos as f64, record.seq as f64, &stored::encode(record)?)?;
+                    writes.push(queue.put(&value, Some(&key(pos))).map_err(err)?.into_future());
+                }
+                let slot = copied.delete(JsValue::from_str(schema::INFLIGHT_KEY)).map_err(err)?;
+                for write in writes {
+                    write.await.map_err(err)?;
+                }
+                slot.await.map_err(err)?;
+            }
+            _ => return Ok(false),
+        }
+        commit(tx, &queue).await?;
+        Ok(true)
+    }
+
     async fn dead_letter_inflight(
         &self,
         k: &str,
@@ -767,5 +807,12 @@ impl OutboxStore for IdbStore {
             dead_letter_records: dead.iter().map(|(_, d)| d.records.len() as u64).sum(),
             ..t
         })
+    }
+
+    async fn totals(&self) -> Result<OutboxStats, StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadOnly).await?;
+        let mut t = totals(&store(&tx, META)?).await?;
+        t.add_totals(&self.pending.borrow());
+        Ok(t)
     }
 }

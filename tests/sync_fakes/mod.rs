@@ -91,6 +91,8 @@ pub struct FakeCollector {
     /// Record ids stored, in arrival order (each at most once if keys dedupe).
     pub stored: RefCell<Vec<String>>,
     seen_keys: RefCell<HashMap<String, usize>>,
+    /// Requests with more log records than this are refused with 413, outside the script.
+    refuse_over: Cell<Option<usize>>,
 }
 
 impl FakeCollector {
@@ -100,6 +102,12 @@ impl FakeCollector {
 
     pub fn script(&self, steps: impl IntoIterator<Item = Step>) {
         self.script.borrow_mut().extend(steps);
+    }
+
+    /// Refuses requests of more than `records` log records as too large (413), as an endpoint
+    /// with a smaller body limit does.
+    pub fn refuse_over(&self, records: usize) {
+        self.refuse_over.set(Some(records));
     }
 
     pub fn respond(&self, status: u16) {
@@ -137,6 +145,9 @@ impl Transport for FakeCollector {
             return Ok(otlp_ok("{}"));
         }
         self.requests.borrow_mut().push(request.clone());
+        if self.refuse_over.get().is_some_and(|max| log_records(&json_body(&request)).len() > max) {
+            return Ok(HttpResponse::status(413).with_body("request entity too large"));
+        }
         let step = self.script.borrow_mut().pop_front().unwrap_or(Step::Accept);
         match step {
             Step::Accept => {

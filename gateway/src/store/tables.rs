@@ -125,6 +125,17 @@ pub fn enqueue(conn: &Connection, pos: u64, record: &Record) -> Result<()> {
     Ok(())
 }
 
+/// The queue position of the front record, or `None` when the queue is empty.
+pub fn front(conn: &Connection) -> Result<Option<u64>> {
+    conn.prepare_cached("SELECT min(pos) FROM queue")
+        .and_then(|mut s| s.query_row([], |row| row.get::<_, Option<i64>>(0)))
+        .map_err(sql_error)?
+        .map(|pos| {
+            u64::try_from(pos).map_err(|_| StoreError::Corrupt(format!("queue position {pos}")))
+        })
+        .transpose()
+}
+
 /// Number of queued records.
 pub fn queued(conn: &Connection) -> Result<u64> {
     count(conn, "SELECT count(*) FROM queue")
