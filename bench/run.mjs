@@ -37,6 +37,7 @@ const { values: opt } = parseArgs({ options: {
   'single-calls': { type: 'string', default: '2000' },
   'rtt-calls': { type: 'string', default: '1000' },
   'outbox-reps': { type: 'string', default: '3' },
+  'outbox-readings': { type: 'string', default: '10000' }, // readings written (in calls of 100) before the drain
   headed: { type: 'boolean', default: false },
   'js-flags': { type: 'string', default: '' }, // V8 flags for Chromium, e.g. --no-wasm-deopt
   table: { type: 'boolean', default: false }, // only print the table of bench/results/latest.json
@@ -55,7 +56,7 @@ const cfg = {
   reps, coldReps: Number(opt['cold-reps'] || reps), warmupCalls: 200, warmupBatchMs: 300, singleCalls: Number(opt['single-calls']), singleChunks: 40,
   batchSizes: [64, 1024, 4096], minBatchMs: 300, batchBlockMs: 50, rows: opt.rows, rttCalls: Number(opt['rtt-calls']), correctnessRows: 32,
   sampleRows: 2000, chromiumJsFlags: opt['js-flags'],
-  outbox: { reps: Number(opt['outbox-reps']), readings: 10_000, chunk: 100, singles: 1000 },
+  outbox: { reps: Number(opt['outbox-reps']), readings: Number(opt['outbox-readings']), chunk: 100, singles: 1000 },
   contributions: { batchSizes: [1, 1024, 4096], target: CONTRIBUTIONS_TARGET },
 };
 
@@ -172,6 +173,7 @@ async function outboxReps(page, server, collector, profiler) {
         write_1_per_call: [batched, singles], write_1_per_call_64_pending: [singles, streamed], drain: [configured, drained] });
       writeFileSync(join(resolve(opt.profile), `${name}.json`), JSON.stringify(res.profile, null, 1));
     }
+    if (res.tl) writeFileSync(`/tmp/tl-${up.replace(/\W/g,'')}.json`, JSON.stringify({ marks: res.marks, tl: res.tl }));
     return res;
   };
   for (let r = 0; r < cfg.outbox.reps; r++) {
