@@ -12,17 +12,6 @@ import { fetchPackage } from '/worker/model_package.js';
 /** Single-reading calls pending at once in the streamed write measurement. */
 const IN_FLIGHT = 64;
 
-const TL = [];
-const origTx = IDBDatabase.prototype.transaction;
-IDBDatabase.prototype.transaction = function (stores, mode, opts) {
-  const tx = origTx.call(this, stores, mode, opts);
-  const t0 = performance.now();
-  const names = [].concat(stores).join(',');
-  tx.addEventListener('complete', () => TL.push(['tx', names, mode, t0, performance.now()]));
-  return tx;
-};
-const origFetch = self.fetch;
-self.fetch = function (...a) { const t0 = performance.now(); const p = origFetch.apply(this, a); p.then(() => TL.push(['fetch', String(a[0].url || a[0]), '', t0, performance.now()])); return p; };
 const MODELS = { f32: '/models/shuttle/model.f32.onnx', int8: '/models/shuttle/model.int8.onnx' };
 
 async function start() {
@@ -92,8 +81,7 @@ const handlers = {
       await app.networkRestored();
     }
     const flush_s = ((marks.drained = performance.now()) - t) / 1000;
-    const tl = TL.filter((e) => e[3] >= marks.configured); TL.length = 0;
-    return { tl, marks, readings, chunk, singles, flushes, up, device_id: app.deviceId,
+    return { marks, readings, chunk, singles, flushes, up, device_id: app.deviceId,
       write_batched_records_per_s: readings / chunked_s, write_single_records_per_s: singles / singles_s,
       write_streamed_records_per_s: singles / streamed_s, in_flight: IN_FLIGHT,
       flush_records_per_s: total / flush_s };

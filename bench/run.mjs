@@ -173,7 +173,6 @@ async function outboxReps(page, server, collector, profiler) {
         write_1_per_call: [batched, singles], write_1_per_call_64_pending: [singles, streamed], drain: [configured, drained] });
       writeFileSync(join(resolve(opt.profile), `${name}.json`), JSON.stringify(res.profile, null, 1));
     }
-    if (res.tl) writeFileSync(`/tmp/tl-${up.replace(/\W/g,'')}.json`, JSON.stringify({ marks: res.marks, tl: res.tl }));
     return res;
   };
   for (let r = 0; r < cfg.outbox.reps; r++) {

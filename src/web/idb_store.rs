@@ -303,9 +303,12 @@ impl IdbStore {
         let first_seq = issue_get(&meta, schema::META_NEXT_SEQ)?;
         let pos = issue_get(&meta, schema::META_NEXT_POS)?;
         let head = issue_get(&sending, schema::SENDING_HEAD)?;
+        let front = queue.get_all_keys(None, Some(1)).map_err(err)?.into_future();
         let first_seq: Seq = decoded(first_seq.await)?.unwrap_or(0);
         let mut pos: u64 = decoded(pos.await)?.unwrap_or(0);
         let head: Option<inflight::RangeHead> = decoded(head.await)?;
+        let first_pos = pos;
+        let front = front.await.map_err(err)?.first().and_then(|k| k.as_f64()).map(|k| k as u64);
         let by_id = ids.index(READING_IDS_BY_ID).map_err(err)?;
         // Every id is looked up, and every write issued, before any is awaited: the requests
         // run in order within the transaction either way, and one await per request would cost
@@ -366,16 +369,28 @@ impl IdbStore {
                 Some(ids.delete(Query::from(old)).map_err(err)?.into_future())
             }
         };
-        let held = queue.count(None).map_err(err)?.into_future();
+        let sent_from_queue = head.as_ref().map_or(0, |h| h.records);
+        // Counting the queue costs time in proportion to its length (a day's backlog is
+        // hundreds of thousands of records), so it is counted only when the span of queue
+        // positions, an upper bound of its length, could exceed the capacity.
+        let span = pos - front.map_or(first_pos, |f| f.min(first_pos));
+        let held = (span.saturating_sub(sent_from_queue) > capacity)
+            .then(|| queue.count(None).map(IntoFuture::into_future))
+            .transpose()
+            .map_err(err)?;
         for write in writes {
             write.await.map_err(err)?;
         }
         if let Some(forget) = forget {
             forget.await.map_err(err)?;
         }
-        let sent_from_queue = head.as_ref().map_or(0, |h| h.records);
-        let queued = u64::from(held.await.map_err(err)?).saturating_sub(sent_from_queue);
-        let over = queued.saturating_sub(capacity);
+        let over = match held {
+            Some(held) => {
+                let queued = u64::from(held.await.map_err(err)?).saturating_sub(sent_from_queue);
+                queued.saturating_sub(capacity)
+            }
+            None => 0,
+        };
         let skip = head.map(|h| (h.first_pos, h.last_pos));
         let evicted = inflight::delete_front(&queue, over, skip).await?;
         let counts = OutboxStats { evicted_total: evicted, ..OutboxStats::default() };
