@@ -124,7 +124,7 @@ async function main() {
             : [];
           if (calls.length) await inWorker(page, calls);
           const [t] = await inWorker(page, [['cold', { glue: u.glue, wasm: u.wasm, from, bytes, row }]]);
-          raw.cold[name][from].push({ backend: t.backend, runtime_ms: t.runtime - t.start, loaded_ms: t.loaded - t.start, first_score_ms: t.firstScore - t.start });
+          raw.cold[name][from].push({ backend: t.backend, worker_ms: t.evaluated - t.start, import_ms: t.imported - t.start, runtime_ms: t.runtime - t.start, loaded_ms: t.loaded - t.start, first_score_ms: t.firstScore - t.start });
           await context.close();
           console.error(`bench: rep ${r + 1} ${name} ${from}: first score ${(t.firstScore - t.start).toFixed(1)} ms (${t.backend})`);
         }

@@ -5,6 +5,8 @@
 import { measureOnce, tile, warmUp } from './measure.js';
 
 const now = () => performance.timeOrigin + performance.now(); // comparable with the page's clock
+/** When this worker's module began to run (the worker has started and fetched this script). */
+const evaluated = now();
 const CACHE = 'bench-builds';
 let scorer = null;
 
@@ -22,7 +24,7 @@ async function wasmSource(url, from) {
 
 const handlers = {
   async cold({ glue, wasm, from, bytes, row, t0 }) {
-    const t = { start: t0 };
+    const t = { start: t0, evaluated };
     const g = await import(glue);
     t.imported = now();
     await g.default({ module_or_path: await wasmSource(wasm, from) });
