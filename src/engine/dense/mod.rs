@@ -19,7 +19,7 @@ mod tests;
 
 use std::cell::RefCell;
 
-use kernel::{Layer, TILE};
+use kernel::{room, Layer, TILE};
 use lanes::{pack, F4};
 pub use pattern::NotDense;
 pub(crate) use pattern::{recognize, Pre, Recipe};
@@ -47,10 +47,11 @@ struct Guard {
 /// Per-call working memory, kept between calls.
 #[derive(Clone, Debug)]
 struct Scratch {
-    /// Broadcast activations of a tile, ping-ponged between layers (`c` for the guard's).
-    a: Vec<F4>,
-    b: Vec<F4>,
-    c: Vec<F4>,
+    /// Activations of a tile, interleaved (see [`kernel`]), ping-ponged between layers (`c` for
+    /// the guard's).
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
     /// The normalised input of a tile, packed four features to a vector.
     target: Vec<F4>,
     /// One normalised reading.
@@ -169,8 +170,8 @@ impl DensePlan {
             for step in &self.pre {
                 apply(step, &mut s.row);
             }
-            for (slot, v) in s.a[r * f..(r + 1) * f].iter_mut().zip(&s.row) {
-                *slot = F4::splat(*v);
+            for (slot, v) in s.a.iter_mut().skip(r).step_by(R).zip(&s.row) {
+                *slot = *v;
             }
             for (slot, v) in s.target[r * groups..(r + 1) * groups].iter_mut().zip(pack(&s.row)) {
                 *slot = v;
@@ -183,7 +184,7 @@ impl DensePlan {
         let Some((last, hidden)) = self.layers.split_last() else { return };
         let (mut input, mut output) = (&mut s.a, &mut s.b);
         for layer in hidden {
-            layer.forward::<R>(&input[..R * layer.inputs], &mut output[..R * layer.outputs]);
+            layer.forward::<R>(&input[..R * layer.inputs], &mut output[..room(layer.outputs, R)]);
             std::mem::swap(&mut input, &mut output);
         }
         let mut squares = [F4::zero(); R];
@@ -208,26 +209,26 @@ impl DensePlan {
 }
 
 impl Guard {
-    /// Runs the guard's layers on `R` readings (`input`: their normalised values as broadcasts)
+    /// Runs the guard's layers on `R` readings (`input`: their normalised values, interleaved)
     /// and writes each reading's `mean((u − clamp(u, lo, hi))²)`; `a` and `b` are scratch.
     #[inline(always)]
     fn range_errors<const R: usize>(
         &self,
-        input: &[F4],
-        a: &mut [F4],
-        b: &mut [F4],
+        input: &[f32],
+        a: &mut [f32],
+        b: &mut [f32],
         out: &mut [f32; R],
     ) {
         let Some(first) = self.layers.first() else { return };
-        first.forward::<R>(input, &mut a[..R * first.outputs]);
+        first.forward::<R>(input, &mut a[..room(first.outputs, R)]);
         let (mut from, mut to) = (a, b);
         for layer in &self.layers[1..] {
-            layer.forward::<R>(&from[..R * layer.inputs], &mut to[..R * layer.outputs]);
+            layer.forward::<R>(&from[..R * layer.inputs], &mut to[..room(layer.outputs, R)]);
             std::mem::swap(&mut from, &mut to);
         }
         let width = self.layers.last().map_or(0, |l| l.outputs);
         for (r, slot) in out.iter_mut().enumerate() {
-            let u = from[r * width..(r + 1) * width].iter().map(|v| v.to_array()[0]);
+            let u = from.iter().skip(r).step_by(R).take(width).copied();
             let bounds = self.lo.iter().zip(&self.hi);
             let sum: f32 =
                 u.zip(bounds).map(|(v, (lo, hi))| (v - v.max(*lo).min(*hi)).powi(2)).sum();
@@ -239,9 +240,9 @@ impl Guard {
 impl Scratch {
     fn new(widest: usize, features: usize) -> Scratch {
         Scratch {
-            a: vec![F4::zero(); TILE * widest],
-            b: vec![F4::zero(); TILE * widest],
-            c: vec![F4::zero(); TILE * widest],
+            a: vec![0.0; room(widest, TILE)],
+            b: vec![0.0; room(widest, TILE)],
+            c: vec![0.0; room(widest, TILE)],
             target: vec![F4::zero(); TILE * features.div_ceil(4)],
             row: vec![0.0; features],
             terms: vec![F4::zero(); TILE * features.div_ceil(4)],
