@@ -20,9 +20,11 @@ use super::lanes::{pack, transpose, F4};
 /// Readings per tile; the tail of a batch goes one reading at a time.
 pub(super) const TILE: usize = 4;
 
-/// Output groups per weight block. With `TILE = 4` a block keeps 8 accumulators, 2 weight
-/// vectors, one broadcast and one product live: 12 of the 15 SIMD registers V8 allocates on
-/// x86-64, so nothing spills.
+/// Output groups per weight block. With `TILE = 4` that is 8 accumulators; with the 2 weight
+/// vectors and the 4 broadcasts (LLVM loads all six before the first multiply) and a product, 15
+/// values are live in the inner loop: what V8 can keep in SIMD registers on x86-64 (xmm0–xmm14;
+/// xmm15 is its scratch). Wider blocks, or two rows per trip, spill and ran slower
+/// (BENCHMARKS.md, "The dense kernel, round three").
 const PAIR: usize = 2;
 
 /// Room for `n` values of `readings` readings in an interleaved activation buffer: layers write

@@ -230,8 +230,7 @@ impl Guard {
         for (r, slot) in out.iter_mut().enumerate() {
             let u = from.iter().skip(r).step_by(R).take(width).copied();
             let bounds = self.lo.iter().zip(&self.hi);
-            let sum: f32 =
-                u.zip(bounds).map(|(v, (lo, hi))| (v - v.max(*lo).min(*hi)).powi(2)).sum();
+            let sum: f32 = u.zip(bounds).map(|(v, (lo, hi))| (v - clip(v, *lo, *hi)).powi(2)).sum();
             *slot = sum / width.max(1) as f32;
         }
     }
@@ -250,6 +249,19 @@ impl Scratch {
     }
 }
 
+/// `v.max(lo).min(hi)`, NaN cases included (a NaN bound is ignored, a NaN value becomes the
+/// bound), written as comparisons: wasm has no instruction for Rust's `f32::max` and `min` (its
+/// own propagate NaN), so those compile to calls.
+#[inline(always)]
+fn clip(v: f32, lo: f32, hi: f32) -> f32 {
+    let at_least = if v >= lo || lo.is_nan() { v } else { lo };
+    if at_least <= hi || hi.is_nan() {
+        at_least
+    } else {
+        hi
+    }
+}
+
 /// One per-feature step on a normalised reading.
 fn apply(step: &Pre, row: &mut [f32]) {
     match step {
@@ -257,6 +269,31 @@ fn apply(step: &Pre, row: &mut [f32]) {
         Pre::Sub(c) => row.iter_mut().zip(c).for_each(|(v, c)| *v -= c),
         Pre::Mul(c) => row.iter_mut().zip(c).for_each(|(v, c)| *v *= c),
         Pre::Div(c) => row.iter_mut().zip(c).for_each(|(v, c)| *v /= c),
-        Pre::Clip(lo, hi) => row.iter_mut().for_each(|v| *v = v.max(*lo).min(*hi)),
+        Pre::Clip(lo, hi) => row.iter_mut().for_each(|v| *v = clip(*v, *lo, *hi)),
+    }
+}
+
+#[cfg(test)]
+mod clip_tests {
+    use super::{apply, Pre};
+
+    /// The clip step gives what `v.max(lo).min(hi)` gives, for NaN and infinite values and
+    /// bounds too.
+    #[test]
+    fn clip_is_max_then_min() {
+        let values = [-3.0, -1.0, 0.5, 1.0, 2.0, 7.5, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+        let bounds =
+            [(-1.0, 2.0), (2.0, -1.0), (f32::NAN, 2.0), (-1.0, f32::NAN), (f32::NAN, f32::NAN)];
+        for (lo, hi) in bounds {
+            let mut row = values.to_vec();
+            apply(&Pre::Clip(lo, hi), &mut row);
+            for (got, v) in row.iter().zip(values) {
+                let want = v.max(lo).min(hi);
+                assert!(
+                    *got == want || (got.is_nan() && want.is_nan()),
+                    "{v} in [{lo}, {hi}]: {got} vs {want}"
+                );
+            }
+        }
     }
 }
