@@ -4,7 +4,7 @@
 //! SIMD instruction (shuffles for the 4 × 4 transpose). Natively it is a plain `[f32; 4]` with
 //! the same arithmetic, in the same order, so `cargo test` exercises the kernel the browser runs
 //! (the compiler vectorises the array form for the host). Multiply and add stay two roundings in
-//! both forms; nothing here depends on fused multiply-add.
+//! both forms, unless the wasm build enables `relaxed-simd` (see [`F4::mul_add`]).
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod imp {
@@ -46,9 +46,20 @@ mod imp {
         }
 
         /// `self * b + c`, lane-wise (two roundings).
+        #[cfg(not(target_feature = "relaxed-simd"))]
         #[inline(always)]
         pub fn mul_add(self, b: F4, c: F4) -> F4 {
             F4(f32x4_add(f32x4_mul(self.0, b.0), c.0))
+        }
+
+        /// `self * b + c`, lane-wise, as relaxed SIMD's `f32x4.relaxed_madd`: one fused
+        /// instruction (one rounding) where the CPU has FMA, else the two-rounding pair. Only
+        /// in builds with `+relaxed-simd`, which browsers without relaxed SIMD cannot load; the
+        /// shipped builds do not enable it (BENCHMARKS.md, "The dense kernel, round three").
+        #[cfg(target_feature = "relaxed-simd")]
+        #[inline(always)]
+        pub fn mul_add(self, b: F4, c: F4) -> F4 {
+            F4(f32x4_relaxed_madd(self.0, b.0, c.0))
         }
 
         /// `self - b`, lane-wise.
