@@ -74,12 +74,13 @@ async function main() {
     });
     const ask = (cmd, args) => page.evaluate(([cmd, args]) => window.ask(cmd, args), [cmd, args]);
     raw.backends = await ask('setup', { builds, models, sizes, warmupMs: Number(opt['warmup-ms']) });
-    // The builds must agree: same scores for the first 1,024 rows, to 1e-5 relative.
+    // How far each build's scores are from the first build's, over the largest batch.
     raw.agreement = {};
+    const n = Math.max(...sizes);
     for (const m of models) {
-      const ref = await ask('scores', { build: builds[0].label, model: m.name, n: sizes[0] });
+      const ref = await ask('scores', { build: builds[0].label, model: m.name, n });
       for (const b of builds.slice(1)) {
-        const got = await ask('scores', { build: b.label, model: m.name, n: sizes[0] });
+        const got = await ask('scores', { build: b.label, model: m.name, n });
         raw.agreement[`${b.label}/${m.name}`] = Math.max(...got.map((v, i) => Math.abs(v - ref[i]) / Math.max(Math.abs(ref[i]), 1e-12)));
       }
     }
@@ -126,7 +127,7 @@ function table(raw, models) {
   }
   const agree = Object.entries(raw.agreement).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ');
   return `Chromium ${raw.chromium}, ${raw.date}, ${raw.rounds} rounds of ${raw.blockMs} ms blocks, load ${raw.loadavg.map((l) => l[0].toFixed(2)).join(' → ')}\n` +
-    `max relative score difference from ${labels[0]}: ${agree || '-'}\n\n${lines.join('\n')}`;
+    `max relative score difference from ${labels[0]} over ${Math.max(...raw.sizes)} rows: ${agree || '-'}\n\n${lines.join('\n')}`;
 }
 
 main().catch((e) => die(e.stack || e));
