@@ -1,18 +1,37 @@
 //! The dense path's arithmetic: an MLP autoencoder's layers and its score, four readings at a
 //! time.
 //!
-//! Activations move between layers as *broadcast lanes*: feature `k` of a reading is stored as
-//! an [`F4`] holding that value in all four lanes, which is exactly what the next layer multiplies
-//! a packed weight row by. A layer therefore reads one broadcast and `C` weight vectors per input
-//! feature and does `R × C` multiply-adds on them (`R` readings, `C` groups of four outputs),
-//! keeping `R × C` accumulators in registers; the broadcasts are made once, when a layer writes
-//! its outputs, not in the inner loop. The last layer never writes its outputs: it subtracts the
-//! normalised input and accumulates squares in place, so the reconstruction is never stored.
+//! Activations move between layers as plain `f32`s, *reading-interleaved*: for a tile of `R`
+//! readings, value `k` of reading `r` sits at `k * R + r`, so the `R` values one weight row
+//! multiplies are adjacent. Each is loaded straight into all four lanes of an [`F4`] (one
+//! `v128.load32_splat`, which needs no shuffle unit), and multiplied by `C` packed weight vectors
+//! (`C` groups of four outputs), giving `R × C` multiply-adds on `R + C` loads with `R × C`
+//! accumulators in registers. A layer writes its outputs back interleaved, transposing each
+//! 4 × 4 block of results (eight shuffles for sixteen values). The last layer never writes its
+//! outputs: it subtracts the normalised input and accumulates squares in place, so the
+//! reconstruction is never stored.
+//!
+//! Weights are packed in column blocks of [`PAIR`] output groups (the last block may hold one):
+//! `K` rows of the block's vectors, contiguous, so the inner loop walks two arrays in step and
+//! has no bounds checks or index arithmetic.
 
-use super::lanes::{pack, F4};
+use super::lanes::{pack, transpose, F4};
 
 /// Readings per tile; the tail of a batch goes one reading at a time.
 pub(super) const TILE: usize = 4;
+
+/// Output groups per weight block. With `TILE = 4` that is 8 accumulators; with the 2 weight
+/// vectors and the 4 broadcasts (LLVM loads all six before the first multiply) and a product, 15
+/// values are live in the inner loop: what V8 can keep in SIMD registers on x86-64 (xmm0–xmm14;
+/// xmm15 is its scratch). Wider blocks, or two rows per trip, spill and ran slower
+/// (BENCHMARKS.md, "The dense kernel, round three").
+const PAIR: usize = 2;
+
+/// Room for `n` values of `readings` readings in an interleaved activation buffer: layers write
+/// whole groups of four outputs, so `n` is rounded up to a multiple of four.
+pub(super) fn room(n: usize, readings: usize) -> usize {
+    n.next_multiple_of(4) * readings
+}
 
 /// One dense layer `y = x · W + b` (optionally followed by `Relu`), packed for the kernel.
 #[derive(Clone, Debug)]
@@ -21,9 +40,10 @@ pub(super) struct Layer {
     pub inputs: usize,
     /// Output width `N`.
     pub outputs: usize,
-    /// `ceil(N / 4)`: output lane groups per weight row.
+    /// `ceil(N / 4)`: output lane groups.
     pub groups: usize,
-    /// `K` rows of `groups` vectors; lanes past `N` are zero.
+    /// Column blocks of `PAIR` groups (the last one may be narrower), one after another: each
+    /// holds `K` rows of its groups' vectors. Lanes past `N` are zero.
     pub weights: Vec<F4>,
     /// `groups` vectors; lanes past `N` are zero.
     pub bias: Vec<F4>,
@@ -35,34 +55,43 @@ impl Layer {
     /// Packs a row-major `[K, N]` weight matrix and an `N`-long bias.
     pub fn new(inputs: usize, outputs: usize, weights: &[f32], bias: &[f32], relu: bool) -> Layer {
         let groups = outputs.div_ceil(4);
-        Layer {
-            inputs,
-            outputs,
-            groups,
-            weights: weights.chunks_exact(outputs).flat_map(pack).collect(),
-            bias: pack(bias).collect(),
-            relu,
-        }
-    }
-
-    /// Runs the layer on `R` readings: `input` holds `R × K` broadcasts, `output` receives
-    /// `R × N` broadcasts.
-    #[inline(always)]
-    pub fn forward<const R: usize>(&self, input: &[F4], output: &mut [F4]) {
-        let mut g = 0;
-        // One reading has few independent sums: take four output groups at a time so the adds
-        // do not wait on each other. Four readings already give eight.
-        if R == 1 {
-            while g + 4 <= self.groups {
-                let acc = self.block::<R, 4>(input, g);
-                self.emit(&acc, g, output);
-                g += 4;
+        let rows: Vec<Vec<F4>> = weights.chunks_exact(outputs).map(|r| pack(r).collect()).collect();
+        let mut packed = Vec::with_capacity(inputs * groups);
+        for first in (0..groups).step_by(PAIR) {
+            let width = PAIR.min(groups - first);
+            for row in &rows {
+                packed.extend_from_slice(&row[first..first + width]);
             }
         }
-        while g + 2 <= self.groups {
-            let acc = self.block::<R, 2>(input, g);
+        Layer { inputs, outputs, groups, weights: packed, bias: pack(bias).collect(), relu }
+    }
+
+    /// The weights of the column block starting at group `g` (`width` groups wide).
+    #[inline(always)]
+    fn columns(&self, g: usize, width: usize) -> &[F4] {
+        let start = g * self.inputs;
+        &self.weights[start..start + width * self.inputs]
+    }
+
+    /// Runs the layer on `R` readings: `input` holds their `K` values interleaved, `output`
+    /// receives their `N` values interleaved (and zeros up to the next multiple of four).
+    #[inline(always)]
+    pub fn forward<const R: usize>(&self, input: &[f32], output: &mut [f32]) {
+        let mut g = 0;
+        // One reading has few independent sums: take two blocks at a time so the adds do not
+        // wait on each other. Four readings already give eight.
+        if R == 1 {
+            while g + 2 * PAIR <= self.groups {
+                let [a, b] = self.two_blocks(input, g);
+                self.emit::<1, PAIR>(&a, g, output);
+                self.emit::<1, PAIR>(&b, g + PAIR, output);
+                g += 2 * PAIR;
+            }
+        }
+        while g + PAIR <= self.groups {
+            let acc = self.block::<R, PAIR>(input, g);
             self.emit(&acc, g, output);
-            g += 2;
+            g += PAIR;
         }
         if g < self.groups {
             let acc = self.block::<R, 1>(input, g);
@@ -78,16 +107,16 @@ impl Layer {
     #[inline(always)]
     pub fn squared_error<const R: usize, const KEEP: bool>(
         &self,
-        input: &[F4],
+        input: &[f32],
         target: &[F4],
         squares: &mut [F4; R],
         terms: &mut [F4],
     ) {
         let mut g = 0;
-        while g + 2 <= self.groups {
-            let acc = self.block::<R, 2>(input, g);
-            self.accumulate::<R, 2, KEEP>(&acc, g, target, squares, terms);
-            g += 2;
+        while g + PAIR <= self.groups {
+            let acc = self.block::<R, PAIR>(input, g);
+            self.accumulate::<R, PAIR, KEEP>(&acc, g, target, squares, terms);
+            g += PAIR;
         }
         if g < self.groups {
             let acc = self.block::<R, 1>(input, g);
@@ -95,22 +124,21 @@ impl Layer {
         }
     }
 
-    /// `R × C` accumulators: output groups `g..g + C` of `R` readings.
+    /// `R × C` accumulators: output groups `g..g + C` of `R` readings (`C` is the width of the
+    /// block starting at `g`).
     #[inline(always)]
-    fn block<const R: usize, const C: usize>(&self, input: &[F4], g: usize) -> [[F4; C]; R] {
+    fn block<const R: usize, const C: usize>(&self, input: &[f32], g: usize) -> [[F4; C]; R] {
         let k = self.inputs;
         let mut acc = [[F4::zero(); C]; R];
-        for row in acc.iter_mut() {
-            row.copy_from_slice(&self.bias[g..g + C]);
+        let bias = self.bias.get(g..g + C).and_then(|b| <&[F4; C]>::try_from(b).ok());
+        if let Some(bias) = bias {
+            acc = [*bias; R];
         }
-        // Exact-length views, so indexing by `kk < k` needs no bounds checks in the loop.
-        let rows: [&[F4]; R] = std::array::from_fn(|r| &input[r * k..(r + 1) * k]);
-        let weights = &self.weights[..k * self.groups];
-        for (kk, w_row) in (0..k).zip(weights.chunks_exact(self.groups)) {
-            // A fixed-size array: the compiler keeps the C weight vectors in registers.
-            let Ok(w) = <&[F4; C]>::try_from(&w_row[g..g + C]) else { continue };
+        let (xs, _) = input[..k * R].as_chunks::<R>();
+        let (ws, _) = self.columns(g, C).as_chunks::<C>();
+        for (x, w) in xs.iter().zip(ws) {
             for r in 0..R {
-                let x = rows[r][kk];
+                let x = F4::splat(x[r]);
                 for c in 0..C {
                     acc[r][c] = x.mul_add(w[c], acc[r][c]);
                 }
@@ -126,22 +154,57 @@ impl Layer {
         acc
     }
 
-    /// Writes accumulators as broadcasts for the next layer.
+    /// One reading, the blocks at `g` and `g + PAIR` together: four independent sums.
+    #[inline(always)]
+    fn two_blocks(&self, input: &[f32], g: usize) -> [[[F4; PAIR]; 1]; 2] {
+        let k = self.inputs;
+        let mut acc = [[[F4::zero(); PAIR]; 1]; 2];
+        for (h, acc) in acc.iter_mut().enumerate() {
+            let from = g + h * PAIR;
+            if let Some(bias) = self.bias.get(from..from + PAIR) {
+                acc[0].copy_from_slice(bias);
+            }
+        }
+        let (wa, _) = self.columns(g, PAIR).as_chunks::<PAIR>();
+        let (wb, _) = self.columns(g + PAIR, PAIR).as_chunks::<PAIR>();
+        for ((x, a), b) in input[..k].iter().zip(wa).zip(wb) {
+            let x = F4::splat(*x);
+            for c in 0..PAIR {
+                acc[0][0][c] = x.mul_add(a[c], acc[0][0][c]);
+                acc[1][0][c] = x.mul_add(b[c], acc[1][0][c]);
+            }
+        }
+        if self.relu {
+            for v in acc.iter_mut().flatten().flatten() {
+                *v = v.relu();
+            }
+        }
+        acc
+    }
+
+    /// Writes accumulators back interleaved: value `n` of reading `r` at `n * R + r`.
     #[inline(always)]
     fn emit<const R: usize, const C: usize>(
         &self,
         acc: &[[F4; C]; R],
         g: usize,
-        output: &mut [F4],
+        output: &mut [f32],
     ) {
-        let n = self.outputs;
-        for (r, row) in acc.iter().enumerate() {
-            let out = &mut output[r * n..(r + 1) * n];
-            for (c, v) in row.iter().enumerate() {
-                let first = 4 * (g + c);
-                for (l, b) in v.broadcasts().into_iter().enumerate() {
-                    if let Some(slot) = out.get_mut(first + l) {
-                        *slot = b;
+        for c in 0..C {
+            let at = 4 * (g + c) * R;
+            let Some(out) = output.get_mut(at..at + 4 * R) else { continue };
+            if R == 1 {
+                out.copy_from_slice(&acc[0][c].to_array());
+            } else if R == 4 {
+                // Lane l of reading r goes to 4 l + r: a 4 × 4 transpose.
+                let t = transpose([acc[0][c], acc[1][c], acc[2][c], acc[3][c]]);
+                for (slot, v) in out.chunks_exact_mut(4).zip(t) {
+                    slot.copy_from_slice(&v.to_array());
+                }
+            } else {
+                for (r, row) in acc.iter().enumerate() {
+                    for (l, v) in row[c].to_array().into_iter().enumerate() {
+                        out[l * R + r] = v;
                     }
                 }
             }
@@ -177,34 +240,43 @@ impl Layer {
 mod tests {
     use super::*;
 
-    /// A 3→5 layer against the plain formula, for one reading and a tile of four.
+    /// Layers of several widths (one, two and five output groups) against the plain formula,
+    /// for one reading and a tile of four, with the output written interleaved and padded.
     #[test]
     fn layer_matches_the_formula() {
-        let (k, n) = (3, 5);
-        let w: Vec<f32> = (0..k * n).map(|i| (i as f32 - 7.0) * 0.25).collect();
-        let b: Vec<f32> = (0..n).map(|i| i as f32 - 2.0).collect();
-        let layer = Layer::new(k, n, &w, &b, true);
-        let xs: Vec<[f32; 3]> =
-            vec![[1.0, -2.0, 0.5], [0.0, 0.0, 0.0], [3.0, 1.0, -1.0], [-1.0, 2.0, 4.0]];
-        let expected: Vec<Vec<f32>> = xs
-            .iter()
-            .map(|x| {
-                (0..n)
-                    .map(|j| (b[j] + (0..k).map(|i| x[i] * w[i * n + j]).sum::<f32>()).max(0.0))
-                    .collect()
-            })
-            .collect();
-        let input: Vec<F4> = xs.iter().flat_map(|x| x.map(F4::splat)).collect();
-        let mut out = vec![F4::zero(); 4 * n];
-        layer.forward::<4>(&input, &mut out);
-        let got: Vec<f32> = out.iter().map(|v| v.to_array()[0]).collect();
-        let flat: Vec<f32> = expected.concat();
-        for (g, e) in got.iter().zip(&flat) {
-            assert!((g - e).abs() < 1e-6, "{got:?} vs {flat:?}");
+        for (k, n) in [(3, 5), (9, 20), (7, 4), (2, 17)] {
+            let w: Vec<f32> = (0..k * n).map(|i| ((i * 7 % 23) as f32 - 11.0) * 0.25).collect();
+            let b: Vec<f32> = (0..n).map(|i| i as f32 - 2.0).collect();
+            let layer = Layer::new(k, n, &w, &b, true);
+            let xs: Vec<Vec<f32>> =
+                (0..4).map(|r| (0..k).map(|i| ((r * k + i) % 5) as f32 - 2.0).collect()).collect();
+            let expected: Vec<Vec<f32>> = xs
+                .iter()
+                .map(|x| {
+                    (0..n)
+                        .map(|j| (b[j] + (0..k).map(|i| x[i] * w[i * n + j]).sum::<f32>()).max(0.0))
+                        .collect()
+                })
+                .collect();
+            let input: Vec<f32> = (0..k * 4).map(|i| xs[i % 4][i / 4]).collect();
+            let mut out = vec![f32::NAN; room(n, 4)];
+            layer.forward::<4>(&input, &mut out);
+            for (r, e) in expected.iter().enumerate() {
+                for (j, e) in e.iter().enumerate() {
+                    let got = out[j * 4 + r];
+                    assert!(
+                        (got - e).abs() < 1e-5,
+                        "k={k} n={n} reading {r} output {j}: {got} vs {e}"
+                    );
+                }
+                assert!((n..room(n, 1)).all(|j| out[j * 4 + r] == 0.0), "padding k={k} n={n}");
+            }
+            for (r, x) in xs.iter().enumerate() {
+                let mut one = vec![f32::NAN; room(n, 1)];
+                layer.forward::<1>(x, &mut one);
+                let four: Vec<f32> = (0..room(n, 1)).map(|j| out[j * 4 + r]).collect();
+                assert_eq!(one, four, "k={k} n={n} reading {r}");
+            }
         }
-        let mut one = vec![F4::zero(); n];
-        layer.forward::<1>(&input[..k], &mut one);
-        assert_eq!(one.iter().map(|v| v.to_array()[0]).collect::<Vec<_>>(), got[..n]);
-        assert!(out.iter().all(|v| v.to_array().iter().all(|l| *l == v.to_array()[0])));
     }
 }

@@ -1,10 +1,10 @@
 //! `F4`: four f32 lanes, the unit the dense kernel computes in.
 //!
 //! In the browser build (`wasm32` with `+simd128`) it is a `v128` and every method is one wasm
-//! SIMD instruction (a shuffle for the lane broadcasts). Natively it is a plain `[f32; 4]` with
+//! SIMD instruction (shuffles for the 4 × 4 transpose). Natively it is a plain `[f32; 4]` with
 //! the same arithmetic, in the same order, so `cargo test` exercises the kernel the browser runs
 //! (the compiler vectorises the array form for the host). Multiply and add stay two roundings in
-//! both forms; nothing here depends on fused multiply-add.
+//! both forms, unless the wasm build enables `relaxed-simd` (see [`F4::mul_add`]).
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod imp {
@@ -46,9 +46,20 @@ mod imp {
         }
 
         /// `self * b + c`, lane-wise (two roundings).
+        #[cfg(not(target_feature = "relaxed-simd"))]
         #[inline(always)]
         pub fn mul_add(self, b: F4, c: F4) -> F4 {
             F4(f32x4_add(f32x4_mul(self.0, b.0), c.0))
+        }
+
+        /// `self * b + c`, lane-wise, as relaxed SIMD's `f32x4.relaxed_madd`: one fused
+        /// instruction (one rounding) where the CPU has FMA, else the two-rounding pair. Only
+        /// in builds with `+relaxed-simd`, which browsers without relaxed SIMD cannot load; the
+        /// shipped builds do not enable it (BENCHMARKS.md, "The dense kernel, round three").
+        #[cfg(target_feature = "relaxed-simd")]
+        #[inline(always)]
+        pub fn mul_add(self, b: F4, c: F4) -> F4 {
+            F4(f32x4_relaxed_madd(self.0, b.0, c.0))
         }
 
         /// `self - b`, lane-wise.
@@ -63,18 +74,6 @@ mod imp {
             F4(f32x4_pmax(f32x4_splat(0.0), self.0))
         }
 
-        /// Each lane broadcast to a whole vector: `[splat(l0), splat(l1), splat(l2), splat(l3)]`.
-        #[inline(always)]
-        pub fn broadcasts(self) -> [F4; 4] {
-            let v = self.0;
-            [
-                F4(i32x4_shuffle::<0, 0, 0, 0>(v, v)),
-                F4(i32x4_shuffle::<1, 1, 1, 1>(v, v)),
-                F4(i32x4_shuffle::<2, 2, 2, 2>(v, v)),
-                F4(i32x4_shuffle::<3, 3, 3, 3>(v, v)),
-            ]
-        }
-
         /// The sum of the four lanes, as `(l0 + l2) + (l1 + l3)`.
         #[inline(always)]
         pub fn sum(self) -> f32 {
@@ -82,6 +81,22 @@ mod imp {
             let pairs = f32x4_add(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
             f32x4_extract_lane::<0>(pairs) + f32x4_extract_lane::<1>(pairs)
         }
+    }
+
+    /// The 4 × 4 transpose: lane `l` of vector `i` becomes lane `i` of vector `l` (eight
+    /// two-input shuffles, which V8 emits as unpack and move-half instructions).
+    #[inline(always)]
+    pub fn transpose([a, b, c, d]: [F4; 4]) -> [F4; 4] {
+        let lo_ab = i32x4_shuffle::<0, 4, 1, 5>(a.0, b.0);
+        let hi_ab = i32x4_shuffle::<2, 6, 3, 7>(a.0, b.0);
+        let lo_cd = i32x4_shuffle::<0, 4, 1, 5>(c.0, d.0);
+        let hi_cd = i32x4_shuffle::<2, 6, 3, 7>(c.0, d.0);
+        [
+            F4(i32x4_shuffle::<0, 1, 4, 5>(lo_ab, lo_cd)),
+            F4(i32x4_shuffle::<2, 3, 6, 7>(lo_ab, lo_cd)),
+            F4(i32x4_shuffle::<0, 1, 4, 5>(hi_ab, hi_cd)),
+            F4(i32x4_shuffle::<2, 3, 6, 7>(hi_ab, hi_cd)),
+        ]
     }
 }
 
@@ -135,12 +150,6 @@ mod imp {
             F4(self.0.map(|v| if 0.0 < v { v } else { 0.0 }))
         }
 
-        /// Each lane broadcast to a whole vector.
-        #[inline(always)]
-        pub fn broadcasts(self) -> [F4; 4] {
-            self.0.map(F4::splat)
-        }
-
         /// The sum of the four lanes, as `(l0 + l2) + (l1 + l3)`.
         #[inline(always)]
         pub fn sum(self) -> f32 {
@@ -148,9 +157,15 @@ mod imp {
             (v[0] + v[2]) + (v[1] + v[3])
         }
     }
+
+    /// The 4 × 4 transpose: lane `l` of vector `i` becomes lane `i` of vector `l`.
+    #[inline(always)]
+    pub fn transpose(rows: [F4; 4]) -> [F4; 4] {
+        std::array::from_fn(|l| F4(rows.map(|v| v.0[l])))
+    }
 }
 
-pub use imp::F4;
+pub use imp::{transpose, F4};
 
 /// `values` four to a vector, the last one padded with zeros: `ceil(len / 4)` vectors.
 pub fn pack(values: &[f32]) -> impl Iterator<Item = F4> + '_ {
@@ -172,10 +187,15 @@ mod tests {
         assert_eq!(a.relu().to_array(), [1.0, 0.0, 3.0, 0.0]);
         assert_eq!(F4::splat(f32::NAN).relu().to_array(), [0.0; 4]);
         assert_eq!(a.sum(), -2.0);
-        let [l0, l1, l2, l3] = a.broadcasts();
+        let rows = [a, b, F4::splat(7.0), F4::from_array([9.0, 8.0, 6.0, 5.0])];
         assert_eq!(
-            [l0.to_array(), l1.to_array(), l2.to_array(), l3.to_array()],
-            [[1.0; 4], [-2.0; 4], [3.0; 4], [-4.0; 4]]
+            super::transpose(rows).map(F4::to_array),
+            [
+                [1.0, 0.5, 7.0, 9.0],
+                [-2.0, 0.5, 7.0, 8.0],
+                [3.0, 2.0, 7.0, 6.0],
+                [-4.0, 2.0, 7.0, 5.0]
+            ]
         );
         assert_eq!(F4::zero().to_array(), [0.0; 4]);
     }

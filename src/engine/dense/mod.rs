@@ -19,7 +19,7 @@ mod tests;
 
 use std::cell::RefCell;
 
-use kernel::{Layer, TILE};
+use kernel::{room, Layer, TILE};
 use lanes::{pack, F4};
 pub use pattern::NotDense;
 pub(crate) use pattern::{recognize, Pre, Recipe};
@@ -47,10 +47,11 @@ struct Guard {
 /// Per-call working memory, kept between calls.
 #[derive(Clone, Debug)]
 struct Scratch {
-    /// Broadcast activations of a tile, ping-ponged between layers (`c` for the guard's).
-    a: Vec<F4>,
-    b: Vec<F4>,
-    c: Vec<F4>,
+    /// Activations of a tile, interleaved (see [`kernel`]), ping-ponged between layers (`c` for
+    /// the guard's).
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
     /// The normalised input of a tile, packed four features to a vector.
     target: Vec<F4>,
     /// One normalised reading.
@@ -169,8 +170,8 @@ impl DensePlan {
             for step in &self.pre {
                 apply(step, &mut s.row);
             }
-            for (slot, v) in s.a[r * f..(r + 1) * f].iter_mut().zip(&s.row) {
-                *slot = F4::splat(*v);
+            for (slot, v) in s.a.iter_mut().skip(r).step_by(R).zip(&s.row) {
+                *slot = *v;
             }
             for (slot, v) in s.target[r * groups..(r + 1) * groups].iter_mut().zip(pack(&s.row)) {
                 *slot = v;
@@ -183,7 +184,7 @@ impl DensePlan {
         let Some((last, hidden)) = self.layers.split_last() else { return };
         let (mut input, mut output) = (&mut s.a, &mut s.b);
         for layer in hidden {
-            layer.forward::<R>(&input[..R * layer.inputs], &mut output[..R * layer.outputs]);
+            layer.forward::<R>(&input[..R * layer.inputs], &mut output[..room(layer.outputs, R)]);
             std::mem::swap(&mut input, &mut output);
         }
         let mut squares = [F4::zero(); R];
@@ -208,29 +209,28 @@ impl DensePlan {
 }
 
 impl Guard {
-    /// Runs the guard's layers on `R` readings (`input`: their normalised values as broadcasts)
+    /// Runs the guard's layers on `R` readings (`input`: their normalised values, interleaved)
     /// and writes each reading's `mean((u − clamp(u, lo, hi))²)`; `a` and `b` are scratch.
     #[inline(always)]
     fn range_errors<const R: usize>(
         &self,
-        input: &[F4],
-        a: &mut [F4],
-        b: &mut [F4],
+        input: &[f32],
+        a: &mut [f32],
+        b: &mut [f32],
         out: &mut [f32; R],
     ) {
         let Some(first) = self.layers.first() else { return };
-        first.forward::<R>(input, &mut a[..R * first.outputs]);
+        first.forward::<R>(input, &mut a[..room(first.outputs, R)]);
         let (mut from, mut to) = (a, b);
         for layer in &self.layers[1..] {
-            layer.forward::<R>(&from[..R * layer.inputs], &mut to[..R * layer.outputs]);
+            layer.forward::<R>(&from[..R * layer.inputs], &mut to[..room(layer.outputs, R)]);
             std::mem::swap(&mut from, &mut to);
         }
         let width = self.layers.last().map_or(0, |l| l.outputs);
         for (r, slot) in out.iter_mut().enumerate() {
-            let u = from[r * width..(r + 1) * width].iter().map(|v| v.to_array()[0]);
+            let u = from.iter().skip(r).step_by(R).take(width).copied();
             let bounds = self.lo.iter().zip(&self.hi);
-            let sum: f32 =
-                u.zip(bounds).map(|(v, (lo, hi))| (v - v.max(*lo).min(*hi)).powi(2)).sum();
+            let sum: f32 = u.zip(bounds).map(|(v, (lo, hi))| (v - clip(v, *lo, *hi)).powi(2)).sum();
             *slot = sum / width.max(1) as f32;
         }
     }
@@ -239,13 +239,26 @@ impl Guard {
 impl Scratch {
     fn new(widest: usize, features: usize) -> Scratch {
         Scratch {
-            a: vec![F4::zero(); TILE * widest],
-            b: vec![F4::zero(); TILE * widest],
-            c: vec![F4::zero(); TILE * widest],
+            a: vec![0.0; room(widest, TILE)],
+            b: vec![0.0; room(widest, TILE)],
+            c: vec![0.0; room(widest, TILE)],
             target: vec![F4::zero(); TILE * features.div_ceil(4)],
             row: vec![0.0; features],
             terms: vec![F4::zero(); TILE * features.div_ceil(4)],
         }
+    }
+}
+
+/// `v.max(lo).min(hi)`, NaN cases included (a NaN bound is ignored, a NaN value becomes the
+/// bound), written as comparisons: wasm has no instruction for Rust's `f32::max` and `min` (its
+/// own propagate NaN), so those compile to calls.
+#[inline(always)]
+fn clip(v: f32, lo: f32, hi: f32) -> f32 {
+    let at_least = if v >= lo || lo.is_nan() { v } else { lo };
+    if at_least <= hi || hi.is_nan() {
+        at_least
+    } else {
+        hi
     }
 }
 
@@ -256,6 +269,31 @@ fn apply(step: &Pre, row: &mut [f32]) {
         Pre::Sub(c) => row.iter_mut().zip(c).for_each(|(v, c)| *v -= c),
         Pre::Mul(c) => row.iter_mut().zip(c).for_each(|(v, c)| *v *= c),
         Pre::Div(c) => row.iter_mut().zip(c).for_each(|(v, c)| *v /= c),
-        Pre::Clip(lo, hi) => row.iter_mut().for_each(|v| *v = v.max(*lo).min(*hi)),
+        Pre::Clip(lo, hi) => row.iter_mut().for_each(|v| *v = clip(*v, *lo, *hi)),
+    }
+}
+
+#[cfg(test)]
+mod clip_tests {
+    use super::{apply, Pre};
+
+    /// The clip step gives what `v.max(lo).min(hi)` gives, for NaN and infinite values and
+    /// bounds too.
+    #[test]
+    fn clip_is_max_then_min() {
+        let values = [-3.0, -1.0, 0.5, 1.0, 2.0, 7.5, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+        let bounds =
+            [(-1.0, 2.0), (2.0, -1.0), (f32::NAN, 2.0), (-1.0, f32::NAN), (f32::NAN, f32::NAN)];
+        for (lo, hi) in bounds {
+            let mut row = values.to_vec();
+            apply(&Pre::Clip(lo, hi), &mut row);
+            for (got, v) in row.iter().zip(values) {
+                let want = v.max(lo).min(hi);
+                assert!(
+                    *got == want || (got.is_nan() && want.is_nan()),
+                    "{v} in [{lo}, {hi}]: {got} vs {want}"
+                );
+            }
+        }
     }
 }
