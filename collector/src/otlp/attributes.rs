@@ -7,21 +7,29 @@ use serde_json::{Map, Value as Json};
 
 use super::wire::{AnyValue, KeyValue, Obj, Text};
 
-/// Attributes in request order, their keys and strings borrowed from the request body.
-pub(crate) struct Attributes<'a>(Vec<(Cow<'a, str>, AnyValue<'a>)>);
+/// Attributes in request order, their keys and strings borrowed from the request body. A taken
+/// attribute leaves `None` behind, so taking one moves no other.
+pub(crate) struct Attributes<'a>(Vec<Option<(Cow<'a, str>, AnyValue<'a>)>>);
 
 impl<'a> Attributes<'a> {
     pub(crate) fn new(list: Vec<Obj<KeyValue<'a>>>) -> Self {
         Attributes(
-            list.into_iter().map(|Obj(kv)| (kv.key.0, kv.value.unwrap_or_default().0)).collect(),
+            list.into_iter()
+                .map(|Obj(kv)| Some((kv.key.0, kv.value.unwrap_or_default().0)))
+                .collect(),
         )
+    }
+
+    /// The first attribute `key` still held.
+    fn find(&mut self, key: &str) -> Option<&mut Option<(Cow<'a, str>, AnyValue<'a>)>> {
+        self.0.iter_mut().find(|slot| slot.as_ref().is_some_and(|(k, _)| k == key))
     }
 
     /// Removes and returns the first attribute `key` if `pick` accepts its value.
     fn take<T>(&mut self, key: &str, pick: impl Fn(&mut AnyValue<'a>) -> Option<T>) -> Option<T> {
-        let index = self.0.iter().position(|(k, _)| k == key)?;
-        let value = pick(&mut self.0[index].1)?;
-        self.0.remove(index);
+        let slot = self.find(key)?;
+        let value = pick(&mut slot.as_mut()?.1)?;
+        *slot = None;
         Some(value)
     }
 
@@ -52,12 +60,11 @@ impl<'a> Attributes<'a> {
     /// Removes and returns the first attribute `key` whatever its value, for attributes whose
     /// wrong type is an error rather than a leftover.
     pub(crate) fn take_any(&mut self, key: &str) -> Option<AnyValue<'a>> {
-        let index = self.0.iter().position(|(k, _)| k == key)?;
-        Some(self.0.remove(index).1)
+        self.find(key)?.take().map(|(_, value)| value)
     }
 
     /// What is left, as a JSON object (a repeated key keeps its last value).
     pub(crate) fn into_json(self) -> Map<String, Json> {
-        self.0.into_iter().map(|(k, v)| (k.into_owned(), v.into_json())).collect()
+        self.0.into_iter().flatten().map(|(k, v)| (k.into_owned(), v.into_json())).collect()
     }
 }
