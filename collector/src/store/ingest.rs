@@ -247,8 +247,8 @@ fn store_records<'b>(
                         max
                     }
                 };
-                let above = stored_max.is_some_and(|m| seq > m)
-                    && delta.max_seq.is_none_or(|m| seq > m);
+                let above =
+                    stored_max.is_some_and(|m| seq > m) && delta.max_seq.is_none_or(|m| seq > m);
                 let new = above || {
                     let holding: i64 =
                         holding_seq.query_row(params![r.device_id, seq], |row| row.get(0))?;
