@@ -65,6 +65,10 @@ impl<'a> Attributes<'a> {
 
     /// What is left, as a JSON object (a repeated key keeps its last value).
     pub(crate) fn into_json(self) -> Map<String, Json> {
+        // Usually every attribute was taken: then there is nothing to move out of the slots.
+        if self.0.iter().all(Option::is_none) {
+            return Map::new();
+        }
         self.0.into_iter().flatten().map(|(k, v)| (k.into_owned(), v.into_json())).collect()
     }
 }
