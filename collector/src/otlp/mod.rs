@@ -24,6 +24,8 @@ mod limits;
 pub mod response;
 mod wire;
 
+use std::borrow::Cow;
+
 use edge_wire::attr;
 use serde_json::{Map, Value as Json};
 
@@ -151,14 +153,17 @@ pub fn parse(body: &[u8]) -> Result<Batch, ParseError> {
 
 /// Parses a decoded (uncompressed) request body, refusing it if it exceeds `limits`.
 pub fn parse_with(body: &[u8], limits: &Limits) -> Result<Batch, ParseError> {
-    let Obj(request): Obj<ExportLogsServiceRequest> = serde_json::from_slice(body)?;
+    // One pass over the whole body checks its UTF-8, rather than one call per string.
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ParseError::Json(format!("the body is not UTF-8: {e}")))?;
+    let Obj(request): Obj<ExportLogsServiceRequest<'_>> = serde_json::from_str(text)?;
     check_limits(&request, limits).map_err(ParseError::Limit)?;
     let mut batch = Batch::default();
     for (ri, Obj(resource_logs)) in request.resource_logs.into_iter().enumerate() {
         let mut resource =
             Attributes::new(resource_logs.resource.map(|r| r.0.attributes).unwrap_or_default());
-        let resource_device = resource.take_string(ATTR_DEVICE_ID);
-        let service_version = resource.take_string(ATTR_SERVICE_VERSION);
+        let resource_device = resource.take_str(ATTR_DEVICE_ID);
+        let service_version = resource.take_str(ATTR_SERVICE_VERSION);
         let resource_index = batch.resources.len();
         batch.resources.push(resource.into_json());
         for (si, Obj(scope_logs)) in resource_logs.scope_logs.into_iter().enumerate() {
@@ -180,7 +185,7 @@ pub fn parse_with(body: &[u8], limits: &Limits) -> Result<Batch, ParseError> {
 }
 
 /// Every limit, checked before anything is mapped or copied.
-fn check_limits(request: &ExportLogsServiceRequest, limits: &Limits) -> Result<(), String> {
+fn check_limits(request: &ExportLogsServiceRequest<'_>, limits: &Limits) -> Result<(), String> {
     let mut records = 0usize;
     for (ri, Obj(resource_logs)) in request.resource_logs.iter().enumerate() {
         if let Some(Obj(resource)) = &resource_logs.resource {
@@ -226,27 +231,28 @@ struct ResourceContext<'a> {
 }
 
 fn map_record(
-    log: LogRecord,
+    log: LogRecord<'_>,
     location: &Location,
     resource: &ResourceContext<'_>,
 ) -> Result<Result<Record, Rejected>, ParseError> {
     let mut attrs = Attributes::new(log.attributes);
     let record_id = attrs
-        .take_string(ATTR_RECORD_ID)
+        .take_str(ATTR_RECORD_ID)
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| ParseError::MissingRecordId { location: location.to_string() })?;
+        .ok_or_else(|| ParseError::MissingRecordId { location: location.to_string() })?
+        .into_owned();
     let (id_device, id_seq) = split_record_id(&record_id);
 
-    let record_device = attrs.take_string(ATTR_DEVICE_ID);
+    let record_device = attrs.take_str(ATTR_DEVICE_ID);
     let device_id = resource
         .device
         .map(str::to_owned)
-        .or(record_device)
+        .or_else(|| record_device.map(Cow::into_owned))
         .or_else(|| id_device.map(str::to_owned));
     let seq = attrs.take_int(ATTR_SEQ).or(id_seq);
     let score = attrs.take_number(ATTR_SCORE);
     let anomaly = attrs.take_bool(ATTR_ANOMALY);
-    let model_version = attrs.take_string(ATTR_MODEL_VERSION);
+    let model_version = attrs.take_str(ATTR_MODEL_VERSION).map(Cow::into_owned);
     let latency_us = attrs.take_number(ATTR_LATENCY_US);
     let scored = attrs.take_bool(ATTR_SCORED).unwrap_or(score.is_some());
     let reading = attrs.take_double_array(ATTR_READING);

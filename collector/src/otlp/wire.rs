@@ -4,7 +4,11 @@
 //! Every field is optional, unknown fields are ignored, `null` reads as the default, 64-bit
 //! integers come as strings or numbers and doubles as numbers or `"NaN"`/`"Infinity"`/
 //! `"-Infinity"`. Messages must be JSON objects ([`Obj`]).
+//!
+//! Keys and string values borrow from the request body where the JSON holds them unescaped
+//! ([`Text`]), so parsing a record allocates little more than its lists.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -17,75 +21,75 @@ use super::attributes::Attributes;
 /// `ExportLogsServiceRequest`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ExportLogsServiceRequest {
-    #[serde(default, alias = "resource_logs", deserialize_with = "nullable")]
-    pub(crate) resource_logs: Vec<Obj<ResourceLogs>>,
+pub(crate) struct ExportLogsServiceRequest<'a> {
+    #[serde(borrow, default, alias = "resource_logs", deserialize_with = "nullable")]
+    pub(crate) resource_logs: Vec<Obj<ResourceLogs<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ResourceLogs {
-    #[serde(default)]
-    pub(crate) resource: Option<Obj<Resource>>,
-    #[serde(default, alias = "scope_logs", deserialize_with = "nullable")]
-    pub(crate) scope_logs: Vec<Obj<ScopeLogs>>,
+pub(crate) struct ResourceLogs<'a> {
+    #[serde(borrow, default)]
+    pub(crate) resource: Option<Obj<Resource<'a>>>,
+    #[serde(borrow, default, alias = "scope_logs", deserialize_with = "nullable")]
+    pub(crate) scope_logs: Vec<Obj<ScopeLogs<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct Resource {
-    #[serde(default, deserialize_with = "nullable")]
-    pub(crate) attributes: Vec<Obj<KeyValue>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ScopeLogs {
-    #[serde(default, alias = "log_records", deserialize_with = "nullable")]
-    pub(crate) log_records: Vec<Obj<LogRecord>>,
+pub(crate) struct Resource<'a> {
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub(crate) attributes: Vec<Obj<KeyValue<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct LogRecord {
+pub(crate) struct ScopeLogs<'a> {
+    #[serde(borrow, default, alias = "log_records", deserialize_with = "nullable")]
+    pub(crate) log_records: Vec<Obj<LogRecord<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LogRecord<'a> {
     #[serde(default, alias = "time_unix_nano")]
     pub(crate) time_unix_nano: Option<Fixed64>,
     #[serde(default, alias = "observed_time_unix_nano")]
     pub(crate) observed_time_unix_nano: Option<Fixed64>,
-    #[serde(default)]
-    pub(crate) body: Option<Obj<AnyValue>>,
-    #[serde(default, deserialize_with = "nullable")]
-    pub(crate) attributes: Vec<Obj<KeyValue>>,
+    #[serde(borrow, default)]
+    pub(crate) body: Option<Obj<AnyValue<'a>>>,
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub(crate) attributes: Vec<Obj<KeyValue<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct KeyValue {
-    #[serde(default, deserialize_with = "nullable")]
-    pub(crate) key: String,
-    #[serde(default)]
-    pub(crate) value: Option<Obj<AnyValue>>,
+pub(crate) struct KeyValue<'a> {
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub(crate) key: Text<'a>,
+    #[serde(borrow, default)]
+    pub(crate) value: Option<Obj<AnyValue<'a>>>,
 }
 
 /// `AnyValue`: at most one of the fields is set; none set means an empty value.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct AnyValue {
-    #[serde(default, alias = "string_value")]
-    pub(crate) string_value: Option<String>,
+pub(crate) struct AnyValue<'a> {
+    #[serde(borrow, default, alias = "string_value")]
+    pub(crate) string_value: Option<Text<'a>>,
     #[serde(default, alias = "bool_value")]
     pub(crate) bool_value: Option<bool>,
     #[serde(default, alias = "int_value")]
     pub(crate) int_value: Option<Int64>,
     #[serde(default, alias = "double_value")]
     pub(crate) double_value: Option<Double>,
-    #[serde(default, alias = "array_value")]
-    pub(crate) array_value: Option<Obj<ArrayValue>>,
-    #[serde(default, alias = "kvlist_value")]
-    pub(crate) kvlist_value: Option<Obj<KeyValueList>>,
-    #[serde(default, alias = "bytes_value")]
-    pub(crate) bytes_value: Option<String>,
+    #[serde(borrow, default, alias = "array_value")]
+    pub(crate) array_value: Option<Obj<ArrayValue<'a>>>,
+    #[serde(borrow, default, alias = "kvlist_value")]
+    pub(crate) kvlist_value: Option<Obj<KeyValueList<'a>>>,
+    #[serde(borrow, default, alias = "bytes_value")]
+    pub(crate) bytes_value: Option<Text<'a>>,
 }
 
-impl AnyValue {
+impl AnyValue<'_> {
     /// The elements of an arrayValue of doubleValues; `None` if it is anything else.
     pub(crate) fn doubles(&self) -> Option<Vec<f64>> {
         let values = &self.array_value.as_ref()?.0.values;
@@ -95,14 +99,14 @@ impl AnyValue {
     /// The elements of an arrayValue of stringValues; `None` if it is anything else.
     pub(crate) fn strings(&self) -> Option<Vec<String>> {
         let values = &self.array_value.as_ref()?.0.values;
-        values.iter().map(|e| e.0.string_value.clone()).collect()
+        values.iter().map(|e| e.0.string_value.as_ref().map(|s| s.0.clone().into_owned())).collect()
     }
 
     /// Plain JSON: strings, numbers, booleans, arrays and objects; bytes stay base64 strings,
     /// non-finite doubles become the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
     pub(crate) fn into_json(self) -> Json {
-        if let Some(s) = self.string_value {
-            Json::String(s)
+        if let Some(Text(s)) = self.string_value {
+            Json::String(s.into_owned())
         } else if let Some(b) = self.bool_value {
             Json::Bool(b)
         } else if let Some(i) = self.int_value {
@@ -113,8 +117,8 @@ impl AnyValue {
             Json::Array(a.values.into_iter().map(|v| v.0.into_json()).collect())
         } else if let Some(Obj(kv)) = self.kvlist_value {
             Json::Object(Attributes::new(kv.values).into_json())
-        } else if let Some(bytes) = self.bytes_value {
-            Json::String(bytes)
+        } else if let Some(Text(bytes)) = self.bytes_value {
+            Json::String(bytes.into_owned())
         } else {
             Json::Null
         }
@@ -122,15 +126,49 @@ impl AnyValue {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct ArrayValue {
-    #[serde(default, deserialize_with = "nullable")]
-    pub(crate) values: Vec<Obj<AnyValue>>,
+pub(crate) struct ArrayValue<'a> {
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub(crate) values: Vec<Obj<AnyValue<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct KeyValueList {
-    #[serde(default, deserialize_with = "nullable")]
-    pub(crate) values: Vec<Obj<KeyValue>>,
+pub(crate) struct KeyValueList<'a> {
+    #[serde(borrow, default, deserialize_with = "nullable")]
+    pub(crate) values: Vec<Obj<KeyValue<'a>>>,
+}
+
+/// A JSON string, borrowed from the body when it holds no escapes (serde's own `Cow` support
+/// borrows only a bare `Cow` field, not one inside an `Option`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+impl Text<'_> {
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// A message that must be a JSON object. (Serde's derived structs also accept a JSON array of

@@ -15,9 +15,10 @@
 //! counters and the key's final response. A failure anywhere rolls the whole request back.
 //!
 //! Every statement is prepared once per connection (`prepare_cached`); a record costs its
-//! insert and one index-only count of its `(device, seq)`, plus a read of the stored row when
-//! its id is already held.
+//! insert, plus an index-only count of its `(device, seq)` when its seq is not above every seq
+//! its device already holds, plus a read of the stored row when its id is already held.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -196,6 +197,8 @@ fn store_records<'b>(
     let mut insert = tx.prepare_cached(INSERT_RECORD)?;
     let mut holding_seq =
         tx.prepare_cached("SELECT COUNT(*) FROM records WHERE device_id IS ?1 AND seq = ?2")?;
+    // Each device's largest seq as its summary held it before this batch (read once).
+    let mut held_max: BTreeMap<&str, Option<i64>> = BTreeMap::new();
     for r in &batch.records {
         let resource_id = match resource_ids.get(r.resource).copied().flatten() {
             Some(id) => id,
@@ -207,7 +210,8 @@ fn store_records<'b>(
                 id
             }
         };
-        let delta = out.deltas.entry(device_key(r)).or_default();
+        let key = device_key(r);
+        let delta = out.deltas.entry(key).or_default();
         let json = JsonColumns::of(r)?;
         let inserted = insert.execute(params![
             r.record_id,
@@ -221,7 +225,7 @@ fn store_records<'b>(
             r.scored,
             r.service_version,
             json.reading,
-            serde_json::to_string(&r.attrs)?,
+            attrs_json(r)?,
             resource_id,
             json.body,
             received_at_ms,
@@ -229,16 +233,30 @@ fn store_records<'b>(
         ])? > 0;
         if inserted {
             out.inserted += 1;
-            delta.stored(r);
             // A seq counts towards the device's distinct seqs once, however many ids carry
-            // it: the record just inserted is one of the rows counted, so it is the first
-            // with its seq when the count is one. `(device_id, seq)` is an index, so the
-            // count reads the index alone.
+            // it. One above every seq the device's summary holds and every seq this batch
+            // stored for it so far is new; any other is new when the record just inserted is
+            // the only row holding it (`(device_id, seq)` is an index, so the count reads the
+            // index alone).
             if let Some(seq) = r.seq {
-                let holding: i64 =
-                    holding_seq.query_row(params![r.device_id, seq], |row| row.get(0))?;
-                delta.distinct_seqs += i64::from(holding == 1);
+                let stored_max = match held_max.get(key) {
+                    Some(&max) => max,
+                    None => {
+                        let max = held_max_seq(tx, key)?;
+                        held_max.insert(key, max);
+                        max
+                    }
+                };
+                let above =
+                    stored_max.is_some_and(|m| seq > m) && delta.max_seq.is_none_or(|m| seq > m);
+                let new = above || {
+                    let holding: i64 =
+                        holding_seq.query_row(params![r.device_id, seq], |row| row.get(0))?;
+                    holding == 1
+                };
+                delta.distinct_seqs += i64::from(new);
             }
+            delta.stored(r);
         } else if stored_content(tx, &r.record_id)? == Some(json.content(r)) {
             out.duplicates += 1;
             delta.duplicate();
@@ -258,6 +276,25 @@ const INSERT_RECORD: &str = "INSERT INTO records (record_id, device_id, seq, tim
         attrs_json, resource_id, body_json, received_at, contributions_json)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
     ON CONFLICT (record_id) DO NOTHING";
+
+/// The largest seq the summary of device `key` holds: at least every seq stored under the key
+/// (`None`: no summary row, or no seq stored yet).
+fn held_max_seq(tx: &Transaction<'_>, key: &str) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT max_seq FROM devices WHERE device_id = ?1")?
+        .query_row([key], |row| row.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// The leftover attributes' column: most records have none, and `{}` needs no encoder.
+fn attrs_json(r: &Record) -> Result<Cow<'static, str>, StoreError> {
+    if r.attrs.is_empty() {
+        Ok(Cow::Borrowed("{}"))
+    } else {
+        Ok(Cow::Owned(serde_json::to_string(&r.attrs)?))
+    }
+}
 
 fn stored_content(tx: &Transaction<'_>, record_id: &str) -> Result<Option<Content>, StoreError> {
     Ok(tx

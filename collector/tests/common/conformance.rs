@@ -34,7 +34,8 @@ macro_rules! conformance_suite {
             stores_every_record, replays_a_key_with_the_stored_response,
             dedupes_records_under_a_new_key, reports_conflicts_and_keeps_the_first_content,
             names_ten_conflicts, reports_gaps_per_device, pages_records_newest_first,
-            repeated_ids_within_a_batch, keeps_unscored_readings_and_attributes,
+            repeated_ids_within_a_batch, counts_a_seq_once_under_several_ids,
+            keeps_unscored_readings_and_attributes,
             keeps_the_largest_reported_losses, stores_a_resource_once,
             pages_the_fleet_and_a_device_series, stores_drift_and_reads_it_back,
             keeps_the_newest_drift_snapshot, shows_each_devices_current_drift,
@@ -217,6 +218,27 @@ pub async fn repeated_ids_within_a_batch(app: &Router) {
     assert_eq!([&device["count"], &device["missing"]], [1, 1]);
     let page = get_json(app, "/api/records").await;
     assert_eq!(page["records"][0]["score"], 0.1, "the first content is the one stored");
+}
+
+pub async fn counts_a_seq_once_under_several_ids(app: &Router) {
+    post(app, &request("dev-a", 0..3), None).await;
+    let with_id = |id: &str, seq: i64| {
+        let mut attrs = scored_attrs("dev-a", seq);
+        attrs[0] = kv("edge.record_id", json!({"stringValue": id}));
+        attrs
+    };
+    // Above every held seq twice, then below the batch's own largest (new, then held), then
+    // below the stored ones (held).
+    let records = [("x-1", 5), ("x-2", 5), ("x-3", 4), ("x-4", 4), ("x-5", 1)];
+    post(app, &request_with("dev-a", records.iter().map(|&(i, s)| with_id(i, s)).collect()), None)
+        .await;
+    post(app, &request_with("dev-a", vec![with_id("y-1", 6), with_id("y-2", 6)]), None).await;
+    let device = &get_json(app, "/api/devices").await["devices"][0];
+    assert_eq!([&device["count"], &device["max_seq"], &device["missing"]], [10, 6, 1], "{device}");
+    assert_eq!(
+        get_json(app, "/api/devices/dev-a/gaps").await,
+        json!({"gaps": [{"from": 3, "to": 3}], "truncated": false})
+    );
 }
 
 pub async fn keeps_unscored_readings_and_attributes(app: &Router) {
