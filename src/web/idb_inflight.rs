@@ -290,14 +290,18 @@ pub async fn replace(
     let records = queue.delete(range).map_err(err)?.into_future();
     match next {
         Some((batch, run)) => begin(sending, batch, run).await?,
-        None => {
-            let head = sending.delete(JsValue::from_str(schema::SENDING_HEAD)).map_err(err)?;
-            let body = sending.delete(JsValue::from_str(schema::SENDING_BODY)).map_err(err)?;
-            let (head, body) = (head.into_future(), body.into_future());
-            head.await.map_err(err)?;
-            body.await.map_err(err)?;
-        }
+        None => forget(sending).await?,
     }
     records.await.map_err(err)?;
+    Ok(())
+}
+
+/// Forgets the range batch being sent, its head and body, leaving its records queued.
+pub async fn forget(sending: &ObjectStore) -> Result<(), StoreError> {
+    let head = sending.delete(JsValue::from_str(schema::SENDING_HEAD)).map_err(err)?;
+    let body = sending.delete(JsValue::from_str(schema::SENDING_BODY)).map_err(err)?;
+    let (head, body) = (head.into_future(), body.into_future());
+    head.await.map_err(err)?;
+    body.await.map_err(err)?;
     Ok(())
 }

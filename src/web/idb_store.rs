@@ -708,12 +708,7 @@ impl OutboxStore for IdbStore {
             (store(&tx, QUEUE)?, store(&tx, INFLIGHT)?, store(&tx, SENDING)?);
         match inflight::read(&copied, &sending).await? {
             // A range batch never left the queue: forgetting its head and body is enough.
-            Some(Slot::Range(head)) if head.key == k => {
-                let head = sending.delete(JsValue::from_str(schema::SENDING_HEAD)).map_err(err)?;
-                let body = sending.delete(JsValue::from_str(schema::SENDING_BODY)).map_err(err)?;
-                head.await.map_err(err)?;
-                body.await.map_err(err)?;
-            }
+            Some(Slot::Range(head)) if head.key == k => inflight::forget(&sending).await?,
             Some(Slot::Copied(batch)) if batch.key == k => {
                 // Back ahead of every queued record, where the positions before the front allow.
                 let first = queue.get_all_keys(None, Some(1)).map_err(err)?.await.map_err(err)?;
