@@ -3,7 +3,7 @@
 // each handler wait on that start inside event.waitUntil. Scoring, the outbox, the sync policy
 // and the flush schedule (after writes, on a timer, on reconnect) live in Rust (EdgeApp); this
 // file only routes events to it.
-import { loadBuild, needsGeneralEngine } from './engine.js';
+import { SMALL_WASM, describeBuild, loadBuild, needsGeneralEngine } from './engine.js';
 import { MSG, ERR, PROTOCOL_VERSION, reply, fail, errorOf, checkEnvelope, parseRequest } from './protocol.js';
 import { retryingStart } from './start_retry.js';
 import { fetchPackage } from './model_package.js';
@@ -18,10 +18,10 @@ const MAX_RELEASE_BYTES = 32 * 1024 * 1024;
 const CACHE = `edge-anomaly-shell-${APP_VERSION}`;
 const scoped = (path) => new URL(path, self.registration.scope).href;
 // The app shell: everything the page and the engine need to load and score with no network.
-// The full engine's wasm (edge-anomaly-full_bg.wasm) is not in it: it is cached the first time a
-// model needs it.
+// Of the small engine, only the compilation this browser runs (SMALL_WASM). The full engine's wasm
+// (edge-anomaly-full_bg.wasm) is not in it: it is cached the first time a model needs it.
 const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'start_retry.js', 'model_package.js', 'model_store.js',
-  'engine.js', 'style.css', 'chart.js', 'sources.js', 'edge-anomaly.js', 'edge-anomaly_bg.wasm', 'edge-anomaly-full.js', 'manifest.webmanifest',
+  'engine.js', 'style.css', 'chart.js', 'sources.js', 'edge-anomaly.js', SMALL_WASM, 'edge-anomaly-full.js', 'manifest.webmanifest',
   'models/model.int8.onnx', 'models/metadata.json', 'models/golden.json', 'models/model.sig', 'models/sample.csv', 'icons/icon-192.png', 'icons/icon-512.png',
   'icons/icon-maskable-512.png'].map(scoped);
 
@@ -285,7 +285,7 @@ async function handle(req) {
         return reply(req, r);
       }
       case MSG.STATUS:
-        return reply(req, { status: { ...(await app.status()), engine_build: kind, feature_names: metadata.features || [], update: { ...update } } });
+        return reply(req, { status: { ...(await app.status()), ...describeBuild(kind), feature_names: metadata.features || [], update: { ...update } } });
       case MSG.FLUSH:
         return reply(req, { outcome: await app.flush() });
       case MSG.ONLINE:

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, api, startCollector, stopCollector, tempDir, waitFor } from './harness.mjs';
+import { RELAXED_SIMD_PROBE, ROOT, api, startCollector, stopCollector, tempDir, waitFor } from './harness.mjs';
 import { BROWSERS, Session, startDriver } from './webdriver.mjs';
 
 const COLLECTOR = process.env.COLLECTOR_BIN || join(ROOT, 'target/debug/collector');
@@ -66,6 +66,12 @@ test(`${BROWSERS[browser].name}: scores like onnxruntime, works offline, drains 
       const want = golden.scores.int8_weight_only[i];
       assert.ok(Math.abs(scores[0] - want) <= atol + rtol * Math.abs(want), `row ${i}: ${scores[0]} vs ${want}`);
     }
+    // Those scores came from the small engine's compilation this browser can run.
+    const relaxed = await session.run('return WebAssembly.validate(new Uint8Array(args[0]));', RELAXED_SIMD_PROBE);
+    const { status: engine } = await send('status');
+    assert.equal(engine.engine_build, 'small');
+    assert.equal(engine.engine_simd, relaxed ? 'relaxed-simd' : 'simd128');
+    console.log(`${browser}: small engine, ${engine.engine_simd}`);
     const first = await waitFor('first records synced', async () => {
       await send('flush');
       const { status } = await send('status');

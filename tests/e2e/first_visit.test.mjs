@@ -1,12 +1,13 @@
 // A first visit in a fresh Chromium profile, everything the browser fetches until the app has
-// scored a reading: the small engine once (the worker's start and its install share its
-// download; the full engine is not fetched for the shipped model), compressed where the
-// collector has a compressed copy, and the bytes on the wire, at most 1.5 MB.
+// scored a reading: the small engine once, in the compilation this browser runs (the worker's
+// start and its install share its download; the full engine is not fetched for the shipped
+// model), compressed where the collector has a compressed copy, and the bytes on the wire, at
+// most 1.5 MB.
 // `E2E_DIST` serves another build (e.g. a release `trunk build --release --dist …`) than dist/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { launchChromium, message, startCollector, stopCollector, tempDir } from './harness.mjs';
+import { RELAXED_SIMD_PROBE, launchChromium, message, startCollector, stopCollector, tempDir } from './harness.mjs';
 
 const DIST = process.env.E2E_DIST ? { staticDir: process.env.E2E_DIST } : {};
 
@@ -44,6 +45,12 @@ test('a first visit fetches the engine once, compressed, until the first score',
     assert.equal(engine.length, 1, `the engine fetched once: ${JSON.stringify(engine)}`);
     assert.ok(engine[0].fromWorker, 'by the worker');
     assert.equal(engine[0].encoding, 'br', 'brotli, the collector has a precompressed copy');
+    // Chromium runs relaxed SIMD, so the worker picked the small engine's relaxed compilation
+    // (and cached only that one).
+    assert.equal(await page.evaluate((probe) => WebAssembly.validate(new Uint8Array(probe)), RELAXED_SIMD_PROBE), true);
+    assert.equal(engine[0].path, '/edge-anomaly-relaxed_bg.wasm');
+    const { status } = await message(page, 'status');
+    assert.equal(status.engine_simd, 'relaxed-simd');
     // The page's own files come once for the page and once more for the worker's precache
     // (fetched fresh, so an update never caches stale files); they are small and compressed.
     const again = statics.filter((f, i) => statics.findIndex((g) => g.path === f.path) !== i);

@@ -18,6 +18,13 @@ export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-sh
 const collectors = new Set();
 process.on('exit', () => { for (const proc of collectors) proc.kill('SIGKILL'); });
 
+/**
+ * A module using one relaxed SIMD instruction (i8x16.relaxed_swizzle), as the tests' own probe:
+ * a browser that validates it should get the small engine's relaxed SIMD compilation.
+ */
+export const RELAXED_SIMD_PROBE = [0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10,
+  15, 1, 13, 0, 65, 1, 253, 15, 65, 2, 253, 15, 253, 128, 2, 11];
+
 export function tempDir(prefix) {
   return mkdtempSync(join(tmpdir(), prefix));
 }
