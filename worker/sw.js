@@ -68,6 +68,10 @@ async function cachedFetch(url) {
  * opens the outbox, installs the bundled model and the release that was active, then starts the
  * flush timer. */
 async function start(kind = 'small') {
+  // The bundled model's files are read while the engine's wasm compiles (its failure is handled
+  // where the package is used, below).
+  const bundledPackage = fetchPackage((name) => cachedFetch(scoped(`models/${name}`)));
+  bundledPackage.catch(() => {});
   // The wasm comes from the cache too, so a worker restarted offline still starts.
   const EdgeApp = await loadBuild(kind, (file) => cachedFetch(scoped(file)));
   const app = await EdgeApp.open(DB_NAME, new URL(self.registration.scope).origin, APP_VERSION, 0);
@@ -75,7 +79,7 @@ async function start(kind = 'small') {
   let bundled = null;
   try {
     // The bundled model is verified like any update: signature, digests, contract, golden rows.
-    const pkg = await fetchPackage((name) => cachedFetch(scoped(`models/${name}`)));
+    const pkg = await bundledPackage;
     app.loadPackage(pkg.files, pkg.bundle, 'update');
     metadata = pkg.metadata;
     bundled = pkg.metadata.version;
@@ -92,7 +96,9 @@ async function start(kind = 'small') {
   self.clients.matchAll({ includeUncontrolled: true })
     .then((clients) => clients.forEach((c) => c.postMessage({ v: PROTOCOL_VERSION, type: MSG.READY })))
     .catch(() => {});
-  return { app, metadata, bundled, kind };
+  // Since this worker's script began to run (the service worker's time origin).
+  const readyMs = Math.round(performance.now() * 10) / 10;
+  return { app, metadata, bundled, kind, readyMs };
 }
 
 /** Drops the small build's app (nothing used it yet) and starts on the full build. */
@@ -264,9 +270,9 @@ self.addEventListener('message', (event) => {
 async function handle(req) {
   const envelope = checkEnvelope(req);
   if (!envelope.ok) return envelope.reply;
-  let app, metadata, bundled, kind;
+  let app, metadata, bundled, kind, readyMs;
   try {
-    ({ app, metadata, bundled, kind } = await started());
+    ({ app, metadata, bundled, kind, readyMs } = await started());
   } catch (e) {
     return fail(req, ERR.INIT_FAILED, errorOf(e, ERR.INIT_FAILED).message);
   }
@@ -285,7 +291,7 @@ async function handle(req) {
         return reply(req, r);
       }
       case MSG.STATUS:
-        return reply(req, { status: { ...(await app.status()), ...describeBuild(kind), feature_names: metadata.features || [], update: { ...update } } });
+        return reply(req, { status: { ...(await app.status()), ...describeBuild(kind), worker_ready_ms: readyMs, feature_names: metadata.features || [], update: { ...update } } });
       case MSG.FLUSH:
         return reply(req, { outcome: await app.flush() });
       case MSG.ONLINE:
