@@ -434,3 +434,28 @@ fn requests_that_arrive_during_a_write_are_recorded_together_and_answered_each()
     let writes = store.appends() - appends;
     assert!(writes <= 4, "{} requests in {writes} writes", n + 2);
 }
+
+#[test]
+fn a_group_refused_by_full_storage_answers_each_request_and_counts_each_reading_once() {
+    let store = Rc::new(MemoryStore::new().commits_asynchronously().limit_records(0));
+    let h = open_on(Rc::clone(&store));
+    with_shipped_model(&h);
+    let golden = common::golden();
+    let features = golden.features.len();
+    let rows = golden.flat_rows();
+    let n = rows.len() / features;
+    // Grouped into one write that the store refuses: every request still gets its own scores,
+    // and the storage failure.
+    let replies = block_on(futures::future::join_all(
+        rows.chunks(features).map(|r| h.app.score_grouped(r.to_vec(), features, None)),
+    ));
+    let alone = block_on(h.app.score(&rows, features, None)).expect("scored").scores;
+    for (i, reply) in replies.iter().enumerate() {
+        let reply = reply.as_ref().expect("a full store is not an error");
+        assert_eq!(reply.scores, vec![alone[i]], "request {i}");
+        assert_eq!(reply.not_recorded, Some("STORE_QUOTA"), "request {i}");
+    }
+    assert_eq!(queued(&h), 0);
+    let status = block_on(h.app.status()).expect("status");
+    assert_eq!(status.dropped.get("STORE_QUOTA"), Some(&(2 * n as u64)), "each reading once");
+}
