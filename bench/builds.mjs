@@ -9,6 +9,7 @@
 // Builds alternate within every repetition. Writes target/bench/builds-<time>.json and prints a
 // markdown table.
 // Usage: node bench/builds.mjs [--skip-build] [--reps 7] [--small-opt Oz|O3|none]
+/* global Worker -- in the functions given to page.evaluate, which run in the page */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

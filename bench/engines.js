@@ -28,7 +28,7 @@ export function ours(glue, bytes) {
     e.load(bytes);
   } catch (err) {
     e.free();
-    throw new Error(`our engine failed to load the model: ${err.code || ''} ${err.message || err}`);
+    throw new Error(`our engine failed to load the model: ${err.code || ''} ${err.message || err}`, { cause: err });
   }
   const features = e.features;
   const into = typeof e.scoreInto === 'function';
@@ -69,7 +69,7 @@ export async function ortSession(ort, bytes, features) {
   try {
     s = await ort.InferenceSession.create(bytes, { ...ORT_SESSION_OPTIONS }); // create() adds to the object it is given
   } catch (err) {
-    throw new Error(`onnxruntime-web failed to load the model: ${err.message || err}`);
+    throw new Error(`onnxruntime-web failed to load the model: ${err.message || err}`, { cause: err });
   }
   const input = s.inputNames[0];
   const output = s.outputNames[0];

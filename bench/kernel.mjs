@@ -9,6 +9,7 @@
 //   node bench/kernel.mjs --pkg before=DIR --pkg after=DIR [--rounds 20] [--block-ms 50]
 //                         [--sizes 1024,4096]
 // Writes target/bench/kernel-<time>.json.
+/* global Worker, window -- in the functions given to page.evaluate, which run in the page */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';

@@ -186,7 +186,7 @@ async function swSetup() {
   try {
     reg = await navigator.serviceWorker.register('./bench.sw.js', { type: 'module', scope: './' });
   } catch (e) {
-    throw new Error(`service worker registration failed: ${e.message}`);
+    throw new Error(`service worker registration failed: ${e.message}`, { cause: e });
   }
   const worker = reg.installing || reg.waiting || reg.active;
   if (worker.state !== 'activated') {

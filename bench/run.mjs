@@ -13,6 +13,7 @@
 //        node bench/run.mjs --outbox-only [--collector BIN] [--pkg DIR]   (the outbox only, also drained
 //          to the real collector BIN; DIR: another build's wasm-bindgen output; leaves latest.json alone)
 // Honours CARGO_TARGET_DIR for the wasm build; the wasm-bindgen output always goes to target/bench/pkg.
+/* global window -- in the functions given to page.evaluate, which run in the page */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg as osLoadavg, tmpdir } from 'node:os';

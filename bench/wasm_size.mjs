@@ -21,7 +21,7 @@ function part(name) {
   const path = name.replace(/^<+/, '');
   const crate = (path.match(/^[A-Za-z_][A-Za-z0-9_]*/) || [path.slice(0, 30)])[0];
   if (['core', 'alloc', 'std'].includes(crate)) return 'std (core, alloc; generics of other crates too)';
-  if (crate === 'edge_anomaly') return `edge_anomaly::${(path.match(/^edge_anomaly::([a-z_]+)/) || [, '?'])[1]}`;
+  if (crate === 'edge_anomaly') return `edge_anomaly::${path.match(/^edge_anomaly::([a-z_]+)/)?.[1] ?? '?'}`;
   return crate;
 }
 

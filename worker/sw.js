@@ -130,16 +130,16 @@ async function restoreActive(app, bundled) {
 /** Looks for a newer signed release at the collector (`/releases/manifest.json`) and, if the
  * app wants it, downloads it (size-capped, progress in `update`), has the app verify and
  * activate it, then stores it and switches the stored pointer. One check at a time. */
-function checkForUpdate(reason) {
+function checkForUpdate() {
   if (!checking) {
-    checking = started().then(({ app, bundled }) => runCheck(app, bundled, reason))
+    checking = started().then(({ app }) => runCheck(app))
       .catch((e) => { update.state = 'failed'; update.error = `${errorOf(e, 'UPDATE').code}: ${errorOf(e, '').message}`; })
       .finally(() => { checking = null; update.checkedAt = Date.now(); });
   }
   return checking;
 }
 
-async function runCheck(app, bundled) {
+async function runCheck(app) {
   update.state = 'checking';
   const status = await app.status();
   const base = new URL('/releases/', status.endpoint || self.registration.scope);
@@ -216,8 +216,8 @@ function flushSoon(reason) {
 // Events that ask for a flush: worker start, Background Sync where the browser has it and the
 // page's `online` message; EdgeApp's own schedule adds the timer and the flush after writes.
 flushSoon('start');
-checkForUpdate('start');
-setInterval(() => checkForUpdate('timer'), UPDATE_TIMER_MS);
+checkForUpdate();
+setInterval(() => checkForUpdate(), UPDATE_TIMER_MS);
 
 let lastSyncRegistration = 0;
 function requestBackgroundSync() {
@@ -304,7 +304,7 @@ async function handle(req) {
         await app.setSendReadings(parsed.on);
         return reply(req, {});
       case MSG.CHECK_UPDATE:
-        await checkForUpdate('page');
+        await checkForUpdate();
         return reply(req, { update: { ...update } });
       case MSG.ROLLBACK: {
         const rolledBack = app.rollBack();

@@ -3,6 +3,7 @@
 // posted over OTLP; the page at /fleet lists them 50 to a page, and every figure it shows is
 // checked against /api/fleet; a device's plot draws exactly its scored records, the cloud-scored
 // ones among them. The page runs under the collector's strict CSP with no violation.
+/* global document -- in the functions given to page.waitForFunction, which run in the page */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -5,10 +5,11 @@
 // while v2 keeps scoring; the browser restarted with the collector down restores v2 from storage;
 // a corrupted stored model is detected, discarded, and fetched again; the dashboard's rollback
 // goes back to v1; a release that flags every reading is rolled back by the watch.
+/* global caches, document -- in the functions given to page.evaluate and page.waitForFunction, which run in the page */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS, ROOT, api, message, openApp, startCollector, stopCollector, tempDir, waitFor } from './harness.mjs';

@@ -2,6 +2,7 @@
 // the golden rows exactly as onnxruntime did; Chrome's installability check passes; with the
 // collector stopped and the network emulated offline, a reload still shows the app and scoring
 // goes on into the outbox, which drains to the collector when it is back.
+/* global document, self -- in the functions given to page.evaluate and page.waitForFunction, which run in the page */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';

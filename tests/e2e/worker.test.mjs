@@ -3,6 +3,7 @@
 // counted by reason; one flush at a time across every worker of the origin (Web Locks); a
 // request that gets no answer times out instead of holding the flush for ever; the endpoint and
 // token survive a worker restart, and a refused token holds the queue as "authentication needed".
+/* global document, window -- in the functions given to page.evaluate and page.waitForFunction, which run in the page */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
