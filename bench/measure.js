@@ -94,9 +94,17 @@ export async function throughput(scorer, batch, n, minMs) {
   const t = performance.now();
   let elapsed;
   if (scorer.isAsync) {
-    do { await scorer.score(batch, n); calls++; elapsed = performance.now() - t; } while (elapsed < minMs || calls < 3);
+    do {
+      await scorer.score(batch, n);
+      calls++;
+      elapsed = performance.now() - t;
+    } while (elapsed < minMs || calls < 3);
   } else {
-    do { scorer.score(batch, n); calls++; elapsed = performance.now() - t; } while (elapsed < minMs || calls < 3);
+    do {
+      scorer.score(batch, n);
+      calls++;
+      elapsed = performance.now() - t;
+    } while (elapsed < minMs || calls < 3);
   }
   return { rows_per_s: (calls * n) / (elapsed / 1000), calls, ms: elapsed };
 }
