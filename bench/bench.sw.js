@@ -54,10 +54,14 @@ const handlers = {
     const app = await glue.EdgeApp.open(`bench-outbox-${Date.now()}-${Math.random()}`, `${origin}/sink/down`, 'bench', 0);
     const pkg = await fetchPackage((name) => fetch(`/models/shuttle/${name}`));
     app.loadPackage(pkg.files, pkg.bundle, 'update');
-    const queued = async () => { const st = await app.status(); return st.outbox.queued + st.outbox.inflight_records; };
+    const queued = async () => {
+      const st = await app.status();
+      return st.outbox.queued + st.outbox.inflight_records;
+    };
     const marks = { start: performance.now() };
     let t = marks.start;
-    for (let done = 0; done < readings; done += chunk) await app.score(tile(sample, features, Math.min(chunk, readings - done), done), features);
+    for (let done = 0; done < readings; done += chunk)
+      await app.score(tile(sample, features, Math.min(chunk, readings - done), done), features);
     const chunked_s = (performance.now() - t) / 1000;
     t = marks.batched = performance.now();
     for (let i = 0; i < singles; i++) await app.score(tile(sample, features, 1, i), features);
@@ -65,7 +69,10 @@ const handlers = {
     t = marks.singles = performance.now();
     let next = 0;
     const stream = async () => {
-      while (next < singles) { const i = next++; await app.score(tile(sample, features, 1, singles + i), features); }
+      while (next < singles) {
+        const i = next++;
+        await app.score(tile(sample, features, 1, singles + i), features);
+      }
     };
     await Promise.all(Array.from({ length: IN_FLIGHT }, stream));
     const streamed_s = (performance.now() - t) / 1000;
@@ -76,15 +83,25 @@ const handlers = {
     app.configure(`${origin}${up}`, undefined);
     t = marks.configured = performance.now();
     let flushes = 0;
-    while (await queued() > 0) {
+    while ((await queued()) > 0) {
       if (++flushes > 10_000) throw new Error('outbox did not drain');
       await app.networkRestored();
     }
     const flush_s = ((marks.drained = performance.now()) - t) / 1000;
-    return { marks, readings, chunk, singles, flushes, up, device_id: app.deviceId,
-      write_batched_records_per_s: readings / chunked_s, write_single_records_per_s: singles / singles_s,
-      write_streamed_records_per_s: singles / streamed_s, in_flight: IN_FLIGHT,
-      flush_records_per_s: total / flush_s };
+    return {
+      marks,
+      readings,
+      chunk,
+      singles,
+      flushes,
+      up,
+      device_id: app.deviceId,
+      write_batched_records_per_s: readings / chunked_s,
+      write_single_records_per_s: singles / singles_s,
+      write_streamed_records_per_s: singles / streamed_s,
+      in_flight: IN_FLIGHT,
+      flush_records_per_s: total / flush_s,
+    };
   },
 };
 
@@ -93,11 +110,15 @@ self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim(
 self.addEventListener('message', (event) => {
   const port = event.ports[0];
   const { cmd, ...args } = event.data;
-  event.waitUntil(ready
-    .then((s) => {
-      if (!handlers[cmd]) throw new Error(`unknown command ${cmd}`);
-      return handlers[cmd](s, args);
-    })
-    .then((result) => port.postMessage({ ok: true, result }),
-      (e) => port.postMessage({ ok: false, error: `sw ${cmd}: ${e && e.stack ? e.stack : e}` })));
+  event.waitUntil(
+    ready
+      .then((s) => {
+        if (!handlers[cmd]) throw new Error(`unknown command ${cmd}`);
+        return handlers[cmd](s, args);
+      })
+      .then(
+        (result) => port.postMessage({ ok: true, result }),
+        (e) => port.postMessage({ ok: false, error: `sw ${cmd}: ${e && e.stack ? e.stack : e}` }),
+      ),
+  );
 });

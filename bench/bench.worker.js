@@ -6,13 +6,22 @@ import { configureOrt, initOurs, ORT_MODULE, OUR_GLUE, ours, ortSession } from '
 import { contributionsOnce, singleRowTimes, tile, timedBlock, timerResolutionUs, warmUp } from './measure.js';
 
 const now = () => performance.timeOrigin + performance.now(); // comparable with the page's clock
-let glue; let ort;
+let glue;
+let ort;
 const scorers = new Map(); // `${engine}/${model}/${kind}` -> scorer
 const models = new Map(); // model name -> { features, sample, bytes: { f32, int8 }, threshold, mean, std }
 
 async function loadEngine(engine) {
-  if (engine === 'ours' && !glue) { const g = await import(OUR_GLUE); await initOurs(g); glue = g; }
-  if (engine === 'ort' && !ort) { const o = await import(ORT_MODULE); configureOrt(o); ort = o; }
+  if (engine === 'ours' && !glue) {
+    const g = await import(OUR_GLUE);
+    await initOurs(g);
+    glue = g;
+  }
+  if (engine === 'ort' && !ort) {
+    const o = await import(ORT_MODULE);
+    configureOrt(o);
+    ort = o;
+  }
 }
 
 async function makeScorer(engine, bytes, features) {
@@ -42,7 +51,10 @@ const handlers = {
 
   /** The code files this worker fetched (ORT fetches its wasm on the first session). */
   fetched() {
-    return performance.getEntriesByType('resource').map((e) => e.name).filter((n) => /\.(wasm|m?js)$/.test(n));
+    return performance
+      .getEntriesByType('resource')
+      .map((e) => e.name)
+      .filter((n) => /\.(wasm|m?js)$/.test(n));
   },
 
   /** Scorer for (engine, model, kind), created and warmed up on first use. */
@@ -111,17 +123,26 @@ const handlers = {
     const first = m.sample.subarray(0, n * f);
     const plain = Float32Array.from(s.score(first, n));
     const x = s.explain(first, n);
-    let scoreDiff = 0; let sumDiff = 0; let negative = 0;
+    let scoreDiff = 0;
+    let sumDiff = 0;
+    let negative = 0;
     for (let i = 0; i < n; i++) {
       scoreDiff = Math.max(scoreDiff, Math.abs(x.scores[i] - plain[i]));
       let total = x.guard[i];
-      for (let j = 0; j < f; j++) { total += x.shares[i * f + j]; negative += x.shares[i * f + j] < 0; }
+      for (let j = 0; j < f; j++) {
+        total += x.shares[i * f + j];
+        negative += x.shares[i * f + j] < 0;
+      }
       sumDiff = Math.max(sumDiff, Math.abs(total - (x.scores[i] > 0 ? 1 : 0)));
     }
     await contributionsOnce(s, batches, flagged, axes, { minBatchMs: cfg.warmupBatchMs }, false);
     const reps = [];
     for (let r = 0; r < cfg.reps; r++) reps.push(await contributionsOnce(s, batches, flagged, axes, cfg, r % 2 === 1));
-    return { flagged: flagged.length, check: { rows: n, max_abs_score_diff: scoreDiff, max_abs_share_sum_diff: sumDiff, negative_shares: negative }, reps };
+    return {
+      flagged: flagged.length,
+      check: { rows: n, max_abs_score_diff: scoreDiff, max_abs_share_sum_diff: sumDiff, negative_shares: negative },
+      reps,
+    };
   },
 
   /** Round-trip target: score the rows with our engine on the shuttle f32 model. */
@@ -133,7 +154,11 @@ const handlers = {
 const batchCache = new Map();
 function batchesFor(m, cfg) {
   const key = `${m.name}/${cfg.batchSizes}`;
-  if (!batchCache.has(key)) batchCache.set(key, cfg.batchSizes.map((n) => [n, tile(m.sample, m.features, n)]));
+  if (!batchCache.has(key))
+    batchCache.set(
+      key,
+      cfg.batchSizes.map((n) => [n, tile(m.sample, m.features, n)]),
+    );
   return batchCache.get(key);
 }
 

@@ -9,6 +9,7 @@
 // Builds alternate within every repetition. Writes target/bench/builds-<time>.json and prints a
 // markdown table.
 // Usage: node bench/builds.mjs [--skip-build] [--reps 7] [--small-opt Oz|O3|none]
+/* global Worker -- in the functions given to page.evaluate, which run in the page */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -28,13 +29,22 @@ const BUILDS = {
 };
 const MODEL = 'models/shuttle/model.int8.onnx';
 
-const { values: opt } = parseArgs({ options: {
-  'skip-build': { type: 'boolean', default: false },
-  reps: { type: 'string', default: '7' },
-  // wasm-opt level for the small build: Oz (what the product ships), O3, or none.
-  'small-opt': { type: 'string', default: 'Oz' },
-} });
-const cfg = { reps: Number(opt.reps), warmupCalls: 200, warmupBatchMs: 300, singleCalls: 2000, batchSizes: [1, 64, 1024, 4096], minBatchMs: 300 };
+const { values: opt } = parseArgs({
+  options: {
+    'skip-build': { type: 'boolean', default: false },
+    reps: { type: 'string', default: '7' },
+    // wasm-opt level for the small build: Oz (what the product ships), O3, or none.
+    'small-opt': { type: 'string', default: 'Oz' },
+  },
+});
+const cfg = {
+  reps: Number(opt.reps),
+  warmupCalls: 200,
+  warmupBatchMs: 300,
+  singleCalls: 2000,
+  batchSizes: [1, 64, 1024, 4096],
+  minBatchMs: 300,
+};
 
 function die(msg) {
   console.error(`bench: ${msg}`);
@@ -53,8 +63,14 @@ function build() {
   for (const [name, b] of Object.entries(BUILDS)) {
     run('cargo', ['build', '--locked', '--release', '--lib', '--target', 'wasm32-unknown-unknown', ...b.features]);
     const dir = join(OUT, b.pkg);
-    run('wasm-bindgen', ['--target', 'web', '--no-typescript', '--out-dir', dir,
-      join(CARGO_TARGET, 'wasm32-unknown-unknown/release/edge_anomaly.wasm')]);
+    run('wasm-bindgen', [
+      '--target',
+      'web',
+      '--no-typescript',
+      '--out-dir',
+      dir,
+      join(CARGO_TARGET, 'wasm32-unknown-unknown/release/edge_anomaly.wasm'),
+    ]);
     if (b.shrink && opt['small-opt'] !== 'none') {
       const wasm = join(dir, 'edge_anomaly_bg.wasm');
       run(join(ROOT, 'scripts/shrink-wasm.sh'), [wasm, opt['small-opt']]);
@@ -74,21 +90,41 @@ function sizes(file) {
 
 async function main() {
   if (!opt['skip-build']) build();
-  const urls = Object.fromEntries(Object.entries(BUILDS).map(([name, b]) => {
-    const wasm = join(OUT, b.pkg, 'edge_anomaly_bg.wasm');
-    if (!existsSync(wasm)) die(`${wasm} is missing: run without --skip-build`);
-    return [name, { glue: `/target/bench/${b.pkg}/edge_anomaly.js`, wasm: `/target/bench/${b.pkg}/edge_anomaly_bg.wasm`, size: sizes(wasm) }];
-  }));
+  const urls = Object.fromEntries(
+    Object.entries(BUILDS).map(([name, b]) => {
+      const wasm = join(OUT, b.pkg, 'edge_anomaly_bg.wasm');
+      if (!existsSync(wasm)) die(`${wasm} is missing: run without --skip-build`);
+      return [
+        name,
+        {
+          glue: `/target/bench/${b.pkg}/edge_anomaly.js`,
+          wasm: `/target/bench/${b.pkg}/edge_anomaly_bg.wasm`,
+          size: sizes(wasm),
+        },
+      ];
+    }),
+  );
   const bytes = [...readFileSync(join(ROOT, MODEL))];
   const [header, ...lines] = readFileSync(join(ROOT, 'models/shuttle/sample.csv'), 'utf8').trim().split('\n');
   const features = JSON.parse(readFileSync(join(ROOT, 'models/shuttle/metadata.json'), 'utf8')).features;
   const idx = features.map((f) => header.split(',').indexOf(f));
-  const sample = lines.slice(0, 2000).flatMap((l) => { const v = l.split(','); return idx.map((i) => Number(v[i])); });
+  const sample = lines.slice(0, 2000).flatMap((l) => {
+    const v = l.split(',');
+    return idx.map((i) => Number(v[i]));
+  });
   const row = sample.slice(0, features.length);
 
   const server = await startServer(ROOT);
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  const raw = { date: new Date().toISOString(), chromium: browser.version(), cfg, smallOpt: opt['small-opt'], sizes: {}, cold: {}, warm: {} };
+  const raw = {
+    date: new Date().toISOString(),
+    chromium: browser.version(),
+    cfg,
+    smallOpt: opt['small-opt'],
+    sizes: {},
+    cold: {},
+    warm: {},
+  };
   try {
     // Every cold start in a browser context of its own: no compiled code of another instance
     // of the same wasm in the renderer.
@@ -98,20 +134,22 @@ async function main() {
       await page.goto(`${server.url}/bench/index.html`);
       return { context, page };
     };
-    const inWorker = (page, calls) => page.evaluate(async (calls) => {
-      const w = new Worker('/bench/builds.worker.js', { type: 'module' });
-      const ask = (cmd, args, t0) => new Promise((ok, fail) => {
-        w.onmessage = ({ data }) => (data.ok ? ok(data.result) : fail(new Error(data.error)));
-        w.postMessage({ id: 1, cmd, ...args, t0 });
-      });
-      const results = [];
-      for (const [cmd, args] of calls) {
-        const t0 = performance.timeOrigin + performance.now();
-        results.push(await ask(cmd, args, t0));
-      }
-      w.terminate();
-      return results;
-    }, calls);
+    const inWorker = (page, calls) =>
+      page.evaluate(async (calls) => {
+        const w = new Worker('/bench/builds.worker.js', { type: 'module' });
+        const ask = (cmd, args, t0) =>
+          new Promise((ok, fail) => {
+            w.onmessage = ({ data }) => (data.ok ? ok(data.result) : fail(new Error(data.error)));
+            w.postMessage({ id: 1, cmd, ...args, t0 });
+          });
+        const results = [];
+        for (const [cmd, args] of calls) {
+          const t0 = performance.timeOrigin + performance.now();
+          results.push(await ask(cmd, args, t0));
+        }
+        w.terminate();
+        return results;
+      }, calls);
     for (const name of Object.keys(BUILDS)) raw.cold[name] = { network: [], cache: [] };
     for (let r = 0; r < cfg.reps; r++) {
       const order = r % 2 ? ['full', 'small'] : ['small', 'full'];
@@ -119,14 +157,21 @@ async function main() {
         const u = urls[name];
         for (const from of ['network', 'cache']) {
           const { context, page } = await fresh();
-          const calls = from === 'cache'
-            ? [['precache', { wasm: u.wasm }]]
-            : [];
+          const calls = from === 'cache' ? [['precache', { wasm: u.wasm }]] : [];
           if (calls.length) await inWorker(page, calls);
           const [t] = await inWorker(page, [['cold', { glue: u.glue, wasm: u.wasm, from, bytes, row }]]);
-          raw.cold[name][from].push({ backend: t.backend, worker_ms: t.evaluated - t.start, import_ms: t.imported - t.start, runtime_ms: t.runtime - t.start, loaded_ms: t.loaded - t.start, first_score_ms: t.firstScore - t.start });
+          raw.cold[name][from].push({
+            backend: t.backend,
+            worker_ms: t.evaluated - t.start,
+            import_ms: t.imported - t.start,
+            runtime_ms: t.runtime - t.start,
+            loaded_ms: t.loaded - t.start,
+            first_score_ms: t.firstScore - t.start,
+          });
           await context.close();
-          console.error(`bench: rep ${r + 1} ${name} ${from}: first score ${(t.firstScore - t.start).toFixed(1)} ms (${t.backend})`);
+          console.error(
+            `bench: rep ${r + 1} ${name} ${from}: first score ${(t.firstScore - t.start).toFixed(1)} ms (${t.backend})`,
+          );
         }
       }
     }
@@ -135,8 +180,10 @@ async function main() {
     for (let r = 0; r < Math.min(cfg.reps, 3); r++) {
       for (const name of r % 2 ? ['full', 'small'] : ['small', 'full']) {
         const u = urls[name];
-        const [, warm] = await inWorker(page, [['cold', { glue: u.glue, wasm: u.wasm, from: 'network', bytes, row }],
-          ['warm', { sample, features: features.length, cfg }]]);
+        const [, warm] = await inWorker(page, [
+          ['cold', { glue: u.glue, wasm: u.wasm, from: 'network', bytes, row }],
+          ['warm', { sample, features: features.length, cfg }],
+        ]);
         raw.warm[name].push(warm);
       }
     }
@@ -158,15 +205,28 @@ function table(raw) {
   const kb = (b) => `${f(b / 1000, 0)} kB`;
   const med = (xs, k) => median(xs.map((x) => x[k]));
   const lines = ['| figure | small engine | full engine (previous) | small / full |', '|---|---|---|---|'];
-  const row = (label, s, fu, d = 1, unit = '') => lines.push(`| ${label} | ${f(s, d)}${unit} | ${f(fu, d)}${unit} | ${f(s / fu, 2)} |`);
-  for (const k of ['raw', 'gzip9', 'brotli11']) lines.push(`| wasm, ${k} | ${kb(raw.sizes.small[k])} | ${kb(raw.sizes.full[k])} | ${f(raw.sizes.small[k] / raw.sizes.full[k], 2)} |`);
+  const row = (label, s, fu, d = 1, unit = '') =>
+    lines.push(`| ${label} | ${f(s, d)}${unit} | ${f(fu, d)}${unit} | ${f(s / fu, 2)} |`);
+  for (const k of ['raw', 'gzip9', 'brotli11'])
+    lines.push(
+      `| wasm, ${k} | ${kb(raw.sizes.small[k])} | ${kb(raw.sizes.full[k])} | ${f(raw.sizes.small[k] / raw.sizes.full[k], 2)} |`,
+    );
   for (const from of ['network', 'cache']) {
     for (const k of ['runtime_ms', 'loaded_ms', 'first_score_ms']) {
-      row(`cold (${from}): ${k.replace('_ms', '')}, ms (median of ${raw.cfg.reps})`, med(raw.cold.small[from], k), med(raw.cold.full[from], k));
+      row(
+        `cold (${from}): ${k.replace('_ms', '')}, ms (median of ${raw.cfg.reps})`,
+        med(raw.cold.small[from], k),
+        med(raw.cold.full[from], k),
+      );
     }
   }
   const warm = (name, pick) => median(raw.warm[name].map(pick));
-  row('single reading, block mean, µs', warm('small', (w) => w.single.block_mean_us), warm('full', (w) => w.single.block_mean_us), 2);
+  row(
+    'single reading, block mean, µs',
+    warm('small', (w) => w.single.block_mean_us),
+    warm('full', (w) => w.single.block_mean_us),
+    2,
+  );
   for (const n of raw.cfg.batchSizes) {
     row(`batch of ${n}, M rows/s`, warm('small', (w) => w.batch[n]) / 1e6, warm('full', (w) => w.batch[n]) / 1e6, 2);
   }

@@ -36,8 +36,22 @@ const handlers = {
     t.firstScore = now();
     // Output buffers reused per batch size, as bench/engines.js does for the main benchmark.
     const outs = new Map();
-    const out = (n) => { let o = outs.get(n); if (!o) outs.set(n, (o = new Float32Array(n))); return o; };
-    scorer = { engine: 'ours', api: 'scoreInto', isAsync: false, features: e.features, score: (rows, n) => { const o = out(n); e.scoreInto(rows, o); return o; } };
+    const out = (n) => {
+      let o = outs.get(n);
+      if (!o) outs.set(n, (o = new Float32Array(n)));
+      return o;
+    };
+    scorer = {
+      engine: 'ours',
+      api: 'scoreInto',
+      isAsync: false,
+      features: e.features,
+      score: (rows, n) => {
+        const o = out(n);
+        e.scoreInto(rows, o);
+        return o;
+      },
+    };
     return { ...t, backend: e.backend };
   },
 

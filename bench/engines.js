@@ -28,26 +28,47 @@ export function ours(glue, bytes) {
     e.load(bytes);
   } catch (err) {
     e.free();
-    throw new Error(`our engine failed to load the model: ${err.code || ''} ${err.message || err}`);
+    throw new Error(`our engine failed to load the model: ${err.code || ''} ${err.message || err}`, { cause: err });
   }
   const features = e.features;
   const into = typeof e.scoreInto === 'function';
   const detail = 'dequantizedMatmuls' in e ? { dequantized_matmuls: e.dequantizedMatmuls } : {};
   const outs = new Map();
-  const out = (n) => { let o = outs.get(n); if (!o) outs.set(n, (o = new Float32Array(n))); return o; };
+  const out = (n) => {
+    let o = outs.get(n);
+    if (!o) outs.set(n, (o = new Float32Array(n)));
+    return o;
+  };
   const explained = new Map();
   const buffers = (n) => {
     let b = explained.get(n);
-    if (!b) explained.set(n, (b = { scores: new Float32Array(n), shares: new Float32Array(n * features), guard: new Float32Array(n) }));
+    if (!b)
+      explained.set(n, (b = { scores: new Float32Array(n), shares: new Float32Array(n * features), guard: new Float32Array(n) }));
     return b;
   };
   return {
-    engine: 'ours', api: into ? 'scoreInto' : 'score', detail, features, isAsync: false,
-    score: into ? (rows, n) => { const o = out(n); e.scoreInto(rows, o); return o; } : (rows) => e.score(rows),
+    engine: 'ours',
+    api: into ? 'scoreInto' : 'score',
+    detail,
+    features,
+    isAsync: false,
+    score: into
+      ? (rows, n) => {
+          const o = out(n);
+          e.scoreInto(rows, o);
+          return o;
+        }
+      : (rows) => e.score(rows),
     // Contributions, where the build has them: scores plus every column's share (buffers reused
     // per batch size, like scoreInto's), and the repair search of one flagged reading.
-    explain: typeof e.explainInto === 'function'
-      ? (rows, n) => { const b = buffers(n); e.explainInto(rows, b.scores, b.shares, b.guard); return b; } : null,
+    explain:
+      typeof e.explainInto === 'function'
+        ? (rows, n) => {
+            const b = buffers(n);
+            e.explainInto(rows, b.scores, b.shares, b.guard);
+            return b;
+          }
+        : null,
     repair: typeof e.repair === 'function' ? (row, centres, spreads) => e.repair(row, centres, spreads) : null,
     free: () => e.free(),
   };
@@ -60,8 +81,13 @@ export function ours(glue, bytes) {
  * moved these models' rates by less than the noise either (see bench/README.md). Recorded in the
  * results.
  */
-export const ORT_SESSION_OPTIONS = { executionProviders: ['wasm'], graphOptimizationLevel: 'all', executionMode: 'sequential',
-  enableCpuMemArena: true, enableMemPattern: true };
+export const ORT_SESSION_OPTIONS = {
+  executionProviders: ['wasm'],
+  graphOptimizationLevel: 'all',
+  executionMode: 'sequential',
+  enableCpuMemArena: true,
+  enableMemPattern: true,
+};
 
 /** An onnxruntime-web session for `bytes`; input and output names come from the session. */
 export async function ortSession(ort, bytes, features) {
@@ -69,12 +95,16 @@ export async function ortSession(ort, bytes, features) {
   try {
     s = await ort.InferenceSession.create(bytes, { ...ORT_SESSION_OPTIONS }); // create() adds to the object it is given
   } catch (err) {
-    throw new Error(`onnxruntime-web failed to load the model: ${err.message || err}`);
+    throw new Error(`onnxruntime-web failed to load the model: ${err.message || err}`, { cause: err });
   }
   const input = s.inputNames[0];
   const output = s.outputNames[0];
   return {
-    engine: 'ort', api: 'InferenceSession.run', detail: { session_options: ORT_SESSION_OPTIONS }, features, isAsync: true,
+    engine: 'ort',
+    api: 'InferenceSession.run',
+    detail: { session_options: ORT_SESSION_OPTIONS },
+    features,
+    isAsync: true,
     score: async (rows, n) => (await s.run({ [input]: new ort.Tensor('float32', rows, [n, features]) }))[output].data,
     free: () => s.release(),
   };

@@ -21,12 +21,30 @@ const handlers = {
         const e = new g.AnomalyEngine(0);
         e.load(new Uint8Array(await (await fetch(m.url)).arrayBuffer()));
         const outs = new Map();
-        const out = (n) => { let o = outs.get(n); if (!o) outs.set(n, (o = new Float32Array(n))); return o; };
-        const scorer = { isAsync: false, features: e.features, score: (rows, n) => { const o = out(n); e.scoreInto(rows, o); return o; } };
+        const out = (n) => {
+          let o = outs.get(n);
+          if (!o) outs.set(n, (o = new Float32Array(n)));
+          return o;
+        };
+        const scorer = {
+          isAsync: false,
+          features: e.features,
+          score: (rows, n) => {
+            const o = out(n);
+            e.scoreInto(rows, o);
+            return o;
+          },
+        };
         engines.set(`${b.label}/${m.name}`, scorer);
         backends[`${b.label}/${m.name}`] = e.backend;
         const rows = Float32Array.from(m.sample);
-        await warmUp(scorer, rows, 200, sizes.map((n) => [n, batches.get(`${m.name}/${n}`)]), warmupMs);
+        await warmUp(
+          scorer,
+          rows,
+          200,
+          sizes.map((n) => [n, batches.get(`${m.name}/${n}`)]),
+          warmupMs,
+        );
       }
     }
     return backends;

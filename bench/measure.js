@@ -92,11 +92,19 @@ export async function singleRow(scorer, sample, calls) {
 export async function throughput(scorer, batch, n, minMs) {
   let calls = 0;
   const t = performance.now();
-  let elapsed = 0;
+  let elapsed;
   if (scorer.isAsync) {
-    do { await scorer.score(batch, n); calls++; elapsed = performance.now() - t; } while (elapsed < minMs || calls < 3);
+    do {
+      await scorer.score(batch, n);
+      calls++;
+      elapsed = performance.now() - t;
+    } while (elapsed < minMs || calls < 3);
   } else {
-    do { scorer.score(batch, n); calls++; elapsed = performance.now() - t; } while (elapsed < minMs || calls < 3);
+    do {
+      scorer.score(batch, n);
+      calls++;
+      elapsed = performance.now() - t;
+    } while (elapsed < minMs || calls < 3);
   }
   return { rows_per_s: (calls * n) / (elapsed / 1000), calls, ms: elapsed };
 }
@@ -141,7 +149,7 @@ export async function contributionsOnce(scorer, batches, flagged, axes, cfg, exp
   }
   let calls = 0;
   const t = performance.now();
-  let elapsed = 0;
+  let elapsed;
   do {
     scorer.repair(flagged[calls % flagged.length], axes.centres, axes.spreads);
     calls++;

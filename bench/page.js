@@ -5,7 +5,8 @@ import { latency, quantile, timerResolutionUs } from './measure.js';
 
 const log = (...a) => console.log('[bench]', ...a);
 const nowAbs = () => performance.timeOrigin + performance.now();
-let config; const bytes = new Map(); // `${model}/${kind}` -> ArrayBuffer
+let config;
+const bytes = new Map(); // `${model}/${kind}` -> ArrayBuffer
 const workers = new Map(); // `${engine}/${model}/${kind}` -> worker (warm measurements)
 
 /** A module worker with request/response over postMessage; any error event rejects loudly. */
@@ -13,20 +14,25 @@ function spawn() {
   const w = new Worker('./bench.worker.js', { type: 'module' });
   const pending = new Map();
   let nextId = 1;
-  const failAll = (msg) => { for (const p of pending.values()) p.reject(new Error(msg)); pending.clear(); };
+  const failAll = (msg) => {
+    for (const p of pending.values()) p.reject(new Error(msg));
+    pending.clear();
+  };
   w.onerror = (e) => failAll(`worker error: ${e.message || 'script failed to load'} (${e.filename || ''}:${e.lineno || ''})`);
   w.onmessageerror = () => failAll('worker message could not be deserialized');
   w.onmessage = ({ data }) => {
     const p = pending.get(data.id);
     if (!p) return;
     pending.delete(data.id);
-    if (data.ok) p.resolve(data.result); else p.reject(new Error(data.error));
+    if (data.ok) p.resolve(data.result);
+    else p.reject(new Error(data.error));
   };
-  const call = (cmd, args = {}, transfer = []) => new Promise((resolve, reject) => {
-    const id = nextId++;
-    pending.set(id, { resolve, reject });
-    w.postMessage({ id, cmd, ...args }, transfer);
-  });
+  const call = (cmd, args = {}, transfer = []) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      w.postMessage({ id, cmd, ...args }, transfer);
+    });
   return { worker: w, call };
 }
 
@@ -38,8 +44,15 @@ async function fetchBytes(url) {
 
 function modelFor(name) {
   const m = config.models.find((x) => x.name === name);
-  return { name, features: m.features, sample: Float32Array.from(m.sample), threshold: m.threshold, mean: m.mean, std: m.std,
-    bytes: { f32: bytes.get(`${name}/f32`), int8: bytes.get(`${name}/int8`) } };
+  return {
+    name,
+    features: m.features,
+    sample: Float32Array.from(m.sample),
+    threshold: m.threshold,
+    mean: m.mean,
+    std: m.std,
+    bytes: { f32: bytes.get(`${name}/f32`), int8: bytes.get(`${name}/int8`) },
+  };
 }
 
 async function setup(cfg) {
@@ -75,7 +88,8 @@ async function warmRun() {
     for (const [model, kind] of combos) {
       log(`rep ${r + 1}/${cfg.reps} ${model}/${kind}`);
       const order = r % 2 ? ['ort', 'ours'] : ['ours', 'ort'];
-      const call = (engine, cmd, args = {}) => workers.get(`${engine}/${model}/${kind}`).call(cmd, { engine, model, kind, cfg, ...args });
+      const call = (engine, cmd, args = {}) =>
+        workers.get(`${engine}/${model}/${kind}`).call(cmd, { engine, model, kind, cfg, ...args });
       const rep = { ours: { batch: {} }, ort: { batch: {} } };
       // Single rows in chunks of the calls, alternating between the engines as the batches below do.
       const single = { ours: { per: [], blockMs: 0 }, ort: { per: [], blockMs: 0 } };
@@ -87,7 +101,8 @@ async function warmRun() {
           single[engine].blockMs += t.blockMs;
         }
       }
-      for (const engine of order) rep[engine].single = latency(single[engine].per, single[engine].blockMs, single[engine].per.length);
+      for (const engine of order)
+        rep[engine].single = latency(single[engine].per, single[engine].blockMs, single[engine].per.length);
       for (const n of cfg.batchSizes) {
         // Timed blocks of the same rows, alternating between the engines (who goes first swaps
         // every round) until each has run ≥ minBatchMs: a burst of load from elsewhere on the
@@ -109,13 +124,19 @@ async function warmRun() {
   for (let r = 0; r < cfg.reps; r++) {
     for (const [model, kind] of combos) {
       for (const engine of r % 2 ? ['ort', 'ours'] : ['ours', 'ort']) {
-        out[`${model}/${kind}`][engine].load.push(await workers.get(`${engine}/${model}/${kind}`).call('load', { engine, model, kind }));
+        out[`${model}/${kind}`][engine].load.push(
+          await workers.get(`${engine}/${model}/${kind}`).call('load', { engine, model, kind }),
+        );
       }
     }
   }
   const fetched = [];
-  for (const w of workers.values()) fetched.push(...await w.call('fetched'));
-  for (const [key, w] of workers) if (key !== 'ours/shuttle/f32') { w.worker.terminate(); workers.delete(key); }
+  for (const w of workers.values()) fetched.push(...(await w.call('fetched')));
+  for (const [key, w] of workers)
+    if (key !== 'ours/shuttle/f32') {
+      w.worker.terminate();
+      workers.delete(key);
+    }
   return { results: out, fetched, worker };
 }
 
@@ -145,9 +166,15 @@ async function cold(engine, model, kind) {
     const t = await w.call('cold', { engine, bytes: buf, features: m.features, row: m.sample.slice(0, m.features) }, [buf]);
     const received = nowAbs();
     w.worker.terminate();
-    reps.push({ worker_to_loaded_ms: t.loaded - t0, worker_to_first_score_ms: t.firstScore - t0,
-      worker_to_reply_ms: received - t0, script_start_ms: t.start - t0, runtime_start_ms: t.runtime - t.start,
-      load_ms: t.loaded - t.runtime, first_score_ms: t.firstScore - t.loaded });
+    reps.push({
+      worker_to_loaded_ms: t.loaded - t0,
+      worker_to_first_score_ms: t.firstScore - t0,
+      worker_to_reply_ms: received - t0,
+      script_start_ms: t.start - t0,
+      runtime_start_ms: t.runtime - t.start,
+      load_ms: t.loaded - t.runtime,
+      first_score_ms: t.firstScore - t.loaded,
+    });
     await new Promise((ok) => setTimeout(ok, 200)); // let the terminated worker go
   }
   return reps;
@@ -175,7 +202,11 @@ let sw;
 function swCall(cmd, args = {}) {
   return new Promise((resolve, reject) => {
     const ch = new MessageChannel();
-    ch.port1.onmessage = ({ data }) => { ch.port1.close(); if (data.ok) resolve(data.result); else reject(new Error(data.error)); };
+    ch.port1.onmessage = ({ data }) => {
+      ch.port1.close();
+      if (data.ok) resolve(data.result);
+      else reject(new Error(data.error));
+    };
     ch.port1.onmessageerror = () => reject(new Error('service worker reply could not be deserialized'));
     sw.postMessage({ cmd, ...args }, [ch.port2]);
   });
@@ -186,14 +217,16 @@ async function swSetup() {
   try {
     reg = await navigator.serviceWorker.register('./bench.sw.js', { type: 'module', scope: './' });
   } catch (e) {
-    throw new Error(`service worker registration failed: ${e.message}`);
+    throw new Error(`service worker registration failed: ${e.message}`, { cause: e });
   }
   const worker = reg.installing || reg.waiting || reg.active;
   if (worker.state !== 'activated') {
-    await new Promise((ok, fail) => worker.addEventListener('statechange', () => {
-      if (worker.state === 'activated') ok();
-      if (worker.state === 'redundant') fail(new Error('service worker became redundant (install failed: see its console)'));
-    }));
+    await new Promise((ok, fail) =>
+      worker.addEventListener('statechange', () => {
+        if (worker.state === 'activated') ok();
+        if (worker.state === 'redundant') fail(new Error('service worker became redundant (install failed: see its console)'));
+      }),
+    );
   }
   sw = reg.active;
   return swCall('info');

@@ -13,21 +13,31 @@ import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs';
 
 const { values: opt } = parseArgs({ options: { reps: { type: 'string', default: '7' } } });
-const SHAPES = [[4, 2], [2, 4], [4, 3], [8, 1]];
+const SHAPES = [
+  [4, 2],
+  [2, 4],
+  [4, 3],
+  [8, 1],
+];
 
 function probe(name, R, C, madd) {
   const n = R * C;
-  const locals = [...Array.from({ length: n }, (_, i) => `(local $a${i} v128)`),
-    ...Array.from({ length: R }, (_, r) => `(local $x${r} v128)`), ...Array.from({ length: C }, (_, c) => `(local $w${c} v128)`)];
+  const locals = [
+    ...Array.from({ length: n }, (_, i) => `(local $a${i} v128)`),
+    ...Array.from({ length: R }, (_, r) => `(local $x${r} v128)`),
+    ...Array.from({ length: C }, (_, c) => `(local $w${c} v128)`),
+  ];
   const body = [];
   for (let r = 0; r < R; r++) body.push(`(local.set $x${r} (v128.load32_splat offset=${r * 4} (local.get $p)))`);
   for (let c = 0; c < C; c++) body.push(`(local.set $w${c} (v128.load offset=${1024 + c * 16} (local.get $p)))`);
   for (let r = 0; r < R; r++) {
     for (let c = 0; c < C; c++) {
       const i = r * C + c;
-      body.push(madd
-        ? `(local.set $a${i} (f32x4.relaxed_madd (local.get $x${r}) (local.get $w${c}) (local.get $a${i})))`
-        : `(local.set $a${i} (f32x4.add (f32x4.mul (local.get $x${r}) (local.get $w${c})) (local.get $a${i})))`);
+      body.push(
+        madd
+          ? `(local.set $a${i} (f32x4.relaxed_madd (local.get $x${r}) (local.get $w${c}) (local.get $a${i})))`
+          : `(local.set $a${i} (f32x4.add (f32x4.mul (local.get $x${r}) (local.get $w${c})) (local.get $a${i})))`,
+      );
     }
   }
   let sum = '(local.get $a0)';
@@ -53,27 +63,34 @@ function wasm() {
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
 try {
   const page = await browser.newPage();
-  const result = await page.evaluate(async ([bytes, reps]) => {
-    const { instance } = await WebAssembly.instantiate(new Uint8Array(bytes));
-    const out = {};
-    for (let rep = 0; rep < reps; rep++) {
-      for (const [name, f] of Object.entries(instance.exports)) {
-        if (name === 'clock') {
-          const trips = 5_000_000;
-          f(1000, 3);
-          const t = performance.now(); f(trips, 3); const s = (performance.now() - t) / 1000;
-          out['clock, GHz (dependent adds/s)'] = Math.max(out['clock, GHz (dependent adds/s)'] || 0, (trips * 64) / s / 1e9);
-        } else {
-          const [R, C] = name.split(' ')[1].split('x').map(Number);
-          const trips = Math.round(40_000_000 / (R * C));
-          f(1000);
-          const t = performance.now(); f(trips); const s = (performance.now() - t) / 1000;
-          out[name] = Math.max(out[name] || 0, (trips * R * C * 4) / s / 1e9);
+  const result = await page.evaluate(
+    async ([bytes, reps]) => {
+      const { instance } = await WebAssembly.instantiate(new Uint8Array(bytes));
+      const out = {};
+      for (let rep = 0; rep < reps; rep++) {
+        for (const [name, f] of Object.entries(instance.exports)) {
+          if (name === 'clock') {
+            const trips = 5_000_000;
+            f(1000, 3);
+            const t = performance.now();
+            f(trips, 3);
+            const s = (performance.now() - t) / 1000;
+            out['clock, GHz (dependent adds/s)'] = Math.max(out['clock, GHz (dependent adds/s)'] || 0, (trips * 64) / s / 1e9);
+          } else {
+            const [R, C] = name.split(' ')[1].split('x').map(Number);
+            const trips = Math.round(40_000_000 / (R * C));
+            f(1000);
+            const t = performance.now();
+            f(trips);
+            const s = (performance.now() - t) / 1000;
+            out[name] = Math.max(out[name] || 0, (trips * R * C * 4) / s / 1e9);
+          }
         }
       }
-    }
-    return out;
-  }, [wasm(), Number(opt.reps)]);
+      return out;
+    },
+    [wasm(), Number(opt.reps)],
+  );
   console.log(`Chromium ${browser.version()}, best of ${opt.reps}; G lane multiply-adds/s (clock: GHz)`);
   for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(32)} ${v.toFixed(2)}`);
 } finally {

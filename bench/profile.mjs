@@ -22,11 +22,12 @@ export async function serviceWorkerProfiler(browser) {
     if (msg.error) w.fail(new Error(`profile: ${msg.error.message}`));
     else w.ok(msg.result);
   });
-  const send = (method, params = {}) => new Promise((ok, fail) => {
-    id += 1;
-    waiting.set(id, { ok, fail });
-    cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) }).catch(fail);
-  });
+  const send = (method, params = {}) =>
+    new Promise((ok, fail) => {
+      id += 1;
+      waiting.set(id, { ok, fail });
+      cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) }).catch(fail);
+    });
   await send('Profiler.enable');
   await send('Profiler.setSamplingInterval', { interval: 100 });
   /** The worker's `performance.now()` when the profile started, to place its samples. */
@@ -34,7 +35,9 @@ export async function serviceWorkerProfiler(browser) {
   return {
     async start() {
       await send('Profiler.start');
-      ({ result: { value: origin } } = await send('Runtime.evaluate', { expression: 'performance.now()' }));
+      ({
+        result: { value: origin },
+      } = await send('Runtime.evaluate', { expression: 'performance.now()' }));
     },
     /**
      * Stops and writes `file` (a .cpuprofile DevTools opens). Returns the self-time summary of
@@ -43,8 +46,15 @@ export async function serviceWorkerProfiler(browser) {
     async stop(file, spans) {
       const { profile } = await send('Profiler.stop');
       writeFileSync(file, JSON.stringify(profile));
-      return Object.fromEntries(Object.entries(spans).map(([label, [from, to]]) =>
-        [label, selfTimes(profile, (us) => { const t = origin + (us - profile.startTime) / 1000; return t >= from && t < to; })]));
+      return Object.fromEntries(
+        Object.entries(spans).map(([label, [from, to]]) => [
+          label,
+          selfTimes(profile, (us) => {
+            const t = origin + (us - profile.startTime) / 1000;
+            return t >= from && t < to;
+          }),
+        ]),
+      );
     },
   };
 }
@@ -65,7 +75,9 @@ export function selfTimes(profile, keep, top = 25) {
     total += t;
     ms.set(key, (ms.get(key) ?? 0) + t);
   });
-  const top_ = [...ms.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
+  const top_ = [...ms.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
     .map(([name, t]) => ({ name, ms: Math.round(t * 10) / 10, share: Math.round((t / total) * 1000) / 10 }));
   return { total_ms: Math.round(total), top: top_ };
 }

@@ -13,6 +13,7 @@
 //        node bench/run.mjs --outbox-only [--collector BIN] [--pkg DIR]   (the outbox only, also drained
 //          to the real collector BIN; DIR: another build's wasm-bindgen output; leaves latest.json alone)
 // Honours CARGO_TARGET_DIR for the wasm build; the wasm-bindgen output always goes to target/bench/pkg.
+/* global window -- in the functions given to page.evaluate, which run in the page */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg as osLoadavg, tmpdir } from 'node:os';
@@ -20,7 +21,17 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs'; // the e2e tests' launch flags
-import { aggregate, CONTRIBUTIONS_TARGET, contributionsMarkdown, contributionsSummary, markdown, medians, outboxMarkdown, warmMarkdown, warmSummary } from './report.mjs';
+import {
+  aggregate,
+  CONTRIBUTIONS_TARGET,
+  contributionsMarkdown,
+  contributionsSummary,
+  markdown,
+  medians,
+  outboxMarkdown,
+  warmMarkdown,
+  warmSummary,
+} from './report.mjs';
 import { serviceWorkerProfiler } from './profile.mjs';
 import { startServer } from './server.mjs';
 
@@ -30,32 +41,46 @@ const PKG = join(OUT, 'pkg');
 const CARGO_TARGET = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(ROOT, 'target');
 const SEED = join(OUT, 'models/seed16');
 
-const { values: opt } = parseArgs({ options: {
-  'skip-build': { type: 'boolean', default: false },
-  reps: { type: 'string', default: '5' },
-  'cold-reps': { type: 'string' },
-  'single-calls': { type: 'string', default: '2000' },
-  'rtt-calls': { type: 'string', default: '1000' },
-  'outbox-reps': { type: 'string', default: '3' },
-  'outbox-readings': { type: 'string', default: '10000' }, // readings written (in calls of 100) before the drain
-  headed: { type: 'boolean', default: false },
-  'js-flags': { type: 'string', default: '' }, // V8 flags for Chromium, e.g. --no-wasm-deopt
-  table: { type: 'boolean', default: false }, // only print the table of bench/results/latest.json
-  'contributions-only': { type: 'boolean', default: false },
-  'warm-only': { type: 'boolean', default: false }, // only the warm measurements, both engines
-  rows: { type: 'string', default: 'sample' }, // 'uniform': synthetic rows instead of the sample's
-  'outbox-only': { type: 'boolean', default: false },
-  collector: { type: 'string' }, // the collector binary: the outbox is also drained to it
-  pkg: { type: 'string' }, // serve this wasm-bindgen output instead of target/bench/pkg (no build)
-  profile: { type: 'string' }, // with --outbox-only: CPU profiles of the service worker into this directory
-} });
+const { values: opt } = parseArgs({
+  options: {
+    'skip-build': { type: 'boolean', default: false },
+    reps: { type: 'string', default: '5' },
+    'cold-reps': { type: 'string' },
+    'single-calls': { type: 'string', default: '2000' },
+    'rtt-calls': { type: 'string', default: '1000' },
+    'outbox-reps': { type: 'string', default: '3' },
+    'outbox-readings': { type: 'string', default: '10000' }, // readings written (in calls of 100) before the drain
+    headed: { type: 'boolean', default: false },
+    'js-flags': { type: 'string', default: '' }, // V8 flags for Chromium, e.g. --no-wasm-deopt
+    table: { type: 'boolean', default: false }, // only print the table of bench/results/latest.json
+    'contributions-only': { type: 'boolean', default: false },
+    'warm-only': { type: 'boolean', default: false }, // only the warm measurements, both engines
+    rows: { type: 'string', default: 'sample' }, // 'uniform': synthetic rows instead of the sample's
+    'outbox-only': { type: 'boolean', default: false },
+    collector: { type: 'string' }, // the collector binary: the outbox is also drained to it
+    pkg: { type: 'string' }, // serve this wasm-bindgen output instead of target/bench/pkg (no build)
+    profile: { type: 'string' }, // with --outbox-only: CPU profiles of the service worker into this directory
+  },
+});
 if (!['sample', 'uniform'].includes(opt.rows)) die(`--rows is sample or uniform, not ${opt.rows}`);
-if (opt.rows !== 'sample' && !opt['warm-only']) die('--rows uniform goes with --warm-only (the other measurements need the sample rows)');
+if (opt.rows !== 'sample' && !opt['warm-only'])
+  die('--rows uniform goes with --warm-only (the other measurements need the sample rows)');
 const reps = Number(opt.reps);
 const cfg = {
-  reps, coldReps: Number(opt['cold-reps'] || reps), warmupCalls: 200, warmupBatchMs: 300, singleCalls: Number(opt['single-calls']), singleChunks: 40,
-  batchSizes: [64, 1024, 4096], minBatchMs: 300, batchBlockMs: 50, rows: opt.rows, rttCalls: Number(opt['rtt-calls']), correctnessRows: 32,
-  sampleRows: 2000, chromiumJsFlags: opt['js-flags'],
+  reps,
+  coldReps: Number(opt['cold-reps'] || reps),
+  warmupCalls: 200,
+  warmupBatchMs: 300,
+  singleCalls: Number(opt['single-calls']),
+  singleChunks: 40,
+  batchSizes: [64, 1024, 4096],
+  minBatchMs: 300,
+  batchBlockMs: 50,
+  rows: opt.rows,
+  rttCalls: Number(opt['rtt-calls']),
+  correctnessRows: 32,
+  sampleRows: 2000,
+  chromiumJsFlags: opt['js-flags'],
   outbox: { reps: Number(opt['outbox-reps']), readings: Number(opt['outbox-readings']), chunk: 100, singles: 1000 },
   contributions: { batchSizes: [1, 1024, 4096], target: CONTRIBUTIONS_TARGET },
 };
@@ -77,8 +102,13 @@ const output = (cmd, args, cwd = ROOT) => spawnSync(cmd, args, { cwd, encoding: 
 
 function build() {
   run('cargo', ['build', '--release', '--lib', '--target', 'wasm32-unknown-unknown']);
-  run('wasm-bindgen', ['--target', 'web', '--out-dir', PKG,
-    join(CARGO_TARGET, 'wasm32-unknown-unknown/release/edge_anomaly.wasm')]);
+  run('wasm-bindgen', [
+    '--target',
+    'web',
+    '--out-dir',
+    PKG,
+    join(CARGO_TARGET, 'wasm32-unknown-unknown/release/edge_anomaly.wasm'),
+  ]);
 }
 
 /** The 16-wide seed model: 16-sample windows over the shuttle's first channel, 3 epochs. */
@@ -89,21 +119,52 @@ function seedModel() {
   // Without --csv the pipeline reads all nine shuttle channels; windows need exactly one column.
   const shuttle = output(py, ['-c', 'from edge_pipeline.data import shuttle_path; print(shuttle_path())'], join(ROOT, 'models'));
   if (!shuttle) die('could not locate the shuttle dataset (river in models/.venv): run scripts/setup.sh');
-  run(py, ['-m', 'edge_pipeline', '--csv', shuttle, '--features', 'f1', '--label', 'anomaly',
-    '--window', '16', '--epochs', '3', '--out', SEED], { cwd: join(ROOT, 'models') });
+  run(
+    py,
+    [
+      '-m',
+      'edge_pipeline',
+      '--csv',
+      shuttle,
+      '--features',
+      'f1',
+      '--label',
+      'anomaly',
+      '--window',
+      '16',
+      '--epochs',
+      '3',
+      '--out',
+      SEED,
+    ],
+    { cwd: join(ROOT, 'models') },
+  );
 }
 
 /** Model description for the page: URLs, feature count, and up to `sampleRows` sample rows. */
 function model(name, dir) {
   const meta = JSON.parse(readFileSync(join(ROOT, dir, 'metadata.json'), 'utf8'));
-  const [header, ...lines] = readFileSync(join(ROOT, dir, 'sample.csv'), 'utf8').trim().split('\n');
+  const [header, ...lines] = readFileSync(join(ROOT, dir, 'sample.csv'), 'utf8')
+    .trim()
+    .split('\n');
   const cols = header.split(',');
   const idx = meta.features.map((f) => cols.indexOf(f));
   if (idx.includes(-1)) die(`${dir}/sample.csv lacks some of the model's features ${meta.features}`);
-  let sample = lines.slice(0, cfg.sampleRows).flatMap((l) => { const v = l.split(','); return idx.map((i) => Number(v[i])); });
+  let sample = lines.slice(0, cfg.sampleRows).flatMap((l) => {
+    const v = l.split(',');
+    return idx.map((i) => Number(v[i]));
+  });
   if (cfg.rows === 'uniform') sample = uniformRows(sample.length);
-  return { name, features: meta.features.length, sample, f32: `/${dir}/model.f32.onnx`, int8: `/${dir}/model.int8.onnx`,
-    threshold: meta.threshold, mean: meta.normalization?.mean, std: meta.normalization?.std };
+  return {
+    name,
+    features: meta.features.length,
+    sample,
+    f32: `/${dir}/model.f32.onnx`,
+    int8: `/${dir}/model.int8.onnx`,
+    threshold: meta.threshold,
+    mean: meta.normalization?.mean,
+    std: meta.normalization?.std,
+  };
 }
 
 /**
@@ -114,8 +175,10 @@ function model(name, dir) {
 function uniformRows(count) {
   let x = 0x2545f491;
   return Array.from({ length: count }, () => {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5; // xorshift32
-    return ((x >>> 0) / 2 ** 31) - 1;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5; // xorshift32
+    return (x >>> 0) / 2 ** 31 - 1;
   });
 }
 
@@ -123,7 +186,9 @@ function uniformRows(count) {
 async function step(page, label, fn, arg, timeoutMs = 300_000) {
   console.error(`bench: ${label}`);
   let timer;
-  const timeout = new Promise((_, fail) => { timer = setTimeout(() => fail(new Error(`${label}: timed out after ${timeoutMs / 1000} s`)), timeoutMs); });
+  const timeout = new Promise((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`${label}: timed out after ${timeoutMs / 1000} s`)), timeoutMs);
+  });
   try {
     return await Promise.race([page.evaluate(fn, arg), timeout]);
   } finally {
@@ -134,8 +199,20 @@ async function step(page, label, fn, arg, timeoutMs = 300_000) {
 /** Starts the real collector `bin` on a free port with a fresh SQLite file; resolves to { url, stop }. */
 async function startCollector(bin) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-collector-'));
-  const child = spawn(bin, ['--addr', '127.0.0.1:0', '--db', join(dir, 'telemetry.sqlite'), '--static', join(dir, 'none'),
-    '--releases', join(dir, 'releases')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    bin,
+    [
+      '--addr',
+      '127.0.0.1:0',
+      '--db',
+      join(dir, 'telemetry.sqlite'),
+      '--static',
+      join(dir, 'none'),
+      '--releases',
+      join(dir, 'releases'),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const url = await new Promise((ok, fail) => {
     let seen = '';
     child.once('exit', (code) => fail(new Error(`collector exited with ${code}`)));
@@ -146,7 +223,11 @@ async function startCollector(bin) {
     });
   });
   child.removeAllListeners('exit');
-  const stop = () => new Promise((ok) => { child.once('exit', ok); child.kill('SIGTERM'); }).then(() => rmSync(dir, { recursive: true, force: true }));
+  const stop = () =>
+    new Promise((ok) => {
+      child.once('exit', ok);
+      child.kill('SIGTERM');
+    }).then(() => rmSync(dir, { recursive: true, force: true }));
   return { url, stop };
 }
 
@@ -169,8 +250,12 @@ async function outboxReps(page, server, collector, profiler) {
     if (profiler) {
       const { start, batched, singles, streamed, configured, drained } = res.marks;
       const name = `${label.replace(/[^a-z0-9]+/gi, '-')}`;
-      res.profile = await profiler.stop(join(resolve(opt.profile), `${name}.cpuprofile`), { write_100_per_call: [start, batched],
-        write_1_per_call: [batched, singles], write_1_per_call_64_pending: [singles, streamed], drain: [configured, drained] });
+      res.profile = await profiler.stop(join(resolve(opt.profile), `${name}.cpuprofile`), {
+        write_100_per_call: [start, batched],
+        write_1_per_call: [batched, singles],
+        write_1_per_call_64_pending: [singles, streamed],
+        drain: [configured, drained],
+      });
       writeFileSync(join(resolve(opt.profile), `${name}.json`), JSON.stringify(res.profile, null, 1));
     }
     return res;
@@ -180,7 +265,8 @@ async function outboxReps(page, server, collector, profiler) {
     const rep_ = await rep(`outbox write and flush to the sink ${r + 1}/${cfg.outbox.reps}`, '/sink/up');
     rep_.sink = server.sinkStats();
     const total = rep_.readings + (rep_.write_streamed_records_per_s ? 2 : 1) * rep_.singles;
-    if (rep_.sink.distinct !== total) throw new Error(`the sink received ${rep_.sink.distinct} distinct records, expected ${total}`);
+    if (rep_.sink.distinct !== total)
+      throw new Error(`the sink received ${rep_.sink.distinct} distinct records, expected ${total}`);
     out.sink.push(rep_);
     if (!collector) continue;
     const before = await collectorStored(collector.url);
@@ -195,13 +281,18 @@ async function outboxReps(page, server, collector, profiler) {
 async function measure(models) {
   const collector = opt.collector ? await startCollector(resolve(opt.collector)) : null;
   const server = await startServer(ROOT, 0, { collector: collector?.url, pkgDir: opt.pkg && resolve(opt.pkg) });
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: [...CHROMIUM_ARGS, ...(opt['js-flags'] ? [`--js-flags=${opt['js-flags']}`] : [])], headless: !opt.headed });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS, ...(opt['js-flags'] ? [`--js-flags=${opt['js-flags']}`] : [])],
+    headless: !opt.headed,
+  });
   /** The benchmark page in a fresh browser context (its own renderer process), set up. */
   async function openPage(label) {
     const context = await browser.newContext();
     const page = await context.newPage();
-    page.on('console', (m) => { if (m.type() === 'error' || m.text().startsWith('[bench]')) console.error(`  ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.text().startsWith('[bench]')) console.error(`  ${m.text()}`);
+    });
     page.on('pageerror', (e) => console.error(`bench: page error: ${e.message}`));
     await page.goto(`${server.url}/bench/index.html`);
     await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
@@ -212,14 +303,21 @@ async function measure(models) {
     const raw = { chromium: browser.version(), cold: {} };
     if (opt['contributions-only']) {
       const { page } = await openPage('contributions');
-      raw.contributions = await step(page, 'contributions against plain scoring (dedicated workers)', () => window.bench.contributions());
+      raw.contributions = await step(page, 'contributions against plain scoring (dedicated workers)', () =>
+        window.bench.contributions(),
+      );
       return raw;
     }
     if (opt['warm-only']) {
       const { page, setup } = await openPage('warm');
       raw.setup = setup;
-      ({ results: raw.warm, worker: raw.setup.worker } = await step(page, 'warm measurements (dedicated workers)',
-        () => window.bench.warmRun(), null, 600_000));
+      ({ results: raw.warm, worker: raw.setup.worker } = await step(
+        page,
+        'warm measurements (dedicated workers)',
+        () => window.bench.warmRun(),
+        null,
+        600_000,
+      ));
       return raw;
     }
     if (opt['outbox-only']) {
@@ -235,24 +333,40 @@ async function measure(models) {
     const cold = await openPage('cold start');
     for (const kind of ['f32', 'int8']) {
       for (const engine of ['ours', 'ort']) {
-        raw.cold[`${engine}/shuttle/${kind}`] = await step(cold.page, `cold start ${engine} shuttle/${kind}`,
-          ([e, k]) => window.bench.cold(e, 'shuttle', k), [engine, kind]);
+        raw.cold[`${engine}/shuttle/${kind}`] = await step(
+          cold.page,
+          `cold start ${engine} shuttle/${kind}`,
+          ([e, k]) => window.bench.cold(e, 'shuttle', k),
+          [engine, kind],
+        );
       }
     }
     await cold.context.close();
     const { page, setup } = await openPage('warm');
     raw.setup = setup;
-    ({ results: raw.warm, fetched: raw.fetched, worker: raw.setup.worker } = await step(page, 'warm measurements (dedicated workers)',
-      () => window.bench.warmRun(), null, 600_000));
-    raw.contributions = await step(page, 'contributions against plain scoring (dedicated workers)', () => window.bench.contributions());
+    ({
+      results: raw.warm,
+      fetched: raw.fetched,
+      worker: raw.setup.worker,
+    } = await step(page, 'warm measurements (dedicated workers)', () => window.bench.warmRun(), null, 600_000));
+    raw.contributions = await step(page, 'contributions against plain scoring (dedicated workers)', () =>
+      window.bench.contributions(),
+    );
     raw.sw = { info: await step(page, 'service worker registration', () => window.bench.swSetup()) };
     raw.rtt = { worker: [], sw: [] };
     for (let r = 0; r < reps; r++) {
-      raw.rtt.worker.push(await step(page, `round trips to the dedicated worker ${r + 1}/${reps}`, () => window.bench.rttWorker()));
+      raw.rtt.worker.push(
+        await step(page, `round trips to the dedicated worker ${r + 1}/${reps}`, () => window.bench.rttWorker()),
+      );
       raw.rtt.sw.push(await step(page, `round trips to the service worker ${r + 1}/${reps}`, () => window.bench.rttSw()));
     }
     for (const kind of ['f32', 'int8']) {
-      raw.sw[kind] = await step(page, `our engine inside the service worker, shuttle/${kind}`, (k) => window.bench.swMeasure(k), kind);
+      raw.sw[kind] = await step(
+        page,
+        `our engine inside the service worker, shuttle/${kind}`,
+        (k) => window.bench.swMeasure(k),
+        kind,
+      );
     }
     ({ sink: raw.outbox, collector: raw.outbox_collector } = await outboxReps(page, server, collector));
     return raw;
@@ -266,7 +380,8 @@ async function measure(models) {
 const machine = (raw) => ({
   cpus: cpus().length,
   model_name: (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) || [])[1] || 'unknown',
-  chromium: raw.chromium, node: process.version,
+  chromium: raw.chromium,
+  node: process.version,
 });
 
 /** 1, 5 and 15 minute load averages at the end of the run: the machine is shared. */
@@ -281,31 +396,59 @@ async function main() {
   if (!existsSync(join(pkg, 'edge_anomaly_bg.wasm'))) die(`${pkg}/edge_anomaly_bg.wasm is missing: run without --skip-build`);
   if (opt.collector && !existsSync(opt.collector)) die(`${opt.collector} is missing: cargo build --release -p collector`);
   const only = opt['contributions-only'] || opt['outbox-only']; // both use the shuttle model alone
-  const ortConfig = { ort_web: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
-    ort_options: { executionProviders: ['wasm'], numThreads: 1, simd: 'default (on)', proxy: false,
-      session: 'results.warm.*.ort.session_options', input: 'a new ort.Tensor per call' } };
+  const ortConfig = {
+    ort_web: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
+    ort_options: {
+      executionProviders: ['wasm'],
+      numThreads: 1,
+      simd: 'default (on)',
+      proxy: false,
+      session: 'results.warm.*.ort.session_options',
+      input: 'a new ort.Tensor per call',
+    },
+  };
   if (!only) seedModel();
   const models = [model('shuttle', 'models/shuttle'), ...(only ? [] : [model('seed16', 'target/bench/models/seed16')])];
   const started = Date.now();
   const raw = await measure(models);
   const modelList = models.map(({ name, features, f32, int8 }) => ({ name, features, f32, int8 }));
   if (opt['contributions-only']) {
-    return writePartial('contributions', raw, { config: cfg, contributions: contributionsSummary(raw.contributions) },
-      contributionsMarkdown);
+    return writePartial(
+      'contributions',
+      raw,
+      { config: cfg, contributions: contributionsSummary(raw.contributions) },
+      contributionsMarkdown,
+    );
   }
   if (opt['warm-only']) {
-    return writePartial('warm', raw, { config: { ...cfg, models: modelList, ...ortConfig },
-      isolation: { dedicated_worker: raw.setup.worker }, ...warmSummary(raw.warm) }, warmMarkdown);
+    return writePartial(
+      'warm',
+      raw,
+      {
+        config: { ...cfg, models: modelList, ...ortConfig },
+        isolation: { dedicated_worker: raw.setup.worker },
+        ...warmSummary(raw.warm),
+      },
+      warmMarkdown,
+    );
   }
   if (opt['outbox-only']) {
     const outbox = (reps) => (reps?.length ? { median: medians(reps), reps } : null);
-    return writePartial('outbox', raw, { pkg, config: cfg,
-      results: { outbox: outbox(raw.outbox), outbox_collector: outbox(raw.outbox_collector) } }, outboxMarkdown);
+    return writePartial(
+      'outbox',
+      raw,
+      { pkg, config: cfg, results: { outbox: outbox(raw.outbox), outbox_collector: outbox(raw.outbox_collector) } },
+      outboxMarkdown,
+    );
   }
   const status = output('git', ['status', '--porcelain', '--untracked-files=no']);
   const result = {
-    machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
-    worktree_dirty: status !== '', duration_s: Math.round((Date.now() - started) / 1000), loadavg: loadavg(),
+    machine: machine(raw),
+    date: new Date().toISOString(),
+    commit: output('git', ['rev-parse', '--short', 'HEAD']),
+    worktree_dirty: status !== '',
+    duration_s: Math.round((Date.now() - started) / 1000),
+    loadavg: loadavg(),
     config: { ...cfg, models: modelList, ...ortConfig },
     ...aggregate(raw, ROOT),
   };
@@ -320,8 +463,14 @@ async function main() {
 /** Writes a partial run (`--contributions-only`, `--warm-only`, `--outbox-only`) to
  * target/bench/<kind>-<date>.json, leaving bench/results/latest.json alone, and prints its table. */
 function writePartial(kind, raw, fields, toMarkdown) {
-  const result = { machine: machine(raw), date: new Date().toISOString(), commit: output('git', ['rev-parse', '--short', 'HEAD']),
-    worktree_dirty: output('git', ['status', '--porcelain', '--untracked-files=no']) !== '', loadavg: loadavg(), ...fields };
+  const result = {
+    machine: machine(raw),
+    date: new Date().toISOString(),
+    commit: output('git', ['rev-parse', '--short', 'HEAD']),
+    worktree_dirty: output('git', ['status', '--porcelain', '--untracked-files=no']) !== '',
+    loadavg: loadavg(),
+    ...fields,
+  };
   const file = join(OUT, `${kind}-${result.date.replace(/[:.]/g, '-')}.json`);
   mkdirSync(OUT, { recursive: true });
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);

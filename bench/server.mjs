@@ -14,10 +14,15 @@ import { extname, join, normalize, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
 const MIME = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm',
-  '.json': 'application/json', '.map': 'application/json', '.csv': 'text/csv; charset=utf-8',
-  '.onnx': 'application/octet-stream', '.md': 'text/markdown; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.csv': 'text/csv; charset=utf-8',
+  '.onnx': 'application/octet-stream',
+  '.md': 'text/markdown; charset=utf-8',
 };
 const ISOLATION = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -39,7 +44,10 @@ const PKG_PREFIX = '/target/bench/pkg/';
 export async function startServer(root, port = 0, { collector, pkgDir } = {}) {
   const sink = { requests: 0, records: 0, ids: new Set(), bytes: 0 };
   const server = createServer(async (req, res) => {
-    const send = (code, body) => { res.writeHead(code, { ...ISOLATION, 'Content-Type': 'text/plain' }); res.end(body); };
+    const send = (code, body) => {
+      res.writeHead(code, { ...ISOLATION, 'Content-Type': 'text/plain' });
+      res.end(body);
+    };
     if (req.url.startsWith('/sink/')) return telemetry(req, res, sink, send);
     if (req.url.startsWith('/collector/')) {
       return collector ? forward(req, res, `${collector}${req.url.slice('/collector'.length)}`, send) : send(404, 'no collector');
@@ -53,21 +61,31 @@ export async function startServer(root, port = 0, { collector, pkgDir } = {}) {
     try {
       const st = await stat(file);
       if (!st.isFile()) return send(404, 'not found');
-      res.writeHead(200, { ...ISOLATION, 'Content-Type': MIME[extname(file)] || 'application/octet-stream',
-        'Content-Length': st.size });
+      res.writeHead(200, {
+        ...ISOLATION,
+        'Content-Type': MIME[extname(file)] || 'application/octet-stream',
+        'Content-Length': st.size,
+      });
       if (req.method === 'HEAD') return res.end();
       createReadStream(file).pipe(res);
     } catch {
       send(404, 'not found');
     }
   });
-  await new Promise((ok, fail) => { server.once('error', fail); server.listen(port, '127.0.0.1', ok); });
+  await new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, '127.0.0.1', ok);
+  });
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     /** What `/sink/up` received so far: requests, records (with repeats), distinct record ids. */
     sinkStats: () => ({ requests: sink.requests, records: sink.records, distinct: sink.ids.size, wire_bytes: sink.bytes }),
     resetSink: () => Object.assign(sink, { requests: 0, records: 0, ids: new Set(), bytes: 0 }),
-    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(ok); }),
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections();
+        server.close(ok);
+      }),
   };
 }
 

@@ -21,11 +21,13 @@ import { median } from './measure.js';
 const ROOT = resolve(import.meta.dirname, '..');
 const ROW = { rows: [50, 0, 80, 0, 40, 0, 40, 40, 0], features: 9 };
 
-const { values: opt } = parseArgs({ options: {
-  dist: { type: 'string', multiple: true, default: [] },
-  reps: { type: 'string', default: '9' },
-  restarts: { type: 'string', default: '3' },
-} });
+const { values: opt } = parseArgs({
+  options: {
+    dist: { type: 'string', multiple: true, default: [] },
+    reps: { type: 'string', default: '9' },
+    restarts: { type: 'string', default: '3' },
+  },
+});
 const builds = (opt.dist.length ? opt.dist : [`dist=${join(ROOT, 'dist')}`]).map((d) => {
   const [label, dir] = d.includes('=') ? d.split(/=(.*)/s) : [d, d];
   return { label, dir: resolve(dir) };
@@ -71,7 +73,11 @@ raw.chromium = browser.version();
 try {
   for (const [i, b] of builds.entries()) {
     const port = 24_000 + Math.floor(Math.random() * 1000) + i * 1000;
-    servers.push({ ...b, port, proc: await startCollector({ port, db: join(tempDir('edge-swstart-'), 'telemetry.sqlite'), staticDir: b.dir }) });
+    servers.push({
+      ...b,
+      port,
+      proc: await startCollector({ port, db: join(tempDir('edge-swstart-'), 'telemetry.sqlite'), staticDir: b.dir }),
+    });
     raw.builds[b.label] = [];
   }
   for (let r = 0; r < raw.reps; r++) {
@@ -89,9 +95,15 @@ const file = join(ROOT, 'target/bench', `sw-start-${raw.date.replace(/[:.]/g, '-
 writeFileSync(file, JSON.stringify(raw, null, 1));
 
 const ms = (xs) => `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
-console.log(`Chromium ${raw.chromium}, ${raw.date}, ${raw.reps} repetitions, load ${raw.load.map((l) => l.toFixed(2)).join(' → ')}; raw: ${file}`);
-console.log(`median (min–max), ms\n\n| build | first visit → first score | its worker: script → ready | restart → score | restarted worker: script → ready |\n|---|---|---|---|---|`);
+console.log(
+  `Chromium ${raw.chromium}, ${raw.date}, ${raw.reps} repetitions, load ${raw.load.map((l) => l.toFixed(2)).join(' → ')}; raw: ${file}`,
+);
+console.log(
+  `median (min–max), ms\n\n| build | first visit → first score | its worker: script → ready | restart → score | restarted worker: script → ready |\n|---|---|---|---|---|`,
+);
 for (const [label, runs] of Object.entries(raw.builds)) {
   const restarts = runs.flatMap((r) => r.restarts);
-  console.log(`| ${label} (${runs[0].simd}) | ${ms(runs.map((r) => r.first_visit_ms))} | ${ms(runs.map((r) => r.first_worker_ready_ms))} | ${ms(restarts.map((r) => r.score_ms))} | ${ms(restarts.map((r) => r.worker_ready_ms))} |`);
+  console.log(
+    `| ${label} (${runs[0].simd}) | ${ms(runs.map((r) => r.first_visit_ms))} | ${ms(runs.map((r) => r.first_worker_ready_ms))} | ${ms(restarts.map((r) => r.score_ms))} | ${ms(restarts.map((r) => r.worker_ready_ms))} |`,
+  );
 }

@@ -10,7 +10,9 @@ const { values: opt, positionals } = parseArgs({ allowPositionals: true, options
 const file = positionals[0] || 'target/bench/pkg-small/edge_anomaly_bg.wasm';
 const r = spawnSync('twiggy', ['top', '-n', '1000000', '--format', 'csv', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
 if (r.error || r.status !== 0) {
-  console.error(`wasm_size: twiggy failed (${r.error ? r.error.code : r.stderr.trim()}); install it with \`cargo install twiggy\``);
+  console.error(
+    `wasm_size: twiggy failed (${r.error ? r.error.code : r.stderr.trim()}); install it with \`cargo install twiggy\``,
+  );
   process.exit(1);
 }
 
@@ -21,7 +23,7 @@ function part(name) {
   const path = name.replace(/^<+/, '');
   const crate = (path.match(/^[A-Za-z_][A-Za-z0-9_]*/) || [path.slice(0, 30)])[0];
   if (['core', 'alloc', 'std'].includes(crate)) return 'std (core, alloc; generics of other crates too)';
-  if (crate === 'edge_anomaly') return `edge_anomaly::${(path.match(/^edge_anomaly::([a-z_]+)/) || [, '?'])[1]}`;
+  if (crate === 'edge_anomaly') return `edge_anomaly::${path.match(/^edge_anomaly::([a-z_]+)/)?.[1] ?? '?'}`;
   return crate;
 }
 
@@ -34,7 +36,10 @@ for (const line of lines) {
   // Names may hold commas: the size columns are numeric, the name is everything before them.
   const cells = line.split(',');
   const size = Number(cells[iSize - cols.length + cells.length]);
-  const name = cells.slice(0, cells.length - (cols.length - 1)).join(',').replace(/^"|"$/g, '');
+  const name = cells
+    .slice(0, cells.length - (cols.length - 1))
+    .join(',')
+    .replace(/^"|"$/g, '');
   if (!Number.isFinite(size) || iName !== 0) continue;
   total += size;
   sums.set(part(name), (sums.get(part(name)) || 0) + size);

@@ -54,8 +54,9 @@ cargo_install geckodriver "$GECKODRIVER_VERSION" geckodriver
 cargo_install wasm-pack "$WASM_PACK_VERSION" wasm-pack
 cargo_install trunk "$TRUNK_VERSION" trunk --locked
 
-# --- npm: wasm-opt (binaryen), browser automation, the ORT-web baseline ---------------------
-if [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# --- npm: wasm-opt (binaryen), browser automation, the ORT-web baseline, ESLint and Prettier --
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/eslint ] || [ ! -x node_modules/.bin/prettier ] ||
+  [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi

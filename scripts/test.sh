@@ -17,8 +17,10 @@ step() { printf '\n\033[1;32m=== %s\033[0m\n' "$*"; }
 step "python: model pipeline"
 (cd models && .venv/bin/python -m pytest -q)
 
-step "rust: format and lints (host and wasm32)"
+step "format and lints: Rust (host and wasm32) and JS"
 cargo fmt --all --check
+prettier --check .
+eslint --max-warnings 0 .
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown --all-targets -- -D warnings
 # The small engine (no tract): what the browser loads first.

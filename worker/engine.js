@@ -15,8 +15,8 @@ import initFull, { EdgeApp as FullApp } from './edge-anomaly-full.js';
 // The smallest module that uses a relaxed SIMD instruction: two i8x16.splat constants into
 // i8x16.relaxed_swizzle. Browsers without relaxed SIMD refuse to validate it.
 const RELAXED_SIMD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1, 253, 15,
-  65, 2, 253, 15, 253, 128, 2, 11,
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1, 253, 15, 65, 2, 253, 15, 253, 128, 2,
+  11,
 ]);
 
 /** Whether this browser runs relaxed SIMD, and so the small build's relaxed compilation. */

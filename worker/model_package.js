@@ -20,7 +20,7 @@ export async function fetchPackage(fetchFn, { maxBytes = 32 * 1024 * 1024 } = {}
   // Which model file runs is read here only to know what to download; the app re-reads the
   // signed metadata and refuses a file the signature does not cover.
   const meta = JSON.parse(new TextDecoder().decode(metadata));
-  const model = (meta.models && (meta.models.int8 || meta.models.f32) || {}).file;
+  const model = ((meta.models && (meta.models.int8 || meta.models.f32)) || {}).file;
   if (typeof model !== 'string' || model.includes('/')) {
     throw Object.assign(new Error('metadata.json names no model file'), { code: 'MODEL_METADATA' });
   }

@@ -63,7 +63,7 @@ export async function loadStored(version) {
   let model;
   try {
     const meta = JSON.parse(new TextDecoder().decode(metadata));
-    model = (meta.models && (meta.models.int8 || meta.models.f32) || {}).file;
+    model = ((meta.models && (meta.models.int8 || meta.models.f32)) || {}).file;
   } catch {
     return { bundle, files: { 'metadata.json': metadata, 'golden.json': golden } };
   }

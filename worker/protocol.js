@@ -58,7 +58,11 @@ export function fail(req, code, message) {
 /// Converts anything thrown (wasm EdgeAnomalyError with .code, or a plain Error) to { code, message }.
 export function errorOf(e, fallback) {
   let message;
-  try { message = String((e && e.message) || e); } catch { message = fallback; }
+  try {
+    message = String((e && e.message) || e);
+  } catch {
+    message = fallback;
+  }
   return { code: (e && typeof e.code === 'string' && e.code) || fallback, message };
 }
 
@@ -71,12 +75,14 @@ export function parseScoreRequest(req, defaultFeatures) {
   const { rows } = req;
   const isF32 = rows instanceof Float32Array;
   if (!isF32 && !Array.isArray(rows)) return bad(req, ERR.BAD_ROWS, 'rows must be a Float32Array or an array of numbers');
-  if (rows.length === 0 || rows.length > MAX_VALUES) return bad(req, ERR.BAD_ROWS, `rows must hold 1..${MAX_VALUES} values, got ${rows.length}`);
+  if (rows.length === 0 || rows.length > MAX_VALUES)
+    return bad(req, ERR.BAD_ROWS, `rows must hold 1..${MAX_VALUES} values, got ${rows.length}`);
   const features = req.features === undefined || req.features === null || req.features === 0 ? defaultFeatures : req.features;
   if (!Number.isInteger(features) || features < 1 || features > MAX_FEATURES) {
     return bad(req, ERR.BAD_FEATURES, `features must be an integer in 1..${MAX_FEATURES}`);
   }
-  if (rows.length % features !== 0) return bad(req, ERR.BAD_FEATURES, `${rows.length} values do not split into readings of ${features}`);
+  if (rows.length % features !== 0)
+    return bad(req, ERR.BAD_FEATURES, `${rows.length} values do not split into readings of ${features}`);
   const readings = rows.length / features;
   if (!isF32) {
     for (let i = 0; i < rows.length; i++) {
@@ -89,8 +95,11 @@ export function parseScoreRequest(req, defaultFeatures) {
   }
   let ids = null;
   if (req.ids !== undefined && req.ids !== null) {
-    if (!Array.isArray(req.ids) || req.ids.length !== readings
-      || !req.ids.every((id) => typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH)) {
+    if (
+      !Array.isArray(req.ids) ||
+      req.ids.length !== readings ||
+      !req.ids.every((id) => typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH)
+    ) {
       return bad(req, ERR.BAD_IDS, `ids must be ${readings} non-empty strings of at most ${MAX_ID_LENGTH} characters`);
     }
     ids = req.ids;
@@ -104,19 +113,30 @@ export function parseConfigureRequest(req) {
   if (typeof endpoint !== 'string' || !/^https?:\/\/[^\s]+$/.test(endpoint)) {
     return bad(req, ERR.BAD_CONFIG, 'endpoint must be an http(s) URL');
   }
-  if (token !== undefined && token !== null && typeof token !== 'string') return bad(req, ERR.BAD_CONFIG, 'token must be a string');
+  if (token !== undefined && token !== null && typeof token !== 'string')
+    return bad(req, ERR.BAD_CONFIG, 'token must be a string');
   return { ok: true, endpoint, token: token || null };
 }
 
 /** The envelope every request must have: `{ ok: true }` or `{ ok: false, reply }`. Never throws,
  * whatever `req` is. */
 export function checkEnvelope(req) {
-  if (!req || typeof req !== 'object' || typeof req.type !== 'string'
-    || !(typeof req.id === 'number' || typeof req.id === 'string')) {
+  if (
+    !req ||
+    typeof req !== 'object' ||
+    typeof req.type !== 'string' ||
+    !(typeof req.id === 'number' || typeof req.id === 'string')
+  ) {
     return bad(req, ERR.BAD_MESSAGE, 'message must be an object with a string type and a number or string id');
   }
-  if (req.v !== PROTOCOL_VERSION) return bad(req, ERR.VERSION_MISMATCH, `worker speaks v${PROTOCOL_VERSION}, got v${typeof req.v === 'number' ? req.v : typeof req.v}`);
-  if (!Object.values(MSG).includes(req.type) || req.type === MSG.READY) return bad(req, ERR.UNKNOWN_TYPE, `unknown message type ${req.type}`);
+  if (req.v !== PROTOCOL_VERSION)
+    return bad(
+      req,
+      ERR.VERSION_MISMATCH,
+      `worker speaks v${PROTOCOL_VERSION}, got v${typeof req.v === 'number' ? req.v : typeof req.v}`,
+    );
+  if (!Object.values(MSG).includes(req.type) || req.type === MSG.READY)
+    return bad(req, ERR.UNKNOWN_TYPE, `unknown message type ${req.type}`);
   return { ok: true };
 }
 

@@ -19,17 +19,20 @@ export function retryingStart(start, { now = () => Date.now(), baseMs = 1000, ma
     } catch (e) {
       attempt = Promise.reject(e);
     }
-    current = attempt.then((value) => {
-      failures = 0;
-      lastError = null;
-      return value;
-    }, (e) => {
-      failures++;
-      lastError = e;
-      retryAt = now() + Math.min(maxMs, baseMs * 2 ** (failures - 1));
-      current = null;
-      throw e;
-    });
+    current = attempt.then(
+      (value) => {
+        failures = 0;
+        lastError = null;
+        return value;
+      },
+      (e) => {
+        failures++;
+        lastError = e;
+        retryAt = now() + Math.min(maxMs, baseMs * 2 ** (failures - 1));
+        current = null;
+        throw e;
+      },
+    );
     return current;
   };
 }

@@ -20,10 +20,32 @@ const scoped = (path) => new URL(path, self.registration.scope).href;
 // The app shell: everything the page and the engine need to load and score with no network.
 // Of the small engine, only the compilation this browser runs (SMALL_WASM). The full engine's wasm
 // (edge-anomaly-full_bg.wasm) is not in it: it is cached the first time a model needs it.
-const SHELL = ['./', 'index.html', 'app.js', 'client.js', 'protocol.js', 'start_retry.js', 'model_package.js', 'model_store.js',
-  'engine.js', 'style.css', 'chart.js', 'sources.js', 'edge-anomaly.js', SMALL_WASM, 'edge-anomaly-full.js', 'manifest.webmanifest',
-  'models/model.int8.onnx', 'models/metadata.json', 'models/golden.json', 'models/model.sig', 'models/sample.csv', 'icons/icon-192.png', 'icons/icon-512.png',
-  'icons/icon-maskable-512.png'].map(scoped);
+const SHELL = [
+  './',
+  'index.html',
+  'app.js',
+  'client.js',
+  'protocol.js',
+  'start_retry.js',
+  'model_package.js',
+  'model_store.js',
+  'engine.js',
+  'style.css',
+  'chart.js',
+  'sources.js',
+  'edge-anomaly.js',
+  SMALL_WASM,
+  'edge-anomaly-full.js',
+  'manifest.webmanifest',
+  'models/model.int8.onnx',
+  'models/metadata.json',
+  'models/golden.json',
+  'models/model.sig',
+  'models/sample.csv',
+  'icons/icon-192.png',
+  'icons/icon-512.png',
+  'icons/icon-maskable-512.png',
+].map(scoped);
 
 // The model update channel: what the dashboard shows of it.
 const update = { state: 'idle', version: null, received: 0, total: 0, error: null, checkedAt: null, discarded: 0 };
@@ -93,7 +115,8 @@ async function start(kind = 'small') {
   app.startTimer();
   // Pages resend the readings they sent and got no answer for (this worker may have been
   // stopped while handling them); the outbox recognises the ones already recorded by their id.
-  self.clients.matchAll({ includeUncontrolled: true })
+  self.clients
+    .matchAll({ includeUncontrolled: true })
     .then((clients) => clients.forEach((c) => c.postMessage({ v: PROTOCOL_VERSION, type: MSG.READY })))
     .catch(() => {});
   // Since this worker's script began to run (the service worker's time origin).
@@ -112,7 +135,11 @@ function startFull(small) {
  * newest release again. One that needs the general engine is kept: 'general' says so. */
 async function restoreActive(app, bundled) {
   let pointer;
-  try { pointer = await readPointer(); } catch { return null; }
+  try {
+    pointer = await readPointer();
+  } catch {
+    return null;
+  }
   if (!pointer.active || pointer.active === bundled) return null;
   const pkg = await loadStored(pointer.active).catch(() => null);
   try {
@@ -130,16 +157,23 @@ async function restoreActive(app, bundled) {
 /** Looks for a newer signed release at the collector (`/releases/manifest.json`) and, if the
  * app wants it, downloads it (size-capped, progress in `update`), has the app verify and
  * activate it, then stores it and switches the stored pointer. One check at a time. */
-function checkForUpdate(reason) {
+function checkForUpdate() {
   if (!checking) {
-    checking = started().then(({ app, bundled }) => runCheck(app, bundled, reason))
-      .catch((e) => { update.state = 'failed'; update.error = `${errorOf(e, 'UPDATE').code}: ${errorOf(e, '').message}`; })
-      .finally(() => { checking = null; update.checkedAt = Date.now(); });
+    checking = started()
+      .then(({ app }) => runCheck(app))
+      .catch((e) => {
+        update.state = 'failed';
+        update.error = `${errorOf(e, 'UPDATE').code}: ${errorOf(e, '').message}`;
+      })
+      .finally(() => {
+        checking = null;
+        update.checkedAt = Date.now();
+      });
   }
   return checking;
 }
 
-async function runCheck(app, bundled) {
+async function runCheck(app) {
   update.state = 'checking';
   const status = await app.status();
   const base = new URL('/releases/', status.endpoint || self.registration.scope);
@@ -150,19 +184,34 @@ async function runCheck(app, bundled) {
   // one is downloaded.
   const wanted = releases.filter((rel) => app.considerRelease(String(rel.version), String(rel.min_app_version || '0.0.0')));
   const release = wanted.at(-1);
-  if (!release) { update.state = 'current'; update.version = null; return; }
+  if (!release) {
+    update.state = 'current';
+    update.version = null;
+    return;
+  }
   const total = (release.files || []).reduce((n, f) => n + (Number(f.bytes) || 0), 0);
   Object.assign(update, { state: 'downloading', version: release.version, received: 0, total, error: null });
   if (total > MAX_RELEASE_BYTES) {
-    throw Object.assign(new Error(`release ${release.version} is ${total} bytes, over ${MAX_RELEASE_BYTES}`), { code: 'MODEL_TOO_LARGE' });
+    throw Object.assign(new Error(`release ${release.version} is ${total} bytes, over ${MAX_RELEASE_BYTES}`), {
+      code: 'MODEL_TOO_LARGE',
+    });
   }
   const files = new URL(release.base, base);
-  const pkg = await fetchPackage(async (name) => {
-    const res = await fetch(new URL(name, files), { cache: 'no-store', redirect: 'error' });
-    const bytes = await res.clone().arrayBuffer().then((b) => b.byteLength, () => 0);
-    update.received += bytes;
-    return res;
-  }, { maxBytes: MAX_RELEASE_BYTES });
+  const pkg = await fetchPackage(
+    async (name) => {
+      const res = await fetch(new URL(name, files), { cache: 'no-store', redirect: 'error' });
+      const bytes = await res
+        .clone()
+        .arrayBuffer()
+        .then(
+          (b) => b.byteLength,
+          () => 0,
+        );
+      update.received += bytes;
+      return res;
+    },
+    { maxBytes: MAX_RELEASE_BYTES },
+  );
   update.state = 'verifying';
   try {
     try {
@@ -210,14 +259,16 @@ async function switchToFull(pkg) {
 }
 
 function flushSoon(reason) {
-  return started().then(({ app }) => app.flush()).catch((e) => console.warn(`flush (${reason})`, e));
+  return started()
+    .then(({ app }) => app.flush())
+    .catch((e) => console.warn(`flush (${reason})`, e));
 }
 
 // Events that ask for a flush: worker start, Background Sync where the browser has it and the
 // page's `online` message; EdgeApp's own schedule adds the timer and the flush after writes.
 flushSoon('start');
-checkForUpdate('start');
-setInterval(() => checkForUpdate('timer'), UPDATE_TIMER_MS);
+checkForUpdate();
+setInterval(() => checkForUpdate(), UPDATE_TIMER_MS);
 
 let lastSyncRegistration = 0;
 function requestBackgroundSync() {
@@ -230,17 +281,22 @@ function requestBackgroundSync() {
 self.addEventListener('install', (event) => {
   // Every shell file fetched fresh by this worker (the ones its start already fetched are not
   // fetched again); one that fails fails the install.
-  event.waitUntil(Promise.all(SHELL.map(cacheFresh))
-    .then(() => started())
-    .then(() => self.skipWaiting()));
+  event.waitUntil(
+    Promise.all(SHELL.map(cacheFresh))
+      .then(() => started())
+      .then(() => self.skipWaiting()),
+  );
 });
 
 self.addEventListener('activate', (event) => {
-  event.waitUntil(caches.keys()
-    .then((keys) => Promise.all(keys
-      .filter((k) => k.startsWith('edge-anomaly-shell-') && k !== CACHE)
-      .map((k) => caches.delete(k))))
-    .then(() => self.clients.claim()));
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) =>
+        Promise.all(keys.filter((k) => k.startsWith('edge-anomaly-shell-') && k !== CACHE).map((k) => caches.delete(k))),
+      )
+      .then(() => self.clients.claim()),
+  );
 });
 
 self.addEventListener('fetch', (event) => {
@@ -256,11 +312,15 @@ self.addEventListener('fetch', (event) => {
 self.addEventListener('sync', (event) => {
   if (event.tag !== SYNC_TAG) return;
   // Rejecting tells the browser to retry the sync later.
-  event.waitUntil(started().then(({ app }) => app.flush()).then((o) => {
-    if (o.status === 'Backoff' || o.status === 'AlreadyRunning' || o.last_error) {
-      throw new Error(o.last_error || o.status);
-    }
-  }));
+  event.waitUntil(
+    started()
+      .then(({ app }) => app.flush())
+      .then((o) => {
+        if (o.status === 'Backoff' || o.status === 'AlreadyRunning' || o.last_error) {
+          throw new Error(o.last_error || o.status);
+        }
+      }),
+  );
 });
 
 self.addEventListener('message', (event) => {
@@ -291,7 +351,15 @@ async function handle(req) {
         return reply(req, r);
       }
       case MSG.STATUS:
-        return reply(req, { status: { ...(await app.status()), ...describeBuild(kind), worker_ready_ms: readyMs, feature_names: metadata.features || [], update: { ...update } } });
+        return reply(req, {
+          status: {
+            ...(await app.status()),
+            ...describeBuild(kind),
+            worker_ready_ms: readyMs,
+            feature_names: metadata.features || [],
+            update: { ...update },
+          },
+        });
       case MSG.FLUSH:
         return reply(req, { outcome: await app.flush() });
       case MSG.ONLINE:
@@ -304,7 +372,7 @@ async function handle(req) {
         await app.setSendReadings(parsed.on);
         return reply(req, {});
       case MSG.CHECK_UPDATE:
-        await checkForUpdate('page');
+        await checkForUpdate();
         return reply(req, { update: { ...update } });
       case MSG.ROLLBACK: {
         const rolledBack = app.rollBack();

@@ -41,13 +41,17 @@ function latencyText(xs) {
 
 async function score(row, label) {
   const r = await request(MSG.SCORE, { rows: Float32Array.from(row), features: row.length });
-  const s = r.scores[0], now = performance.now();
+  const s = r.scores[0],
+    now = performance.now();
   latest = row;
   // A reading recorded unscored (a missing value, no model) has no score to draw.
   if (s === null) return r;
-  points.push({ score: s, t: now, anomaly: r.anomalies[0] }); if (points.length > HISTORY) points.shift();
-  latencies.push(r.latencyUs); if (latencies.length > 500) latencies.shift();
-  stamps.push(now); while (stamps.length && now - stamps[0] > 5000) stamps.shift();
+  points.push({ score: s, t: now, anomaly: r.anomalies[0] });
+  if (points.length > HISTORY) points.shift();
+  latencies.push(r.latencyUs);
+  if (latencies.length > 500) latencies.shift();
+  stamps.push(now);
+  while (stamps.length && now - stamps[0] > 5000) stamps.shift();
   if (r.anomalies[0]) addAlert(s, label, r.contributions ? r.contributions[0] : null);
   return r;
 }
@@ -61,14 +65,18 @@ const ATTRIBUTION = {
 /** `"f3 71% · f1 18%"`: an alert's top channels, or '' when the model cannot say. */
 function topChannels(c, k = 3) {
   if (!c || !c.channels.length) return '';
-  return c.channels.slice(0, k).map(({ channel, share }) => `${channel} ${(100 * share).toFixed(0)}%`).join(' · ');
+  return c.channels
+    .slice(0, k)
+    .map(({ channel, share }) => `${channel} ${(100 * share).toFixed(0)}%`)
+    .join(' · ');
 }
 
 /** Adds an alert to the list (newest first); the newest is selected unless the user picked one. */
 function addAlert(score, label, contributions) {
   const li = document.createElement('li');
   const top = topChannels(contributions);
-  li.textContent = `${new Date().toLocaleTimeString()} score ${score.toPrecision(3)}` +
+  li.textContent =
+    `${new Date().toLocaleTimeString()} score ${score.toPrecision(3)}` +
     (top ? ` — ${top}` : '') +
     (label === undefined ? '' : label ? ' (labelled/injected anomaly)' : ' (labelled normal)');
   li.tabIndex = 0;
@@ -76,7 +84,12 @@ function addAlert(score, label, contributions) {
   li.contributions = contributions;
   const pick = () => selectAlert(li, true);
   li.addEventListener('click', pick);
-  li.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } });
+  li.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      pick();
+    }
+  });
   $('alerts').prepend(li);
   $('alerts').dataset.total = String(Number($('alerts').dataset.total || 0) + 1);
   while ($('alerts').children.length > 50) $('alerts').lastChild.remove();
@@ -94,15 +107,18 @@ function selectAlert(li, pinned) {
   if (pinned) li.dataset.pinned = 'true';
   const c = li.contributions;
   $('why').dataset.channel = li.dataset.channel;
-  $('why-info').textContent = c && c.channels.length
-    ? `${li.textContent.split(' — ')[0]}: ${ATTRIBUTION[c.method] || c.method}`
-    : 'this model cannot break its score down by channel';
+  $('why-info').textContent =
+    c && c.channels.length
+      ? `${li.textContent.split(' — ')[0]}: ${ATTRIBUTION[c.method] || c.method}`
+      : 'this model cannot break its score down by channel';
   drawContributions($('why'), c ? c.channels : null);
 }
 
 /** "REASON n, REASON n" for a { reason: count } map, or "0". */
 function reasons(counts) {
-  const parts = Object.entries(counts || {}).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  const parts = Object.entries(counts || {})
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`);
   return parts.length ? parts.join(', ') : '0';
 }
 
@@ -115,7 +131,8 @@ function render() {
 }
 
 function renderOutbox(s) {
-  const o = s.outbox, f = s.last_flush;
+  const o = s.outbox,
+    f = s.last_flush;
   if (document.activeElement !== $('send-readings')) $('send-readings').checked = s.send_readings;
   $('t-online').textContent = navigator.onLine ? 'online' : 'offline';
   $('t-queued').textContent = String(o.queued + o.inflight_records);
@@ -134,7 +151,8 @@ function renderOutbox(s) {
   renderDrift(s.drift);
   const waiting = o.queued + o.inflight_records + o.dead_letter_records;
   $('storage-warning').hidden = storage === 'persistent' || standalone() || waiting === 0;
-  $('sync').textContent = `device ${s.device_id} · storage ${storage} · evicted ${o.evicted_total}` +
+  $('sync').textContent =
+    `device ${s.device_id} · storage ${storage} · evicted ${o.evicted_total}` +
     (o.rejected_records_total ? ` · rejected by collector ${o.rejected_records_total}` : '') +
     (f && f.last_error ? ` · last error: ${f.last_error}` : '');
 }
@@ -147,9 +165,15 @@ function renderDrift(d) {
     $('drift-info').textContent = 'no scores from the active model yet';
   } else {
     const pct = (v) => `${(100 * v).toFixed(2)}%`;
-    const level = !d.bounds.length ? 'the model states no training distribution'
-      : d.psi > 0.25 ? 'significant shift' : d.psi > 0.1 ? 'moderate shift' : 'stable';
-    $('drift-info').textContent = `${d.model_version}: ${d.count} scores · PSI ${d.psi.toFixed(3)} (${level})` +
+    const level = !d.bounds.length
+      ? 'the model states no training distribution'
+      : d.psi > 0.25
+        ? 'significant shift'
+        : d.psi > 0.1
+          ? 'moderate shift'
+          : 'stable';
+    $('drift-info').textContent =
+      `${d.model_version}: ${d.count} scores · PSI ${d.psi.toFixed(3)} (${level})` +
       ` · anomaly rate ${pct(d.anomaly_rate)} (expected ${pct(d.expected_anomaly_rate)})` +
       (d.mean !== null ? ` · mean score ${d.mean.toPrecision(3)}` : '');
   }
@@ -172,11 +196,13 @@ function renderModel(s) {
     headline(s);
   }
   const u = s.update || {};
-  const progress = u.state === 'downloading' && u.total ? ` ${Math.round((100 * u.received) / u.total)}% of ${u.total} bytes` : '';
+  const progress =
+    u.state === 'downloading' && u.total ? ` ${Math.round((100 * u.received) / u.total)}% of ${u.total} bytes` : '';
   const active = s.model
     ? `active ${s.model.version}, signed (subject ${s.model.subject_sha256.slice(0, 12)}…)`
     : 'no verified model: readings are recorded unscored';
-  $('model-info').textContent = `${active}` +
+  $('model-info').textContent =
+    `${active}` +
     (s.previous_model ? ` · previous ${s.previous_model.version}` : '') +
     ` · update: ${u.state || 'idle'}${u.version ? ` ${u.version}` : ''}${progress}` +
     (u.error ? ` · ${u.error}` : '');
@@ -185,20 +211,29 @@ function renderModel(s) {
   const events = s.model_events || [];
   const list = $('model-events');
   if (list.dataset.count !== String(events.length) || list.dataset.last !== String(events.at(-1)?.at_ms)) {
-    list.replaceChildren(...events.slice().reverse().map((e) => {
-      const li = document.createElement('li');
-      li.dataset.kind = e.kind;
-      li.dataset.code = e.code;
-      li.textContent = `${new Date(e.at_ms).toLocaleTimeString()} ${e.kind} ${e.version || ''} — ${e.code}: ${e.reason}`;
-      return li;
-    }));
+    list.replaceChildren(
+      ...events
+        .slice()
+        .reverse()
+        .map((e) => {
+          const li = document.createElement('li');
+          li.dataset.kind = e.kind;
+          li.dataset.code = e.code;
+          li.textContent = `${new Date(e.at_ms).toLocaleTimeString()} ${e.kind} ${e.version || ''} — ${e.code}: ${e.reason}`;
+          return li;
+        }),
+    );
     list.dataset.count = String(events.length);
     list.dataset.last = String(events.at(-1)?.at_ms);
   }
 }
 
 async function refreshOutbox() {
-  try { renderOutbox((await request(MSG.STATUS)).status); } catch { /* worker restarting */ }
+  try {
+    renderOutbox((await request(MSG.STATUS)).status);
+  } catch {
+    /* worker restarting */
+  }
 }
 
 async function main() {
@@ -206,7 +241,12 @@ async function main() {
   // Ask the browser not to evict the outbox under storage pressure (Window-only API). Not
   // awaited: Firefox may hold the promise open behind a permission prompt.
   if (navigator.storage && navigator.storage.persist) {
-    navigator.storage.persist().then((p) => { storage = p ? 'persistent' : 'best-effort'; }, () => {});
+    navigator.storage.persist().then(
+      (p) => {
+        storage = p ? 'persistent' : 'best-effort';
+      },
+      () => {},
+    );
   }
   meta = await (await fetch('models/metadata.json')).json();
   const { status } = await request(MSG.STATUS);
@@ -226,9 +266,10 @@ $('one').addEventListener('submit', async (e) => {
     const values = parseReading($('reading').value, model.features);
     const r = await score(values);
     const s = r.scores[0];
-    $('one-result').textContent = s === null
-      ? `recorded unscored (${r.reasons[0]})`
-      : `score ${s.toPrecision(4)} — ${r.anomalies[0] ? 'ANOMALY' : 'normal'} (${r.latencyUs.toFixed(0)} µs)`;
+    $('one-result').textContent =
+      s === null
+        ? `recorded unscored (${r.reasons[0]})`
+        : `score ${s.toPrecision(4)} — ${r.anomalies[0] ? 'ANOMALY' : 'normal'} (${r.latencyUs.toFixed(0)} µs)`;
   } catch (err) {
     $('one-result').textContent = err.code ? `error ${err.code}: ${err.message}` : `not sent: ${err.message}`;
   }
@@ -242,18 +283,25 @@ $('auth').addEventListener('submit', async (e) => {
     await request(MSG.CONFIGURE, { endpoint: status.endpoint, token: $('token').value });
     $('token').value = '';
     await request(MSG.FLUSH);
-  } catch (err) { $('sync').textContent = `cannot set the token: ${err.code || ''} ${err.message}`; }
+  } catch (err) {
+    $('sync').textContent = `cannot set the token: ${err.code || ''} ${err.message}`;
+  }
   refreshOutbox();
 });
 
 $('send-readings').addEventListener('change', async (e) => {
   try {
     await request(MSG.SEND_READINGS, { on: e.target.checked });
-  } catch (err) { $('sync').textContent = `cannot change what is sent: ${err.code || ''} ${err.message}`; }
+  } catch (err) {
+    $('sync').textContent = `cannot change what is sent: ${err.code || ''} ${err.message}`;
+  }
   refreshOutbox();
 });
 
-let timer = null, source = null, scored = 0, flagged = 0;
+let timer = null,
+  source = null,
+  scored = 0,
+  flagged = 0;
 let sampleRows = null;
 
 async function loadSample() {
@@ -263,8 +311,13 @@ async function loadSample() {
 
 async function makeSource(kind) {
   switch (kind) {
-    case 'replay': return replay(await loadSample());
-    case 'synthetic': return synthetic((await loadSample()).filter((r) => r.label === 0), meta.normalization.std);
+    case 'replay':
+      return replay(await loadSample());
+    case 'synthetic':
+      return synthetic(
+        (await loadSample()).filter((r) => r.label === 0),
+        meta.normalization.std,
+      );
     case 'csv': {
       const file = $('csv').files[0];
       if (!file) throw new Error('choose a CSV file first');
@@ -272,14 +325,19 @@ async function makeSource(kind) {
     }
     case 'motion':
       if (!('DeviceMotionEvent' in window)) throw new Error('this browser exposes no motion sensor');
-      if (model.features !== 3) throw new Error(`the loaded model takes ${model.features} features; motion gives 3 (train one on your accelerometer CSV)`);
+      if (model.features !== 3)
+        throw new Error(
+          `the loaded model takes ${model.features} features; motion gives 3 (train one on your accelerometer CSV)`,
+        );
       return deviceMotion();
-    default: throw new Error(`unknown source ${kind}`);
+    default:
+      throw new Error(`unknown source ${kind}`);
   }
 }
 
 function stop() {
-  clearInterval(timer); timer = null;
+  clearInterval(timer);
+  timer = null;
   if (source && source.stop) source.stop();
   source = null;
   $('replay').textContent = 'Start';
@@ -298,7 +356,10 @@ $('inject').addEventListener('click', () => {
 // never run at once and the button always says what the next click does.
 let starting = false;
 $('replay').addEventListener('click', async () => {
-  if (timer) { stop(); return; }
+  if (timer) {
+    stop();
+    return;
+  }
   if (starting) return;
   starting = true;
   $('replay').textContent = 'Starting…';
@@ -312,16 +373,22 @@ $('replay').addEventListener('click', async () => {
     starting = false;
   }
   $('replay').textContent = 'Stop';
-  timer = setInterval(async () => {
-    const reading = source && source.next();
-    if (!reading) return;
-    scored++;
-    try {
-      const r = await score(reading.row, reading.label);
-      if (r.anomalies[0]) flagged++;
-    } catch (err) { $('replay-stats').textContent = `error ${err.code}: ${err.message}`; return; }
-    $('replay-stats').textContent = `${scored} scored, ${flagged} flagged`;
-  }, 1000 / Math.max(1, Number($('rate').value)));
+  timer = setInterval(
+    async () => {
+      const reading = source && source.next();
+      if (!reading) return;
+      scored++;
+      try {
+        const r = await score(reading.row, reading.label);
+        if (r.anomalies[0]) flagged++;
+      } catch (err) {
+        $('replay-stats').textContent = `error ${err.code}: ${err.message}`;
+        return;
+      }
+      $('replay-stats').textContent = `${scored} scored, ${flagged} flagged`;
+    },
+    1000 / Math.max(1, Number($('rate').value)),
+  );
 });
 
 // A new worker took over (it activates at once and keeps answering this page): offer a reload.
@@ -337,15 +404,21 @@ function standalone() {
 
 let installPrompt = null;
 window.addEventListener('beforeinstallprompt', (e) => {
-  e.preventDefault(); installPrompt = e; $('install').hidden = false; $('install-hint').hidden = true;
+  e.preventDefault();
+  installPrompt = e;
+  $('install').hidden = false;
+  $('install-hint').hidden = true;
 });
 // Safari (and Firefox) never offer an install prompt: say where their install command is.
-setTimeout(() => { $('install-hint').hidden = standalone() || installPrompt !== null; }, 3000);
+setTimeout(() => {
+  $('install-hint').hidden = standalone() || installPrompt !== null;
+}, 3000);
 $('install').addEventListener('click', async () => {
   if (!installPrompt) return;
   installPrompt.prompt();
   await installPrompt.userChoice;
-  installPrompt = null; $('install').hidden = true;
+  installPrompt = null;
+  $('install').hidden = true;
 });
 
 window.addEventListener('online', () => request(MSG.ONLINE).then(refreshOutbox, () => {}));
@@ -355,4 +428,6 @@ $('redrive').addEventListener('click', () => request(MSG.REDRIVE).then(refreshOu
 $('check-update').addEventListener('click', () => request(MSG.CHECK_UPDATE).then(refreshOutbox, refreshOutbox));
 $('rollback').addEventListener('click', () => request(MSG.ROLLBACK).then(refreshOutbox, refreshOutbox));
 
-main().catch((e) => { $('status').textContent = `Failed to start: ${e.code || ''} ${e.message}`; });
+main().catch((e) => {
+  $('status').textContent = `Failed to start: ${e.code || ''} ${e.message}`;
+});

@@ -14,8 +14,15 @@ function setup(canvas) {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, width, height);
   const css = getComputedStyle(document.documentElement);
-  return { ctx, width, height, fg: css.getPropertyValue('--fg').trim(), accent: css.getPropertyValue('--accent').trim(),
-    alert: css.getPropertyValue('--alert').trim(), grid: css.getPropertyValue('--grid').trim() };
+  return {
+    ctx,
+    width,
+    height,
+    fg: css.getPropertyValue('--fg').trim(),
+    accent: css.getPropertyValue('--accent').trim(),
+    alert: css.getPropertyValue('--alert').trim(),
+    grid: css.getPropertyValue('--grid').trim(),
+  };
 }
 
 /** Scores on a log scale (they span 1e-4 .. 1e2), threshold dashed, anomalies (as the worker
@@ -23,30 +30,49 @@ function setup(canvas) {
 export function drawScores(canvas, points, threshold) {
   const { ctx, width, height, fg, accent, alert, grid } = setup(canvas);
   const pad = { l: 48, r: 8, t: 8, b: 18 };
-  const w = width - pad.l - pad.r, h = height - pad.t - pad.b;
-  const lo = -4, hi = 2; // log10 range
+  const w = width - pad.l - pad.r,
+    h = height - pad.t - pad.b;
+  const lo = -4,
+    hi = 2; // log10 range
   const y = (s) => pad.t + h * (1 - (Math.log10(Math.max(s, 1e-4)) - lo) / (hi - lo));
   ctx.font = '11px system-ui, sans-serif';
-  ctx.fillStyle = fg; ctx.strokeStyle = grid; ctx.lineWidth = 1;
+  ctx.fillStyle = fg;
+  ctx.strokeStyle = grid;
+  ctx.lineWidth = 1;
   for (let e = lo; e <= hi; e++) {
     const yy = y(10 ** e);
-    ctx.beginPath(); ctx.moveTo(pad.l, yy); ctx.lineTo(width - pad.r, yy); ctx.stroke();
+    ctx.beginPath();
+    ctx.moveTo(pad.l, yy);
+    ctx.lineTo(width - pad.r, yy);
+    ctx.stroke();
     ctx.fillText(`1e${e}`, 4, yy + 4);
   }
   if (Number.isFinite(threshold)) {
-    ctx.strokeStyle = alert; ctx.setLineDash([6, 4]);
-    ctx.beginPath(); ctx.moveTo(pad.l, y(threshold)); ctx.lineTo(width - pad.r, y(threshold)); ctx.stroke();
+    ctx.strokeStyle = alert;
+    ctx.setLineDash([6, 4]);
+    ctx.beginPath();
+    ctx.moveTo(pad.l, y(threshold));
+    ctx.lineTo(width - pad.r, y(threshold));
+    ctx.stroke();
     ctx.setLineDash([]);
-    ctx.fillStyle = alert; ctx.fillText('threshold', width - pad.r - 56, y(threshold) - 4);
+    ctx.fillStyle = alert;
+    ctx.fillText('threshold', width - pad.r - 56, y(threshold) - 4);
   }
   if (!points.length) return;
-  const n = points.length, x = (i) => pad.l + (w * i) / Math.max(1, n - 1);
-  ctx.strokeStyle = accent; ctx.lineWidth = 1.5; ctx.beginPath();
+  const n = points.length,
+    x = (i) => pad.l + (w * i) / Math.max(1, n - 1);
+  ctx.strokeStyle = accent;
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
   points.forEach((p, i) => (i ? ctx.lineTo(x(i), y(p.score)) : ctx.moveTo(x(i), y(p.score))));
   ctx.stroke();
   ctx.fillStyle = alert;
   points.forEach((p, i) => {
-    if (p.anomaly) { ctx.beginPath(); ctx.arc(x(i), y(p.score), 3, 0, 2 * Math.PI); ctx.fill(); }
+    if (p.anomaly) {
+      ctx.beginPath();
+      ctx.arc(x(i), y(p.score), 3, 0, 2 * Math.PI);
+      ctx.fill();
+    }
   });
 }
 
@@ -54,15 +80,23 @@ export function drawScores(canvas, points, threshold) {
 export function drawChannels(canvas, names, values, mean, std) {
   const { ctx, width, height, fg, accent, alert, grid } = setup(canvas);
   if (!values) return;
-  const n = values.length, bw = width / n, mid = (height - 16) / 2, scale = mid / 6;
-  ctx.strokeStyle = grid; ctx.beginPath(); ctx.moveTo(0, mid); ctx.lineTo(width, mid); ctx.stroke();
+  const n = values.length,
+    bw = width / n,
+    mid = (height - 16) / 2,
+    scale = mid / 6;
+  ctx.strokeStyle = grid;
+  ctx.beginPath();
+  ctx.moveTo(0, mid);
+  ctx.lineTo(width, mid);
+  ctx.stroke();
   ctx.font = '11px system-ui, sans-serif';
   values.forEach((v, i) => {
     const z = std && std[i] ? (v - mean[i]) / std[i] : 0;
     const c = Math.max(-6, Math.min(6, z));
     ctx.fillStyle = Math.abs(z) > 3 ? alert : accent;
     ctx.fillRect(i * bw + bw * 0.2, Math.min(mid, mid - c * scale), bw * 0.6, Math.abs(c * scale));
-    ctx.fillStyle = fg; ctx.fillText(names[i] || `c${i}`, i * bw + bw * 0.3, height - 2);
+    ctx.fillStyle = fg;
+    ctx.fillText(names[i] || `c${i}`, i * bw + bw * 0.3, height - 2);
   });
 }
 
@@ -75,14 +109,20 @@ export function drawDrift(canvas, drift) {
   const total = drift.bucket_counts.reduce((a, b) => a + b, 0) || 1;
   const observed = drift.bucket_counts.map((c) => c / total);
   const expected = drift.expected_shares;
-  const n = observed.length, pad = { l: 36, b: 16, t: 6 };
-  const bw = (width - pad.l) / n, h = height - pad.b - pad.t;
+  const n = observed.length,
+    pad = { l: 36, b: 16, t: 6 };
+  const bw = (width - pad.l) / n,
+    h = height - pad.b - pad.t;
   const top = Math.max(0.05, ...observed, ...expected);
   const y = (v) => pad.t + h * (1 - v / top);
   ctx.font = '11px system-ui, sans-serif';
-  ctx.strokeStyle = grid; ctx.fillStyle = fg;
+  ctx.strokeStyle = grid;
+  ctx.fillStyle = fg;
   for (const v of [0, top / 2, top]) {
-    ctx.beginPath(); ctx.moveTo(pad.l, y(v)); ctx.lineTo(width, y(v)); ctx.stroke();
+    ctx.beginPath();
+    ctx.moveTo(pad.l, y(v));
+    ctx.lineTo(width, y(v));
+    ctx.stroke();
     ctx.fillText(`${Math.round(v * 100)}%`, 2, y(v) + 4);
   }
   observed.forEach((share, i) => {
@@ -104,12 +144,18 @@ export function drawContributions(canvas, channels) {
   const { ctx, width, height, fg, accent, alert, grid } = setup(canvas);
   if (!channels || !channels.length) return;
   const shown = channels.slice(0, 8);
-  const pad = { l: 72, r: 44 }, row = height / shown.length, w = width - pad.l - pad.r;
+  const pad = { l: 72, r: 44 },
+    row = height / shown.length,
+    w = width - pad.l - pad.r;
   ctx.font = '11px system-ui, sans-serif';
   ctx.strokeStyle = grid;
-  ctx.beginPath(); ctx.moveTo(pad.l, 0); ctx.lineTo(pad.l, height); ctx.stroke();
+  ctx.beginPath();
+  ctx.moveTo(pad.l, 0);
+  ctx.lineTo(pad.l, height);
+  ctx.stroke();
   shown.forEach(({ channel, share }, i) => {
-    const y = i * row, bar = Math.max(1, w * Math.min(1, Math.max(0, share)));
+    const y = i * row,
+      bar = Math.max(1, w * Math.min(1, Math.max(0, share)));
     ctx.fillStyle = i === 0 ? alert : accent;
     ctx.fillRect(pad.l, y + row * 0.2, bar, row * 0.6);
     ctx.fillStyle = fg;

@@ -63,8 +63,7 @@ export async function registerWorker() {
   await navigator.serviceWorker.register('sw.js', { type: 'module', scope: './' });
   await navigator.serviceWorker.ready;
   if (!navigator.serviceWorker.controller) {
-    await new Promise((resolve) =>
-      navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
+    await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true }));
   }
 }
 

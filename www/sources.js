@@ -31,7 +31,10 @@ export function parseReading(text, features) {
 /** Parses CSV text into numeric rows of the model's features. Columns are matched by name when
  * the header has them, else the first F numeric columns are used. Throws with the line number. */
 export function parseCsv(text, featureNames) {
-  const lines = text.replace(/\r/g, '').split('\n').filter((l) => l.trim() !== '');
+  const lines = text
+    .replace(/\r/g, '')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   if (lines.length < 2) throw new Error('CSV needs a header row and at least one reading');
   const header = lines[0].split(',').map((h) => h.trim());
   let idx = featureNames.map((f) => header.indexOf(f));
@@ -51,23 +54,37 @@ export function parseCsv(text, featureNames) {
 /** Replays rows in order, looping. */
 export function replay(rows) {
   let i = 0;
-  return { next: () => rows[i++ % rows.length], get count() { return i; } };
+  return {
+    next: () => rows[i++ % rows.length],
+    get count() {
+      return i;
+    },
+  };
 }
 
 /** Synthetic multi-channel readings: held-out normal rows with small noise; `inject()` adds a
  * +8σ excursion on one random channel to the next few readings. */
 export function synthetic(normalRows, std) {
-  let pending = 0, channel = 0;
+  let pending = 0,
+    channel = 0;
   const gauss = () => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
   return {
     next() {
       const base = normalRows[Math.floor(Math.random() * normalRows.length)].row;
       const row = base.map((v, j) => v + 0.02 * std[j] * gauss());
       let label = 0;
-      if (pending > 0) { row[channel] += 8 * std[channel]; pending--; label = 1; }
+      if (pending > 0) {
+        row[channel] += 8 * std[channel];
+        pending--;
+        label = 1;
+      }
       return { row, label };
     },
-    inject(n = 5) { pending = n; channel = Math.floor(Math.random() * std.length); return channel; },
+    inject(n = 5) {
+      pending = n;
+      channel = Math.floor(Math.random() * std.length);
+      return channel;
+    },
   };
 }
 
@@ -80,5 +97,8 @@ export function deviceMotion() {
     if (a && a.x !== null) last = [a.x, a.y, a.z];
   };
   window.addEventListener('devicemotion', onMotion);
-  return { next: () => (last ? { row: last, label: undefined } : null), stop: () => window.removeEventListener('devicemotion', onMotion) };
+  return {
+    next: () => (last ? { row: last, label: undefined } : null),
+    stop: () => window.removeEventListener('devicemotion', onMotion),
+  };
 }

@@ -59,39 +59,64 @@ async function drain(profile) {
 /** The checks of a run: name -> null when it holds, else why not. */
 function checks(s) {
   const c = {};
-  const want = (name, ok, why) => { c[name] = ok ? null : why; };
-  want('every fault mode accepted by the collector', s.unsupported_faults.length === 0,
-    `the collector refused fault modes ${JSON.stringify(s.unsupported_faults)} (is --test-faults there, and the mode?)`);
+  const want = (name, ok, why) => {
+    c[name] = ok ? null : why;
+  };
+  want(
+    'every fault mode accepted by the collector',
+    s.unsupported_faults.length === 0,
+    `the collector refused fault modes ${JSON.stringify(s.unsupported_faults)} (is --test-faults there, and the mode?)`,
+  );
   const ranKinds = new Set(s.cycles_log.map((c) => c.kind));
   const planned = new Set(s.plan_kinds);
-  want('every planned kind ran', [...planned].every((k) => ranKinds.has(k)), `ran ${[...ranKinds]}`);
+  want(
+    'every planned kind ran',
+    [...planned].every((k) => ranKinds.has(k)),
+    `ran ${[...ranKinds]}`,
+  );
   for (const kind of COLLECTOR_FAULTS.filter((k) => planned.has(k))) {
     const hits = s.cycles_log.filter((c) => c.kind === kind).reduce((n, c) => n + (c.hits || 0), 0);
     want(`${kind} hit a flush`, hits > 0, `${kind} was armed but no /v1/logs request met it`);
   }
   const hangs = s.cycles_log.filter((c) => c.kind === 'hang' && c.hits);
-  want('the worker recovers from every hang by itself', hangs.every((c) => c.recovered),
-    `after ${hangs.filter((c) => !c.recovered).length} of ${hangs.length} hangs no new request reached the collector within 60 s`);
-  want('every score request answered', s.unanswered_readings === 0 && s.refused_readings === 0 && s.unknown_readings === 0,
-    `unanswered ${s.unanswered_readings} (in ${s.unanswered_requests} requests), refused ${s.refused_readings}, cut off ${s.unknown_readings}`);
+  want(
+    'the worker recovers from every hang by itself',
+    hangs.every((c) => c.recovered),
+    `after ${hangs.filter((c) => !c.recovered).length} of ${hangs.length} hangs no new request reached the collector within 60 s`,
+  );
+  want(
+    'every score request answered',
+    s.unanswered_readings === 0 && s.refused_readings === 0 && s.unknown_readings === 0,
+    `unanswered ${s.unanswered_readings} (in ${s.unanswered_requests} requests), refused ${s.refused_readings}, cut off ${s.unknown_readings}`,
+  );
   want('outbox drained', s.drained, `not drained after ${DRAIN_TIMEOUT_MS} ms: ${JSON.stringify(s.outbox)}`);
-  want('nothing dead-lettered or evicted', s.outbox && s.outbox.dead_letter_records === 0 && s.outbox.evicted_total === 0,
-    JSON.stringify(s.outbox));
+  want(
+    'nothing dead-lettered or evicted',
+    s.outbox && s.outbox.dead_letter_records === 0 && s.outbox.evicted_total === 0,
+    JSON.stringify(s.outbox),
+  );
   want('one device', s.unique_devices === 1, `${s.unique_devices} devices`);
   want('lost = 0', s.lost === 0, `${s.lost} acknowledged readings have no record at the collector`);
   want('duplicated = 0', s.duplicated === 0, `${s.duplicated} records beyond the acknowledged readings`);
   want('no seq gap', s.seq_gaps === 0, `${s.seq_gaps} seqs missing: ${JSON.stringify(s.devices)}`);
   want('every record scored', s.unscored === 0, `${s.unscored} unscored records`);
   const cd = s.collector_devices || [];
-  const reports = typeof s.collector_stats.missing_seqs === 'number' && cd.length > 0 && cd.every((d) => typeof d.missing === 'number');
-  want('collector reports no missing seqs', reports && s.collector_stats.missing_seqs === 0 && cd.every((d) => d.missing === 0),
-    reports ? `missing_seqs ${s.collector_stats.missing_seqs}, devices ${JSON.stringify(cd)}`
-      : 'the collector does not report missing_seqs (/api/stats) and missing (/api/devices) yet');
+  const reports =
+    typeof s.collector_stats.missing_seqs === 'number' && cd.length > 0 && cd.every((d) => typeof d.missing === 'number');
+  want(
+    'collector reports no missing seqs',
+    reports && s.collector_stats.missing_seqs === 0 && cd.every((d) => d.missing === 0),
+    reports
+      ? `missing_seqs ${s.collector_stats.missing_seqs}, devices ${JSON.stringify(cd)}`
+      : 'the collector does not report missing_seqs (/api/stats) and missing (/api/devices) yet',
+  );
   return c;
 }
 
-test(`chaos: ${READINGS} readings through ${CYCLES} fault cycles reach the collector exactly once`,
-  { timeout: 240_000 + CYCLES * 30_000 + READINGS * 5 }, async () => {
+test(
+  `chaos: ${READINGS} readings through ${CYCLES} fault cycles reach the collector exactly once`,
+  { timeout: 240_000 + CYCLES * 30_000 + READINGS * 5 },
+  async () => {
     const seed = chooseSeed();
     log(`CHAOS_SEED=${seed} CHAOS_READINGS=${READINGS} CHAOS_CYCLES=${CYCLES}`);
     const steps = plan(prng(seed), CYCLES);
@@ -166,11 +191,16 @@ test(`chaos: ${READINGS} readings through ${CYCLES} fault cycles reach the colle
     }
     const result = checks(summary);
     summary.checks = result;
-    summary.failed = Object.entries(result).filter(([, why]) => why).map(([name, why]) => `${name}: ${why}`);
+    summary.failed = Object.entries(result)
+      .filter(([, why]) => why)
+      .map(([name, why]) => `${name}: ${why}`);
     mkdirSync(join(SUMMARY, '..'), { recursive: true });
     writeFileSync(SUMMARY, `${JSON.stringify(summary, null, 2)}\n`);
     const { sent, received, lost, duplicated, seq_gaps: gaps, drain_ms: drainMs } = summary;
-    log(`seed ${seed}: sent ${sent}, received ${received}, lost ${lost}, duplicated ${duplicated}, seq gaps ${gaps}, ` +
-      `drain ${drainMs} ms, run ${summary.duration_ms} ms -> ${SUMMARY}`);
+    log(
+      `seed ${seed}: sent ${sent}, received ${received}, lost ${lost}, duplicated ${duplicated}, seq gaps ${gaps}, ` +
+        `drain ${drainMs} ms, run ${summary.duration_ms} ms -> ${SUMMARY}`,
+    );
     assert.deepEqual(summary.failed, [], `replay with CHAOS_SEED=${seed}`);
-  });
+  },
+);

@@ -40,7 +40,9 @@ test('a first visit fetches the engine once, compressed, until the first score',
     // Install has finished (the worker controls the page): nothing more is fetched for the shell.
     await page.evaluate(() => navigator.serviceWorker.ready);
     await Promise.all(reading);
-    const statics = fetched.filter((f) => !f.path.startsWith('/v1/') && !f.path.startsWith('/api/') && !f.path.startsWith('/releases/'));
+    const statics = fetched.filter(
+      (f) => !f.path.startsWith('/v1/') && !f.path.startsWith('/api/') && !f.path.startsWith('/releases/'),
+    );
     const engine = statics.filter((f) => f.path.endsWith('_bg.wasm'));
     assert.equal(engine.length, 1, `the engine fetched once: ${JSON.stringify(engine)}`);
     assert.ok(engine[0].fromWorker, 'by the worker');
@@ -62,8 +64,11 @@ test('a first visit fetches the engine once, compressed, until the first score',
     assert.ok(!statics.some((f) => f.path.endsWith('edge-anomaly-full_bg.wasm')), 'the full engine is not fetched');
     assert.ok(total <= 1_500_000, `a first visit of ${total} bytes, over 1.5 MB`);
     console.log(`fetched again: ${again.length} files, ${againBytes} bytes`);
-    console.log(`first visit: ${statics.length} requests, ${total} bytes on the wire, engine ${engine[0].bytes} bytes (${engine[0].encoding})`);
-    for (const f of statics.sort((a, b) => b.bytes - a.bytes).slice(0, 6)) console.log(`  ${f.bytes} ${f.encoding} ${f.fromWorker ? 'worker' : 'page'} ${f.path}`);
+    console.log(
+      `first visit: ${statics.length} requests, ${total} bytes on the wire, engine ${engine[0].bytes} bytes (${engine[0].encoding})`,
+    );
+    for (const f of statics.sort((a, b) => b.bytes - a.bytes).slice(0, 6))
+      console.log(`  ${f.bytes} ${f.encoding} ${f.fromWorker ? 'worker' : 'page'} ${f.path}`);
   } finally {
     await browser.close();
     await stopCollector(collector);

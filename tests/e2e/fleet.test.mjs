@@ -3,6 +3,7 @@
 // posted over OTLP; the page at /fleet lists them 50 to a page, and every figure it shows is
 // checked against /api/fleet; a device's plot draws exactly its scored records, the cloud-scored
 // ones among them. The page runs under the collector's strict CSP with no violation.
+/* global document -- in the functions given to page.waitForFunction, which run in the page */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -20,32 +21,55 @@ const str = (v) => ({ stringValue: v });
 /** One OTLP/HTTP JSON logs body for `device`, as the device's encoder writes it. */
 function body(device, records) {
   return {
-    resourceLogs: [{
-      resource: { attributes: [kv('service.name', str('edge-anomaly')), kv('device.id', str(device)),
-        kv('service.version', str('0.1.0'))] },
-      scopeLogs: [{
-        scope: { name: 'edge-anomaly' },
-        logRecords: records.map((r) => {
-          const attributes = [kv('edge.record_id', str(`${device}:${r.seq}`)),
-            kv('edge.seq', { intValue: String(r.seq) }), kv('edge.scored', { boolValue: r.score !== undefined })];
-          if (r.score !== undefined) {
-            attributes.push(kv('edge.score', { doubleValue: r.score }), kv('edge.anomaly', { boolValue: r.anomaly }),
-              kv('edge.model_version', str('1.0.0+test')));
-          } else {
-            attributes.push(kv('edge.reading', { arrayValue: { values: r.reading.map((v) => ({ doubleValue: v })) } }),
-              kv('edge.unscored_reason', str('NOT_LOADED')));
-          }
-          return { timeUnixNano: String((1_700_000_000_000 + r.seq) * 1e6), severityNumber: r.anomaly ? 13 : 9,
-            body: str(r.score !== undefined ? 'score' : 'reading'), attributes };
-        }),
-      }],
-    }],
+    resourceLogs: [
+      {
+        resource: {
+          attributes: [
+            kv('service.name', str('edge-anomaly')),
+            kv('device.id', str(device)),
+            kv('service.version', str('0.1.0')),
+          ],
+        },
+        scopeLogs: [
+          {
+            scope: { name: 'edge-anomaly' },
+            logRecords: records.map((r) => {
+              const attributes = [
+                kv('edge.record_id', str(`${device}:${r.seq}`)),
+                kv('edge.seq', { intValue: String(r.seq) }),
+                kv('edge.scored', { boolValue: r.score !== undefined }),
+              ];
+              if (r.score !== undefined) {
+                attributes.push(
+                  kv('edge.score', { doubleValue: r.score }),
+                  kv('edge.anomaly', { boolValue: r.anomaly }),
+                  kv('edge.model_version', str('1.0.0+test')),
+                );
+              } else {
+                attributes.push(
+                  kv('edge.reading', { arrayValue: { values: r.reading.map((v) => ({ doubleValue: v })) } }),
+                  kv('edge.unscored_reason', str('NOT_LOADED')),
+                );
+              }
+              return {
+                timeUnixNano: String((1_700_000_000_000 + r.seq) * 1e6),
+                severityNumber: r.anomaly ? 13 : 9,
+                body: str(r.score !== undefined ? 'score' : 'reading'),
+                attributes,
+              };
+            }),
+          },
+        ],
+      },
+    ],
   };
 }
 
 async function post(port, payload) {
   const r = await fetch(`http://127.0.0.1:${port}/v1/logs`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(payload),
   });
   assert.equal(r.status, 200, await r.text());
 }
@@ -67,11 +91,12 @@ function expected(d) {
 }
 
 async function shownRows(page) {
-  return page.$$eval('#devices tbody tr', (rows) => rows.map((tr) =>
-    Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.key, td.textContent]))));
+  return page.$$eval('#devices tbody tr', (rows) =>
+    rows.map((tr) => Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.key, td.textContent]))),
+  );
 }
 
-test('the fleet page lists every device with the API\'s figures and plots its scores', { timeout: 300_000 }, async () => {
+test("the fleet page lists every device with the API's figures and plots its scores", { timeout: 300_000 }, async () => {
   const port = 22_000 + Math.floor(Math.random() * 2000);
   const dir = tempDir('edge-fleet-');
   const releases = join(dir, 'releases');
@@ -85,17 +110,30 @@ test('the fleet page lists every device with the API\'s figures and plots its sc
       if (d === 7) golden.rows.forEach((reading, i) => records.push({ seq: records.length + i, reading }));
       await post(port, body(id, records));
       // The same ids with other content: refused as conflicts (the device dead-letters them).
-      if (d % 20 === 0) await post(port, body(id, records.slice(0, 2).map((r) => ({ ...r, score: 9 }))));
+      if (d % 20 === 0)
+        await post(
+          port,
+          body(
+            id,
+            records.slice(0, 2).map((r) => ({ ...r, score: 9 })),
+          ),
+        );
     }
-    await waitFor('cloud scoring', async () => {
-      const stats = await api(port, '/api/stats');
-      return { done: stats.cloud_scored === golden.rows.length && stats.unscored_pending === 0, stats };
-    }, 60_000);
+    await waitFor(
+      'cloud scoring',
+      async () => {
+        const stats = await api(port, '/api/stats');
+        return { done: stats.cloud_scored === golden.rows.length && stats.unscored_pending === 0, stats };
+      },
+      60_000,
+    );
 
     const page = await browser.newPage();
     const problems = [];
     page.on('pageerror', (e) => problems.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(m.text());
+    });
     const response = await page.goto(`http://127.0.0.1:${port}/fleet`);
     assert.match(response.headers()['content-security-policy'], /script-src 'self'/);
     await page.waitForSelector('body[data-loaded=true]');
@@ -114,7 +152,10 @@ test('the fleet page lists every device with the API\'s figures and plots its sc
     const second = await api(port, `/api/fleet?limit=50&after=${first.next_after}`);
     assert.equal(second.next_after, null);
     shown = await shownRows(page);
-    assert.deepEqual(shown.map((r) => r.device), second.devices.map((d) => d.device_id));
+    assert.deepEqual(
+      shown.map((r) => r.device),
+      second.devices.map((d) => d.device_id),
+    );
     assert.equal(first.devices.length + second.devices.length, DEVICES);
 
     // Device 7 sent the golden rows unscored; the collector scored them, and the plot shows them.

@@ -19,15 +19,18 @@ test('a model only tract runs switches the worker to the full engine, offline re
   const db = join(tempDir('edge-general-'), 'telemetry.sqlite');
   const releases = join(tempDir('edge-general-releases-'), 'releases');
   const profile = tempDir('edge-general-profile-');
-  const launch = () => chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS,
-  });
+  const launch = () =>
+    chromium.launchPersistentContext(profile, {
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      args: CHROMIUM_ARGS,
+    });
   let collector = await startCollector({ port, db, args: ['--releases', releases] });
   let context = await launch();
   const fullFetches = [];
-  const watch = (ctx) => ctx.on('requestfinished', (r) => {
-    if (new URL(r.url()).pathname === '/edge-anomaly-full_bg.wasm') fullFetches.push(r.url());
-  });
+  const watch = (ctx) =>
+    ctx.on('requestfinished', (r) => {
+      if (new URL(r.url()).pathname === '/edge-anomaly-full_bg.wasm') fullFetches.push(r.url());
+    });
   watch(context);
   try {
     let { page } = await openApp(context, port);
@@ -48,8 +51,10 @@ test('a model only tract runs switches the worker to the full engine, offline re
     assert.equal(fullFetches.length, 1, 'fetched once, when the release needed it');
     const after = await message(page, 'score', { rows: ROW, features: 9 });
     // The release is the same network with an Identity in front: tract scores what the kernel did.
-    assert.ok(Math.abs(after.scores[0] - before.scores[0]) <= 1e-4 * Math.max(1, before.scores[0]),
-      `tract ${after.scores[0]} vs dense ${before.scores[0]}`);
+    assert.ok(
+      Math.abs(after.scores[0] - before.scores[0]) <= 1e-4 * Math.max(1, before.scores[0]),
+      `tract ${after.scores[0]} vs dense ${before.scores[0]}`,
+    );
 
     // Restart offline: the worker restores the release and runs it on the cached full build.
     await context.close();

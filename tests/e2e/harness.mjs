@@ -9,21 +9,32 @@ import { chromium } from 'playwright-core';
 export const ROOT = resolve(import.meta.dirname, '../..');
 const COLLECTOR = process.env.COLLECTOR_BIN || join(ROOT, 'target/debug/collector');
 
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--no-first-run', '--disable-quic'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
 
 // Every collector this process started: killed when the test process exits, so a test that
 // times out mid-await (its `finally` never runs) leaves no server behind holding a port.
 const collectors = new Set();
-process.on('exit', () => { for (const proc of collectors) proc.kill('SIGKILL'); });
+process.on('exit', () => {
+  for (const proc of collectors) proc.kill('SIGKILL');
+});
 
 /**
  * A module using one relaxed SIMD instruction (i8x16.relaxed_swizzle), as the tests' own probe:
  * a browser that validates it should get the small engine's relaxed SIMD compilation.
  */
-export const RELAXED_SIMD_PROBE = [0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10,
-  15, 1, 13, 0, 65, 1, 253, 15, 65, 2, 253, 15, 253, 128, 2, 11];
+export const RELAXED_SIMD_PROBE = [
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1, 253, 15, 65, 2, 253, 15, 253, 128, 2,
+  11,
+];
 
 export function tempDir(prefix) {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -42,14 +53,21 @@ export function deployFile(path, content) {
 /** Starts the collector serving the PWA from `staticDir` (the built `dist/`); resolves once it
  * listens. `faults: true` enables fault injection (`--test-faults`: `/admin/faults`, `setFault`). */
 export async function startCollector({ port, db, args = [], staticDir = join(ROOT, 'dist'), faults = false }) {
-  const proc = spawn(COLLECTOR, ['--addr', `127.0.0.1:${port}`, '--db', db,
-    '--static', staticDir, ...(faults ? ['--test-faults'] : []), ...args],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(
+    COLLECTOR,
+    ['--addr', `127.0.0.1:${port}`, '--db', db, '--static', staticDir, ...(faults ? ['--test-faults'] : []), ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   collectors.add(proc);
   proc.on('exit', () => collectors.delete(proc));
   await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error('collector did not start')), 20_000);
-    proc.stdout.on('data', (d) => { if (String(d).includes('listening')) { clearTimeout(timer); ok(); } });
+    proc.stdout.on('data', (d) => {
+      if (String(d).includes('listening')) {
+        clearTimeout(timer);
+        ok();
+      }
+    });
     proc.on('exit', (code) => fail(new Error(`collector exited ${code}`)));
   });
   proc.stdout.resume();
@@ -74,7 +92,9 @@ export async function api(port, path, init) {
  * any other content type). */
 export async function setFault(port, fault) {
   return api(port, '/admin/faults', {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fault),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(fault),
   });
 }
 
@@ -85,7 +105,8 @@ export async function launchChromium() {
 /** A non-incognito profile in a fresh directory (Chrome refuses installs in incognito). */
 export async function launchPersistentChromium() {
   return chromium.launchPersistentContext(tempDir('edge-profile-'), {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS,
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
   });
 }
 
@@ -102,13 +123,16 @@ export async function openApp(browser, port) {
 
 /** Sends one protocol message from the page to the worker and returns the reply. */
 export async function message(page, type, body = {}) {
-  return page.evaluate(async ([type, body]) => {
-    const { request } = await import('./client.js');
-    if (body.rows) body.rows = Float32Array.from(body.rows);
-    const r = await request(type, body);
-    if (r.scores) r.scores = Array.from(r.scores);
-    return r;
-  }, [type, body]);
+  return page.evaluate(
+    async ([type, body]) => {
+      const { request } = await import('./client.js');
+      if (body.rows) body.rows = Float32Array.from(body.rows);
+      const r = await request(type, body);
+      if (r.scores) r.scores = Array.from(r.scores);
+      return r;
+    },
+    [type, body],
+  );
 }
 
 export async function waitFor(what, fn, timeoutMs = 180_000, everyMs = 250) {

@@ -5,8 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { api, launchChromium, message, openApp, startCollector, stopCollector, tempDir,
-  waitFor } from './harness.mjs';
+import { api, launchChromium, message, openApp, startCollector, stopCollector, tempDir, waitFor } from './harness.mjs';
 
 // E2E_DIST serves another build of the PWA than dist/.
 const DIST = process.env.E2E_DIST ? { staticDir: process.env.E2E_DIST } : {};
@@ -37,8 +36,16 @@ test('stopping the worker mid-stream loses and duplicates nothing', { timeout: 4
       await Promise.all(Array.from({ length: 16 }, lane));
       return next;
     }, N);
-    let stops = 0, done = false;
-    streaming.then(() => { done = true; }, () => { done = true; });
+    let stops = 0,
+      done = false;
+    streaming.then(
+      () => {
+        done = true;
+      },
+      () => {
+        done = true;
+      },
+    );
     while (!done && stops < STOPS) {
       await new Promise((r) => setTimeout(r, 150 + Math.random() * 400));
       if (done) break;
@@ -48,16 +55,30 @@ test('stopping the worker mid-stream loses and duplicates nothing', { timeout: 4
     assert.equal(await streaming, N, 'every reading got an answer');
     assert.ok(stops >= 3, `the worker was stopped mid-stream (${stops} times)`);
 
-    await waitFor('outbox to drain', async () => {
-      await message(page, 'flush');
-      const { status } = await message(page, 'status');
-      return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, o: status.outbox };
-    }, 120_000);
+    await waitFor(
+      'outbox to drain',
+      async () => {
+        await message(page, 'flush');
+        const { status } = await message(page, 'status');
+        return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, o: status.outbox };
+      },
+      120_000,
+    );
     const { devices } = await api(port, '/api/devices');
     assert.equal(devices.length, 1);
     const [d] = devices;
-    console.log(JSON.stringify({ inflight: { readings: N, worker_stops: stops, stored: d.count,
-      min_seq: d.min_seq, max_seq: d.max_seq, missing: d.missing } }));
+    console.log(
+      JSON.stringify({
+        inflight: {
+          readings: N,
+          worker_stops: stops,
+          stored: d.count,
+          min_seq: d.min_seq,
+          max_seq: d.max_seq,
+          missing: d.missing,
+        },
+      }),
+    );
     assert.equal(d.count, N, 'exactly one record per reading');
     assert.equal(d.min_seq, 0);
     assert.equal(d.max_seq, N - 1, 'no seq consumed without a record');

@@ -5,17 +5,20 @@
 // while v2 keeps scoring; the browser restarted with the collector down restores v2 from storage;
 // a corrupted stored model is detected, discarded, and fetched again; the dashboard's rollback
 // goes back to v1; a release that flags every reading is rolled back by the watch.
+/* global caches, document -- in the functions given to page.evaluate and page.waitForFunction, which run in the page */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS, ROOT, api, message, openApp, startCollector, stopCollector, tempDir, waitFor } from './harness.mjs';
 
 const COLLECTOR = process.env.COLLECTOR_BIN || join(ROOT, 'target/debug/collector');
 const FIXTURES = join(ROOT, 'tests/fixtures/releases');
-const V1 = '1.0.0+8d0b1cd9', V2 = '2.0.0+8d0b1cd9', V4 = '4.0.0+8d0b1cd9';
+const V1 = '1.0.0+8d0b1cd9',
+  V2 = '2.0.0+8d0b1cd9',
+  V4 = '4.0.0+8d0b1cd9';
 
 function publish(dir, releases, trust = []) {
   const args = ['publish-model', dir, '--releases', releases, ...trust.flatMap((k) => ['--trust', k])];
@@ -47,9 +50,11 @@ test('signed model updates: upgrade, refusals, offline restore, corruption, roll
   const db = join(tempDir('edge-update-'), 'telemetry.sqlite');
   const releases = join(tempDir('edge-releases-'), 'releases');
   const profile = tempDir('edge-update-profile-');
-  const launch = () => chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS,
-  });
+  const launch = () =>
+    chromium.launchPersistentContext(profile, {
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      args: CHROMIUM_ARGS,
+    });
   let collector = await startCollector({ port, db, args: ['--releases', releases] });
   let context = await launch();
   const summary = {};
@@ -57,7 +62,10 @@ test('signed model updates: upgrade, refusals, offline restore, corruption, roll
     let { page } = await openApp(context, port);
     let s = await status(page);
     assert.equal(s.model.version, V1, 'the bundled model, verified');
-    assert.deepEqual(s.model_events.map((e) => e.kind), ['activated']);
+    assert.deepEqual(
+      s.model_events.map((e) => e.kind),
+      ['activated'],
+    );
 
     // The page streams readings throughout (replay at 20/s).
     await page.fill('#rate', '20');
@@ -70,12 +78,19 @@ test('signed model updates: upgrade, refusals, offline restore, corruption, roll
     assert.equal(s.model.version, V2);
     assert.equal(s.previous_model.version, V1);
     const after = await scoreSome(page, 5);
-    assert.ok(after.every((r) => r.scores[0] !== null), 'v2 scores');
+    assert.ok(
+      after.every((r) => r.scores[0] !== null),
+      'v2 scores',
+    );
     await message(page, 'flush');
-    const recs = await waitFor('records scored by v2 at the collector', async () => {
-      const { records } = await api(port, '/api/records?limit=20');
-      return { done: records.some((r) => r.model_version === V2), versions: records.map((r) => r.model_version) };
-    }, 30_000);
+    const recs = await waitFor(
+      'records scored by v2 at the collector',
+      async () => {
+        const { records } = await api(port, '/api/records?limit=20');
+        return { done: records.some((r) => r.model_version === V2), versions: records.map((r) => r.model_version) };
+      },
+      30_000,
+    );
     assert.ok(recs.versions.includes(V2));
 
     // Refusals: a key the device does not trust (the collector was told to trust it), a
@@ -86,7 +101,9 @@ test('signed model updates: upgrade, refusals, offline restore, corruption, roll
     assert.match(u.error, /MODEL_SIGNATURE:untrusted_key/);
     const tampered = publish(join(FIXTURES, '2.5.0'), releases);
     const modelPath = join(releases, tampered.version, 'model.int8.onnx');
-    const bytes = readFileSync(modelPath); bytes[300] ^= 0x10; writeFileSync(modelPath, bytes);
+    const bytes = readFileSync(modelPath);
+    bytes[300] ^= 0x10;
+    writeFileSync(modelPath, bytes);
     publish(join(FIXTURES, '0.9.0'), releases);
     // 3.0.0 was refused once and is not fetched again; 2.5.0 is the newest wanted release now;
     // 0.9.0 is older than v2 and refused without a download.
@@ -96,11 +113,21 @@ test('signed model updates: upgrade, refusals, offline restore, corruption, roll
     s = await status(page);
     assert.equal(s.model.version, V2, 'v2 still active');
     const codes = s.model_events.map((e) => `${e.kind} ${e.code}${e.version ? ` ${e.version}` : ''}`);
-    for (const want of ['refused MODEL_SIGNATURE:untrusted_key 3.0.0', 'refused MODEL_FILE_DIGEST 2.5.0', 'refused MODEL_NOT_NEWER 0.9.0']) {
-      assert.ok(codes.some((c) => c.startsWith(want)), `${want} in ${JSON.stringify(codes)}`);
+    for (const want of [
+      'refused MODEL_SIGNATURE:untrusted_key 3.0.0',
+      'refused MODEL_FILE_DIGEST 2.5.0',
+      'refused MODEL_NOT_NEWER 0.9.0',
+    ]) {
+      assert.ok(
+        codes.some((c) => c.startsWith(want)),
+        `${want} in ${JSON.stringify(codes)}`,
+      );
     }
     await page.waitForFunction(() => document.querySelectorAll('#model-events li[data-kind=refused]').length >= 3);
-    assert.ok((await scoreSome(page, 3)).every((r) => r.scores[0] !== null), 'scoring went on');
+    assert.ok(
+      (await scoreSome(page, 3)).every((r) => r.scores[0] !== null),
+      'scoring went on',
+    );
     mkdirSync(join(ROOT, 'artifacts'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'artifacts/model-update.png'), fullPage: true });
     summary.events = await eventsShown(page);
@@ -128,21 +155,33 @@ test('signed model updates: upgrade, refusals, offline restore, corruption, roll
     s = await status(page);
     assert.equal(s.model.version, V1, 'corrupted v2 discarded, the bundled v1 scores');
     assert.equal(s.update.discarded, 1, JSON.stringify(s.update));
-    assert.ok(s.model_events.some((e) => e.kind === 'refused' && e.version === V2), JSON.stringify(s.model_events));
+    assert.ok(
+      s.model_events.some((e) => e.kind === 'refused' && e.version === V2),
+      JSON.stringify(s.model_events),
+    );
     collector = await startCollector({ port, db, args: ['--releases', releases] });
-    await waitFor('v2 fetched again', async () => {
-      await checkUpdate(page);
-      const st = await status(page);
-      return { done: st.model.version === V2, version: st.model.version, update: st.update };
-    }, 60_000, 1000);
+    await waitFor(
+      'v2 fetched again',
+      async () => {
+        await checkUpdate(page);
+        const st = await status(page);
+        return { done: st.model.version === V2, version: st.model.version, update: st.update };
+      },
+      60_000,
+      1000,
+    );
 
     // Rollback from the dashboard: back to v1.
     await page.waitForFunction(() => !document.querySelector('#rollback').disabled);
     await page.click('#rollback');
-    await waitFor('rolled back to v1', async () => {
-      const st = await status(page);
-      return { done: st.model.version === V1, version: st.model.version };
-    }, 10_000);
+    await waitFor(
+      'rolled back to v1',
+      async () => {
+        const st = await status(page);
+        return { done: st.model.version === V1, version: st.model.version };
+      },
+      10_000,
+    );
     await page.waitForFunction(() => document.querySelector('#model-events li[data-code=ROLLBACK_MANUAL]'));
 
     // A release that flags every reading passes every check, then the watch rolls it back.

@@ -6,8 +6,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, api, launchChromium, message, openApp, setFault, startCollector, stopCollector,
-  tempDir, waitFor } from './harness.mjs';
+import {
+  ROOT,
+  api,
+  launchChromium,
+  message,
+  openApp,
+  setFault,
+  startCollector,
+  stopCollector,
+  tempDir,
+  waitFor,
+} from './harness.mjs';
 
 const N = Number(process.env.E2E_READINGS || 10_000);
 const CHUNK = 100;
@@ -68,8 +78,15 @@ async function scenario(name, faults, { n = N, args = [] } = {}) {
     assert.equal(stats.missing_seqs, 0, 'no gaps');
     assert.equal(o.dead_letter_records, 0, 'nothing dead-lettered');
     assert.equal(o.sent_records_total, n);
-    console.log(JSON.stringify({ scenario: name, readings: n, write_records_per_s: Math.round(n / writeSecs),
-      flush_records_per_s: Math.round(n / flushSecs), collector: stats }));
+    console.log(
+      JSON.stringify({
+        scenario: name,
+        readings: n,
+        write_records_per_s: Math.round(n / writeSecs),
+        flush_records_per_s: Math.round(n / flushSecs),
+        collector: stats,
+      }),
+    );
     return { stats, o, last };
   } finally {
     await browser.close();
@@ -100,5 +117,5 @@ test('a collector with a small body limit gets every record, in batches it takes
   const { stats } = await scenario('small body limit', [], { n: 3_000, args: ['--max-body-bytes', '65536'] });
   const { ok, rejected } = stats.requests;
   assert.ok(rejected >= 1, `the collector refused some batches as too large: ${JSON.stringify(stats.requests)}`);
-  assert.ok(ok >= 3_000 * 689 / 65_536, `every batch it took was under its limit: ${JSON.stringify(stats.requests)}`);
+  assert.ok(ok >= (3_000 * 689) / 65_536, `every batch it took was under its limit: ${JSON.stringify(stats.requests)}`);
 });

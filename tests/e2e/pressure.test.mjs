@@ -79,9 +79,11 @@ async function status(page) {
  * show the override). */
 async function openWithQuota(port, headroom) {
   const dir = tempDir('edge-pressure-profile-');
-  const launch = () => chromium.launchPersistentContext(dir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS,
-  });
+  const launch = () =>
+    chromium.launchPersistentContext(dir, {
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      args: CHROMIUM_ARGS,
+    });
   const first = await launch();
   try {
     await openApp(first, port);
@@ -91,7 +93,7 @@ async function openWithQuota(port, headroom) {
   const context = await launch();
   try {
     const origin = `http://127.0.0.1:${port}`;
-    const blank = context.pages()[0] || await context.newPage();
+    const blank = context.pages()[0] || (await context.newPage());
     const cdp = await context.newCDPSession(blank);
     const usageAndQuota = () => cdp.send('Storage.getUsageAndQuota', { origin });
     const { usage } = await usageAndQuota();
@@ -105,11 +107,16 @@ async function openWithQuota(port, headroom) {
 }
 
 async function drain(page) {
-  return waitFor('outbox to drain', async () => {
-    await message(page, 'online');
-    const s = await status(page);
-    return { done: s.outbox.queued === 0 && s.outbox.inflight_records === 0, outbox: s.outbox };
-  }, 90_000, 500);
+  return waitFor(
+    'outbox to drain',
+    async () => {
+      await message(page, 'online');
+      const s = await status(page);
+      return { done: s.outbox.queued === 0 && s.outbox.inflight_records === 0, outbox: s.outbox };
+    },
+    90_000,
+    500,
+  );
 }
 
 /** What reached the collector, checked: each record a reading the page was answered for (by
@@ -134,10 +141,14 @@ function writeSummary() {
 /** Checks the dashboard shows `evicted` evictions, restarts the collector and waits for the
  * outbox to drain with nothing dead-lettered or rejected. Returns how long the drain took. */
 async function showsEvictionThenDrains(page, collector, evicted) {
-  await waitFor('dashboard shows the eviction', async () => {
-    const text = await page.textContent('#sync');
-    return { done: text.includes(`evicted ${evicted}`), text };
-  }, 10_000);
+  await waitFor(
+    'dashboard shows the eviction',
+    async () => {
+      const text = await page.textContent('#sync');
+      return { done: text.includes(`evicted ${evicted}`), text };
+    },
+    10_000,
+  );
   await collector.start();
   const d0 = Date.now();
   const { outbox } = await drain(page);
@@ -147,8 +158,10 @@ async function showsEvictionThenDrains(page, collector, evicted) {
   return { drainMs };
 }
 
-test(`outbox past its cap (${CAPACITY} records, ${READINGS} readings): oldest evicted and counted, scoring goes on, the rest drains`,
-  { timeout: 120_000 }, async () => {
+test(
+  `outbox past its cap (${CAPACITY} records, ${READINGS} readings): oldest evicted and counted, scoring goes on, the rest drains`,
+  { timeout: 120_000 },
+  async () => {
     const site = siteWithCapacity(CAPACITY);
     const port = await freePort();
     const collector = new Collector({ port, db: join(tempDir('edge-pressure-'), 'telemetry.sqlite'), staticDir: site });
@@ -170,15 +183,24 @@ test(`outbox past its cap (${CAPACITY} records, ${READINGS} readings): oldest ev
       assert.equal(acct.received, held, 'the collector got every record the outbox held');
       const [dev] = Object.values(acct.devices);
       assert.equal(dev.max_seq, READINGS - 1, 'the newest reading was kept');
-      summary.cap = { capacity: CAPACITY, readings: READINGS, evicted_total: o.evicted_total, held, received: acct.received,
-        duplicated: acct.duplicated, drain_ms: drainMs, run_ms: Date.now() - t0 };
+      summary.cap = {
+        capacity: CAPACITY,
+        readings: READINGS,
+        evicted_total: o.evicted_total,
+        held,
+        received: acct.received,
+        duplicated: acct.duplicated,
+        drain_ms: drainMs,
+        run_ms: Date.now() - t0,
+      };
       console.log(JSON.stringify({ scenario: 'cap', ...summary.cap }));
     } finally {
       await browser.close();
       await collector.kill();
       writeSummary();
     }
-  });
+  },
+);
 
 // Chromium refuses every IndexedDB transaction that writes anything once an origin is over its
 // quota, commits those that only delete, and gives the space of deleted records back only when
@@ -186,8 +208,10 @@ test(`outbox past its cap (${CAPACITY} records, ${READINGS} readings): oldest ev
 // oldest records once and then stops evicting (the rest of the readings are scored and counted
 // as STORE_QUOTA); the acknowledgements and batches sent straight from the queue are
 // delete-only, so the outbox still drains, with the counts it could not write kept in memory.
-test(`small storage quota (${QUOTA_READINGS} readings, ${QUOTA_HEADROOM} bytes of headroom): quota evictions counted, scoring goes on, nothing corrupt`,
-  { timeout: 120_000 }, async () => {
+test(
+  `small storage quota (${QUOTA_READINGS} readings, ${QUOTA_HEADROOM} bytes of headroom): quota evictions counted, scoring goes on, nothing corrupt`,
+  { timeout: 120_000 },
+  async () => {
     const port = await freePort();
     const collector = new Collector({ port, db: join(tempDir('edge-pressure-'), 'telemetry.sqlite'), staticDir: STATIC_DIR });
     await collector.start();
@@ -207,30 +231,53 @@ test(`small storage quota (${QUOTA_READINGS} readings, ${QUOTA_HEADROOM} bytes o
       // refuses that write too) to the stored ones in `outbox.dropped`.
       const dropped = full.dropped || o.dropped || {};
       const droppedTotal = Object.values(dropped).reduce((n, v) => n + (typeof v === 'number' ? v : 0), 0);
-      summary.quota = { readings: QUOTA_READINGS, usage_before: usage, quota, usage_after: (await usageAndQuota()).usage,
-        refused_requests: refused.length, first_refused: refused[0] || null, outbox: o, dropped };
+      summary.quota = {
+        readings: QUOTA_READINGS,
+        usage_before: usage,
+        quota,
+        usage_after: (await usageAndQuota()).usage,
+        refused_requests: refused.length,
+        first_refused: refused[0] || null,
+        outbox: o,
+        dropped,
+      };
       const seen = JSON.stringify(summary.quota);
       assert.equal(typeof o.evicted_quota_total, 'number', `status reports evicted_quota_total: ${seen}`);
-      assert.ok(o.evicted_quota_total > 0 || refused.length > 0 || (dropped.STORE_QUOTA || 0) > 0,
-        `Chromium refused no write past the quota: ${seen}`);
+      assert.ok(
+        o.evicted_quota_total > 0 || refused.length > 0 || (dropped.STORE_QUOTA || 0) > 0,
+        `Chromium refused no write past the quota: ${seen}`,
+      );
       assert.ok(o.evicted_quota_total > 0, `the quota was reached and evicted the oldest records: ${seen}`);
-      assert.ok(o.evicted_quota_total <= 7 * CHUNK,
-        `eviction that frees nothing stops after bounded rounds (${CHUNK} + ${2 * CHUNK} + ${4 * CHUNK}): ${seen}`);
+      assert.ok(
+        o.evicted_quota_total <= 7 * CHUNK,
+        `eviction that frees nothing stops after bounded rounds (${CHUNK} + ${2 * CHUNK} + ${4 * CHUNK}): ${seen}`,
+      );
       assert.equal(refused.length, 0, `every score request answered, none refused for storage: ${seen}`);
       const held = o.queued + o.inflight_records;
-      assert.equal(held + o.evicted_total + droppedTotal, QUOTA_READINGS,
-        `every reading is held, counted as evicted, or counted as dropped: ${JSON.stringify({ o, dropped })}`);
+      assert.equal(
+        held + o.evicted_total + droppedTotal,
+        QUOTA_READINGS,
+        `every reading is held, counted as evicted, or counted as dropped: ${JSON.stringify({ o, dropped })}`,
+      );
       const { drainMs } = await showsEvictionThenDrains(page, collector, o.evicted_total);
       const { acct } = await received(collector, acked, QUOTA_READINGS);
       assert.equal(acct.received, held, 'the collector got every record the outbox held');
       const [dev] = Object.values(acct.devices);
       assert.equal(dev.max_seq + 1, QUOTA_READINGS - droppedTotal, 'the newest reading was kept');
-      Object.assign(summary.quota, { evicted_total: o.evicted_total, evicted_quota_total: o.evicted_quota_total, held,
-        received: acct.received, duplicated: acct.duplicated, drain_ms: drainMs, run_ms: Date.now() - t0 });
+      Object.assign(summary.quota, {
+        evicted_total: o.evicted_total,
+        evicted_quota_total: o.evicted_quota_total,
+        held,
+        received: acct.received,
+        duplicated: acct.duplicated,
+        drain_ms: drainMs,
+        run_ms: Date.now() - t0,
+      });
       console.log(JSON.stringify({ scenario: 'quota', ...summary.quota }));
     } finally {
       if (context) await context.close();
       await collector.kill();
       writeSummary();
     }
-  });
+  },
+);

@@ -9,8 +9,12 @@ import { ROOT, tempDir } from './harness.mjs';
 
 // www/sources.js imports './protocol.js' as the built app lays them out: copy both side by side.
 const dir = tempDir('edge-protocol-');
-for (const [from, to] of [['worker/protocol.js', 'protocol.js'], ['www/sources.js', 'sources.js'],
-  ['worker/start_retry.js', 'start_retry.js']]) copyFileSync(join(ROOT, from), join(dir, to));
+for (const [from, to] of [
+  ['worker/protocol.js', 'protocol.js'],
+  ['www/sources.js', 'sources.js'],
+  ['worker/start_retry.js', 'start_retry.js'],
+])
+  copyFileSync(join(ROOT, from), join(dir, to));
 const P = await import(join(dir, 'protocol.js'));
 const S = await import(join(dir, 'sources.js'));
 const { retryingStart } = await import(join(dir, 'start_retry.js'));
@@ -31,42 +35,62 @@ function assertTyped(out, msg) {
 }
 
 // Messages shaped like the real ones, with every field drawn from hostile values.
-const value = fc.oneof(fc.double(), fc.constantFrom(1e39, -1e39, 3.4028235e38, 3.4028234663852886e38, NaN, Infinity, -0),
-  fc.integer(), fc.string(), fc.constant(null), fc.constant(undefined), fc.boolean());
-const rows = fc.oneof(fc.array(value, { maxLength: 40 }), fc.float32Array({ maxLength: 40 }), fc.anything(),
-  fc.array(fc.double(), { maxLength: 40 }));
-const message = fc.record({
-  v: fc.oneof(fc.constant(P.PROTOCOL_VERSION), fc.anything()),
-  id: fc.oneof(fc.nat(), fc.string(), fc.anything()),
-  type: fc.oneof(fc.constantFrom(...Object.values(P.MSG)), fc.string(), fc.anything()),
-  rows,
-  features: fc.oneof(fc.integer({ min: -2, max: 12 }), fc.anything()),
-  ids: fc.oneof(fc.array(fc.string({ maxLength: 140 }), { maxLength: 12 }), fc.anything()),
-  endpoint: fc.oneof(fc.webUrl(), fc.string(), fc.anything()),
-  token: fc.oneof(fc.string(), fc.anything()),
-}, { requiredKeys: [] });
+const value = fc.oneof(
+  fc.double(),
+  fc.constantFrom(1e39, -1e39, 3.4028235e38, 3.4028234663852886e38, NaN, Infinity, -0),
+  fc.integer(),
+  fc.string(),
+  fc.constant(null),
+  fc.constant(undefined),
+  fc.boolean(),
+);
+const rows = fc.oneof(
+  fc.array(value, { maxLength: 40 }),
+  fc.float32Array({ maxLength: 40 }),
+  fc.anything(),
+  fc.array(fc.double(), { maxLength: 40 }),
+);
+const message = fc.record(
+  {
+    v: fc.oneof(fc.constant(P.PROTOCOL_VERSION), fc.anything()),
+    id: fc.oneof(fc.nat(), fc.string(), fc.anything()),
+    type: fc.oneof(fc.constantFrom(...Object.values(P.MSG)), fc.string(), fc.anything()),
+    rows,
+    features: fc.oneof(fc.integer({ min: -2, max: 12 }), fc.anything()),
+    ids: fc.oneof(fc.array(fc.string({ maxLength: 140 }), { maxLength: 12 }), fc.anything()),
+    endpoint: fc.oneof(fc.webUrl(), fc.string(), fc.anything()),
+    token: fc.oneof(fc.string(), fc.anything()),
+  },
+  { requiredKeys: [] },
+);
 
 test('arbitrary messages never throw and always get a typed answer', () => {
   for (const arb of [fc.anything(), message]) {
-    fc.assert(fc.property(arb, fc.option(fc.integer({ min: 1, max: 16 })), (msg, features) => {
-      tried++;
-      assertTyped(P.parseRequest(msg, { defaultFeatures: features ?? undefined }), msg);
-    }), { numRuns: RUNS });
+    fc.assert(
+      fc.property(arb, fc.option(fc.integer({ min: 1, max: 16 })), (msg, features) => {
+        tried++;
+        assertTyped(P.parseRequest(msg, { defaultFeatures: features ?? undefined }), msg);
+      }),
+      { numRuns: RUNS },
+    );
   }
   console.log(JSON.stringify({ protocol_messages_tried: tried }));
 });
 
 test('an accepted score request carries only values float32 holds, one id per reading', () => {
-  fc.assert(fc.property(message, (msg) => {
-    const out = P.parseRequest({ ...msg, v: P.PROTOCOL_VERSION, type: P.MSG.SCORE }, { defaultFeatures: 3 });
-    if (!out.ok) return;
-    assert.ok(out.rows instanceof Float32Array);
-    assert.equal(out.rows.length % out.features, 0);
-    const source = Array.from(msg.rows);
-    out.rows.forEach((x, i) => assert.ok(Object.is(x, Math.fround(source[i])), `value ${i} changed`));
-    for (const x of source) assert.ok(!P.overflowsF32(x));
-    if (out.ids) assert.equal(out.ids.length, out.rows.length / out.features);
-  }), { numRuns: RUNS });
+  fc.assert(
+    fc.property(message, (msg) => {
+      const out = P.parseRequest({ ...msg, v: P.PROTOCOL_VERSION, type: P.MSG.SCORE }, { defaultFeatures: 3 });
+      if (!out.ok) return;
+      assert.ok(out.rows instanceof Float32Array);
+      assert.equal(out.rows.length % out.features, 0);
+      const source = Array.from(msg.rows);
+      out.rows.forEach((x, i) => assert.ok(Object.is(x, Math.fround(source[i])), `value ${i} changed`));
+      for (const x of source) assert.ok(!P.overflowsF32(x));
+      if (out.ids) assert.equal(out.ids.length, out.rows.length / out.features);
+    }),
+    { numRuns: RUNS },
+  );
 });
 
 test('found cases: overflow, NaN, bad envelope', () => {
@@ -95,7 +119,11 @@ test('found cases: overflow, NaN, bad envelope', () => {
   // Non-finite values are readings (a sensor dropped out), recorded unscored: not refused.
   const nan = P.parseRequest({ ...base, rows: [NaN, Infinity], ids: ['r-1'] });
   assert.equal(nan.ok, true);
-  assert.deepEqual(P.parseRequest({ ...base, type: P.MSG.SEND_READINGS, on: true }), { ok: true, type: P.MSG.SEND_READINGS, on: true });
+  assert.deepEqual(P.parseRequest({ ...base, type: P.MSG.SEND_READINGS, on: true }), {
+    ok: true,
+    type: P.MSG.SEND_READINGS,
+    on: true,
+  });
   // The largest float32 itself is fine.
   assert.equal(P.parseRequest({ ...base, rows: [P.F32_MAX, -P.F32_MAX] }).ok, true);
   // A refused score request says how many readings it held, so they are counted.
@@ -110,24 +138,37 @@ test('typed readings and CSV cells that float32 cannot hold are refused with a m
   assert.throws(() => S.parseReading('1,2', 3), /expected 3 values, got 2/);
   assert.ok(Number.isNaN(S.parseReading('1,NaN,3', 3)[1]), 'NaN is a missing value, recorded unscored');
   const rows = S.parseCsv('a,b\n1,2\n3,4\n', ['a', 'b']);
-  assert.deepEqual(rows.map((r) => r.row), [[1, 2], [3, 4]]);
+  assert.deepEqual(
+    rows.map((r) => r.row),
+    [
+      [1, 2],
+      [3, 4],
+    ],
+  );
   assert.throws(() => S.parseCsv('a,b\n1,2\n3,-1e39\n', ['a', 'b']), /line 3, column b: -1e39 is beyond the range/);
   assert.throws(() => S.parseCsv('a,b\n1,oops\n', ['a', 'b']), /line 2, column b/);
-  fc.assert(fc.property(fc.double(), (x) => {
-    const out = S.parseValue(String(x));
-    if (Number.isNaN(x)) assert.ok(Number.isNaN(out.value));
-    else if (!Number.isFinite(x) || Math.abs(x) > P.F32_MAX) assert.ok(out.error);
-    else assert.ok(out.value === x, `${x} read back as ${out.value}`); // -0 prints as "0"
-  }), { numRuns: RUNS });
+  fc.assert(
+    fc.property(fc.double(), (x) => {
+      const out = S.parseValue(String(x));
+      if (Number.isNaN(x)) assert.ok(Number.isNaN(out.value));
+      else if (!Number.isFinite(x) || Math.abs(x) > P.F32_MAX) assert.ok(out.error);
+      else assert.ok(out.value === x, `${x} read back as ${out.value}`); // -0 prints as "0"
+    }),
+    { numRuns: RUNS },
+  );
 });
 
 test('a failed start is retried by the next call after the backoff, not remembered for good', async () => {
-  let clock = 0, calls = 0;
-  const started = retryingStart(async () => {
-    calls++;
-    if (calls < 3) throw new Error(`start ${calls} failed`);
-    return 'app';
-  }, { now: () => clock, baseMs: 1000, maxMs: 4000 });
+  let clock = 0,
+    calls = 0;
+  const started = retryingStart(
+    async () => {
+      calls++;
+      if (calls < 3) throw new Error(`start ${calls} failed`);
+      return 'app';
+    },
+    { now: () => clock, baseMs: 1000, maxMs: 4000 },
+  );
   await assert.rejects(started(), /start 1 failed/);
   await assert.rejects(started(), /start 1 failed/); // within the backoff: the same failure
   assert.equal(calls, 1);

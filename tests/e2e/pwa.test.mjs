@@ -2,12 +2,22 @@
 // the golden rows exactly as onnxruntime did; Chrome's installability check passes; with the
 // collector stopped and the network emulated offline, a reload still shows the app and scoring
 // goes on into the outbox, which drains to the collector when it is back.
+/* global document, self -- in the functions given to page.evaluate and page.waitForFunction, which run in the page */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, api, launchPersistentChromium, message, openApp, startCollector, stopCollector, tempDir,
-  waitFor } from './harness.mjs';
+import {
+  ROOT,
+  api,
+  launchPersistentChromium,
+  message,
+  openApp,
+  startCollector,
+  stopCollector,
+  tempDir,
+  waitFor,
+} from './harness.mjs';
 
 // E2E_DIST serves another build of the PWA than dist/.
 const DIST = process.env.E2E_DIST ? { staticDir: process.env.E2E_DIST } : {};
@@ -122,11 +132,16 @@ test('installable PWA that scores like onnxruntime and works offline', { timeout
     await page.waitForFunction(() => /\d+ scores · PSI \d/.test(document.querySelector('#drift-info').textContent));
     const shown = (await message(page, 'status')).status.drift;
     assert.ok(shown.count >= golden.rows.length && shown.bounds.length > 0, JSON.stringify(shown));
-    const drift = await waitFor('drift at the collector', async () => {
-      await message(page, 'flush');
-      const rows = await api(port, '/api/drift');
-      return { done: rows.some((r) => r.device_id === online.status.device_id && r.count > 0), rows };
-    }, 90_000, 1000);
+    const drift = await waitFor(
+      'drift at the collector',
+      async () => {
+        await message(page, 'flush');
+        const rows = await api(port, '/api/drift');
+        return { done: rows.some((r) => r.device_id === online.status.device_id && r.count > 0), rows };
+      },
+      90_000,
+      1000,
+    );
     const mine = drift.rows.find((r) => r.device_id === online.status.device_id);
     assert.equal(mine.model_version, shown.model_version);
     assert.equal(mine.bucket_counts.length, shown.bounds.length + 1);

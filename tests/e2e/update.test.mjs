@@ -6,8 +6,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, api, deployFile, launchChromium, message, openApp, setFault, startCollector, stopCollector, tempDir,
-  waitFor } from './harness.mjs';
+import {
+  ROOT,
+  api,
+  deployFile,
+  launchChromium,
+  message,
+  openApp,
+  setFault,
+  startCollector,
+  stopCollector,
+  tempDir,
+  waitFor,
+} from './harness.mjs';
 
 const golden = JSON.parse(readFileSync(join(ROOT, 'models/shuttle/golden.json'), 'utf8'));
 const NEXT = '0.1.0-e2e-next';
@@ -55,10 +66,14 @@ test('a new version takes over an open page cleanly and keeps the outbox', { tim
     const { rtol, atol } = golden.tolerance;
     const want = golden.scores.int8_weight_only[0];
     assert.ok(Math.abs(scores[0] - want) <= atol + rtol * Math.abs(want), `${scores[0]} vs ${want}`);
-    await waitFor('old shell cache removed', async () => {
-      const keys = await caches(page);
-      return { done: keys.length === 1 && keys[0] === `edge-anomaly-shell-${NEXT}`, keys };
-    }, 30_000);
+    await waitFor(
+      'old shell cache removed',
+      async () => {
+        const keys = await caches(page);
+        return { done: keys.length === 1 && keys[0] === `edge-anomaly-shell-${NEXT}`, keys };
+      },
+      30_000,
+    );
 
     // The user accepts: the page reloads into the new version, and the outbox drains once.
     await Promise.all([page.waitForEvent('load'), page.click('#reload')]);

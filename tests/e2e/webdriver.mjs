@@ -11,9 +11,13 @@ export const BROWSERS = {
   firefox: {
     name: 'Firefox ESR',
     driver: (port) => [process.env.GECKODRIVER || 'geckodriver', ['--port', String(port), '--log', 'error']],
-    capabilities: (profileDir) => ({ browserName: 'firefox', 'moz:firefoxOptions': {
-      binary: process.env.FIREFOX || '/usr/bin/firefox-esr', args: ['-headless', '-profile', profileDir],
-    } }),
+    capabilities: (profileDir) => ({
+      browserName: 'firefox',
+      'moz:firefoxOptions': {
+        binary: process.env.FIREFOX || '/usr/bin/firefox-esr',
+        args: ['-headless', '-profile', profileDir],
+      },
+    }),
   },
   webkit: {
     name: 'WebKit',
@@ -21,9 +25,12 @@ export const BROWSERS = {
     driver: (port) => [fileURLToPath(new URL('../../scripts/webkit-webdriver.sh', import.meta.url)), [`--port=${port}`]],
     // MiniBrowser under automation keeps its website data in memory: every session is a fresh
     // profile, like the other browsers' temporary profile directories.
-    capabilities: () => ({ 'webkitgtk:browserOptions': {
-      binary: process.env.MINIBROWSER || '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser', args: ['--automation'],
-    } }),
+    capabilities: () => ({
+      'webkitgtk:browserOptions': {
+        binary: process.env.MINIBROWSER || '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser',
+        args: ['--automation'],
+      },
+    }),
   },
 };
 
@@ -32,12 +39,18 @@ export async function startDriver(browser, port) {
   const [bin, args] = BROWSERS[browser].driver(port);
   const proc = spawn(bin, args, { stdio: 'ignore', detached: true });
   const stop = () => {
-    try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(-proc.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   };
   for (let i = 0; i < 150; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(1000) })).ok) return { proc, stop };
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   stop();
@@ -53,26 +66,36 @@ export class Session {
     // service worker with the server down must not block the WebDriver call).
     const caps = { capabilities: { alwaysMatch: { pageLoadStrategy: 'none', ...BROWSERS[browser].capabilities(profileDir) } } };
     const r = await fetch(`http://127.0.0.1:${port}/session`, {
-      method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(caps), signal: AbortSignal.timeout(60_000),
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify(caps),
+      signal: AbortSignal.timeout(60_000),
     });
     const body = await r.json();
     if (!r.ok) throw new Error(`new session: ${JSON.stringify(body)}`);
     return new Session(port, body.value.sessionId);
   }
 
-  constructor(port, id) { this.base = `http://127.0.0.1:${port}/session/${id}`; }
+  constructor(port, id) {
+    this.base = `http://127.0.0.1:${port}/session/${id}`;
+  }
 
   /** One WebDriver command; none may hang the test: each has a deadline. */
   async cmd(method, path, body, timeoutMs = 120_000) {
     const r = await fetch(this.base + path, {
-      method, headers: JSON_HEADERS, body: body && JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs),
+      method,
+      headers: JSON_HEADERS,
+      body: body && JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const json = await r.json();
     if (!r.ok) throw new Error(`${path}: ${JSON.stringify(json.value)}`);
     return json.value;
   }
 
-  navigate(url) { return this.cmd('POST', '/url', { url }); }
+  navigate(url) {
+    return this.cmd('POST', '/url', { url });
+  }
   /** Runs `script` (an async function body receiving `args`) in the page; returns its result. */
   run(script, ...args) {
     const wrapped = `const done = arguments[arguments.length - 1];

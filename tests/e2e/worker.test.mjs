@@ -3,11 +3,11 @@
 // counted by reason; one flush at a time across every worker of the origin (Web Locks); a
 // request that gets no answer times out instead of holding the flush for ever; the endpoint and
 // token survive a worker restart, and a refused token holds the queue as "authentication needed".
+/* global document, window -- in the functions given to page.evaluate and page.waitForFunction, which run in the page */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { api, launchChromium, message, openApp, setFault, startCollector, stopCollector, tempDir,
-  waitFor } from './harness.mjs';
+import { api, launchChromium, message, openApp, setFault, startCollector, stopCollector, tempDir, waitFor } from './harness.mjs';
 
 // E2E_DIST serves another build of the PWA than dist/.
 const DIST = process.env.E2E_DIST ? { staticDir: process.env.E2E_DIST } : {};
@@ -31,7 +31,11 @@ async function withApp(opts, body) {
 async function raw(page, msg) {
   return page.evaluate(async (msg) => {
     const { request } = await import('./client.js');
-    try { return await request(msg.type, msg.body); } catch (e) { return { error: { code: e.code, message: e.message } }; }
+    try {
+      return await request(msg.type, msg.body);
+    } catch (e) {
+      return { error: { code: e.code, message: e.message } };
+    }
   }, msg);
 }
 
@@ -46,11 +50,15 @@ async function ownFlush(page) {
 }
 
 async function drained(page) {
-  return waitFor('outbox to drain', async () => {
-    await message(page, 'flush');
-    const { status } = await message(page, 'status');
-    return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
-  }, 60_000);
+  return waitFor(
+    'outbox to drain',
+    async () => {
+      await message(page, 'flush');
+      const { status } = await message(page, 'status');
+      return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
+    },
+    60_000,
+  );
 }
 
 test('missing values are recorded unscored, refusals are counted by reason', { timeout: 180_000 }, async () => {
@@ -64,7 +72,10 @@ test('missing values are recorded unscored, refusals are counted by reason', { t
     assert.equal(r.scores[1], null);
     assert.equal(typeof r.scores[2], 'number');
     assert.deepEqual(r.reasons, [null, 'NON_FINITE', null]);
-    assert.deepEqual(r.anomalies.map((a) => typeof a), ['boolean', 'boolean', 'boolean']);
+    assert.deepEqual(
+      r.anomalies.map((a) => typeof a),
+      ['boolean', 'boolean', 'boolean'],
+    );
     assert.equal(r.anomalies[1], false);
 
     // A value float32 cannot hold is refused by the worker's checks; a reading of the wrong
@@ -75,12 +86,16 @@ test('missing values are recorded unscored, refusals are counted by reason', { t
     assert.equal(short.error.code, 'WRONG_LENGTH');
 
     const { status } = await message(page, 'status');
-    assert.equal(status.outbox.queued + status.outbox.inflight_records + status.outbox.sent_records_total,
-      before.outbox.queued + before.outbox.inflight_records + before.outbox.sent_records_total + 3);
+    assert.equal(
+      status.outbox.queued + status.outbox.inflight_records + status.outbox.sent_records_total,
+      before.outbox.queued + before.outbox.inflight_records + before.outbox.sent_records_total + 3,
+    );
     assert.deepEqual(status.dropped, { OUT_OF_RANGE: 1, WRONG_LENGTH: 1 });
 
     // The dashboard shows them.
-    await page.waitForFunction(() => /OUT_OF_RANGE 1/.test(document.querySelector('#t-dropped').textContent), null, { timeout: 5000 });
+    await page.waitForFunction(() => /OUT_OF_RANGE 1/.test(document.querySelector('#t-dropped').textContent), null, {
+      timeout: 5000,
+    });
     // And the unscored reading reaches the collector with its raw values.
     await drained(page);
     const stats = await api(port, '/api/stats');
@@ -95,7 +110,13 @@ test('a flush waits for the origin-wide flush lock, whoever holds it', { timeout
     // The page takes the lock every worker's flush needs (as an older worker mid-flush would).
     await page.evaluate(() => {
       window.releaseFlushLock = null;
-      navigator.locks.request('edge-outbox-flush', () => new Promise((release) => { window.releaseFlushLock = release; }));
+      navigator.locks.request(
+        'edge-outbox-flush',
+        () =>
+          new Promise((release) => {
+            window.releaseFlushLock = release;
+          }),
+      );
     });
     await page.waitForFunction(() => window.releaseFlushLock !== null);
     await message(page, 'score', { rows: ROW, features: 9 });
@@ -120,11 +141,16 @@ test('a request that never gets an answer times out and is retried', { timeout: 
     assert.equal(outcome.status, 'Backoff', JSON.stringify(outcome));
     assert.match(outcome.last_error, /timed out/);
     assert.ok(secs < 60, `the flush ended after ${secs} s`);
-    await waitFor('retry after the timeout', async () => {
-      await message(page, 'online');
-      const { status } = await message(page, 'status');
-      return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
-    }, 90_000, 1000);
+    await waitFor(
+      'retry after the timeout',
+      async () => {
+        await message(page, 'online');
+        const { status } = await message(page, 'status');
+        return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
+      },
+      90_000,
+      1000,
+    );
   });
 });
 
@@ -139,11 +165,16 @@ test('endpoint and token survive a worker restart; a refused token holds the que
     await cdp.send('ServiceWorker.enable');
     await cdp.send('ServiceWorker.stopAllWorkers');
     await message(page, 'score', { rows: ROW, features: 9 });
-    await waitFor('sent with the stored token', async () => {
-      await ownFlush(page);
-      const { status } = await message(page, 'status');
-      return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
-    }, 60_000, 500);
+    await waitFor(
+      'sent with the stored token',
+      async () => {
+        await ownFlush(page);
+        const { status } = await message(page, 'status');
+        return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
+      },
+      60_000,
+      500,
+    );
     assert.equal((await message(page, 'status')).status.endpoint, endpoint);
     const sent = (await api(port, '/api/stats', auth)).records;
     assert.ok(sent >= 1);
@@ -161,10 +192,15 @@ test('endpoint and token survive a worker restart; a refused token holds the que
     assert.match(await page.textContent('#t-last'), /authentication needed/);
     await page.fill('#token', 'right');
     await page.click('#auth button');
-    await waitFor('queue sent with the new token', async () => {
-      const { status } = await message(page, 'status');
-      return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
-    }, 60_000, 500);
+    await waitFor(
+      'queue sent with the new token',
+      async () => {
+        const { status } = await message(page, 'status');
+        return { done: status.outbox.queued === 0 && status.outbox.inflight_records === 0, status };
+      },
+      60_000,
+      500,
+    );
     assert.equal((await api(port, '/api/stats', auth)).records, sent + 1);
   });
 });

@@ -12,7 +12,8 @@ export class Profile {
 
   async open() {
     this.context = await chromium.launchPersistentContext(this.dir, {
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS,
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      args: CHROMIUM_ARGS,
     });
     ({ page: this.page } = await openApp(this.context, this.port));
     this.cdp = await this.context.newCDPSession(this.page);

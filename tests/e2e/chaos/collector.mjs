@@ -64,11 +64,15 @@ export class Collector {
   records() {
     const sql = "SELECT device_id, seq, CASE WHEN score IS NULL THEN '' ELSE printf('%.17g', score) END FROM records";
     const out = execFileSync('sqlite3', ['-separator', '\t', this.db, sql], {
-      encoding: 'utf8', maxBuffer: 1 << 30,
+      encoding: 'utf8',
+      maxBuffer: 1 << 30,
     });
-    return out.split('\n').filter(Boolean).map((line) => {
-      const [device, seq, score] = line.split('\t');
-      return { device, seq: Number(seq), score: score === '' ? null : Math.fround(Number(score)) };
-    });
+    return out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [device, seq, score] = line.split('\t');
+        return { device, seq: Number(seq), score: score === '' ? null : Math.fround(Number(score)) };
+      });
   }
 }

@@ -125,7 +125,10 @@ export async function runFault(ctx, step) {
     case 'status-503':
     case 'status-429':
       return collectorFault(ctx, step, {
-        mode: 'status', status: Number(step.kind.slice(-3)), retry_after: step.retryAfter, count: step.count,
+        mode: 'status',
+        status: Number(step.kind.slice(-3)),
+        retry_after: step.retryAfter,
+        count: step.count,
       });
     case 'reset':
       return collectorFault(ctx, step, { mode: 'reset', count: step.count });

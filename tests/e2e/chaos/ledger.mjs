@@ -15,8 +15,12 @@ export function seqGaps(records) {
   }
   const out = {};
   for (const [device, seqs] of by) {
-    let max = -1, min = Infinity;
-    for (const s of seqs) { max = Math.max(max, s); min = Math.min(min, s); }
+    let max = -1,
+      min = Infinity;
+    for (const s of seqs) {
+      max = Math.max(max, s);
+      min = Math.min(min, s);
+    }
     out[device] = { count: seqs.size, min_seq: min, max_seq: max, missing: max + 1 - seqs.size };
   }
   return out;
@@ -28,12 +32,16 @@ export function account(acked, sent, records) {
   let matched = 0;
   let unscored = 0;
   for (const r of records) {
-    if (r.score === null) { unscored++; continue; }
+    if (r.score === null) {
+      unscored++;
+      continue;
+    }
     const k = scoreKey(r.score);
     const c = left.get(k);
     if (!c) continue;
     matched++;
-    if (c === 1) left.delete(k); else left.set(k, c - 1);
+    if (c === 1) left.delete(k);
+    else left.set(k, c - 1);
   }
   const devices = seqGaps(records);
   const seqGapsTotal = Object.values(devices).reduce((n, d) => n + d.missing, 0);

@@ -125,16 +125,23 @@ export class Stream {
     const page = this.page;
     const t0 = Date.now();
     let timer;
-    const timeout = new Promise((ok) => { timer = setTimeout(() => ok({ timeout: true }), this.requestTimeoutMs); });
-    const call = page.evaluate(async ({ rows, features }) => {
-      const { request } = await import('./client.js');
-      try {
-        const r = await request('score', { rows: Float32Array.from(rows), features });
-        return { scores: Array.from(r.scores) };
-      } catch (e) {
-        return { code: e.code || 'ERROR', message: String(e.message || e) };
-      }
-    }, { rows, features: FEATURES }).catch((e) => ({ closed: closedPage(e), message: String(e.message || e) }));
+    const timeout = new Promise((ok) => {
+      timer = setTimeout(() => ok({ timeout: true }), this.requestTimeoutMs);
+    });
+    const call = page
+      .evaluate(
+        async ({ rows, features }) => {
+          const { request } = await import('./client.js');
+          try {
+            const r = await request('score', { rows: Float32Array.from(rows), features });
+            return { scores: Array.from(r.scores) };
+          } catch (e) {
+            return { code: e.code || 'ERROR', message: String(e.message || e) };
+          }
+        },
+        { rows, features: FEATURES },
+      )
+      .catch((e) => ({ closed: closedPage(e), message: String(e.message || e) }));
     const r = await Promise.race([call, timeout]);
     clearTimeout(timer);
     const ms = Date.now() - t0;

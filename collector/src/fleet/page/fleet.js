@@ -131,7 +131,8 @@ async function select(device, row) {
     const waiting = series.points.length - points.length;
     document.getElementById('series-note').textContent =
       `${points.length} newest scored readings (${canvas.dataset.cloudPoints} scored by the collector)` +
-      (waiting ? `, ${waiting} not scored yet` : '') + '; anomalies in red.';
+      (waiting ? `, ${waiting} not scored yet` : '') +
+      '; anomalies in red.';
   } catch (e) {
     showError(e);
   }
