@@ -11,13 +11,14 @@
 // Usage: node bench/builds.mjs [--skip-build] [--reps 7] [--small-opt Oz|O3|none]
 /* global Worker -- in the functions given to page.evaluate, which run in the page */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs';
 import { median } from './measure.js';
+import { saveRaw } from './report.mjs';
 import { startServer } from './server.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -193,9 +194,7 @@ async function main() {
     await browser.close();
     await server.close();
   }
-  mkdirSync(OUT, { recursive: true });
-  const file = join(OUT, `builds-${raw.date.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(raw, null, 1));
+  const file = saveRaw(OUT, 'builds', raw.date, raw);
   console.error(`bench: raw results in ${file}`);
   console.log(table(raw));
 }

@@ -2,7 +2,7 @@
 // fresh worker: import the build's glue, fetch and compile its wasm (from the network with
 // `no-store`, or from Cache Storage as the product's service worker does), load a model, score
 // one reading. `warm` then measures single-reading calls and batches on the same instance.
-import { measureOnce, tile, warmUp } from './measure.js';
+import { measureOnce, scoreIntoReused, tile, warmUp } from './measure.js';
 
 const now = () => performance.timeOrigin + performance.now(); // comparable with the page's clock
 /** When this worker's module began to run (the worker has started and fetched this script). */
@@ -34,24 +34,7 @@ const handlers = {
     t.loaded = now();
     e.scoreInto(Float32Array.from(row), new Float32Array(1));
     t.firstScore = now();
-    // Output buffers reused per batch size, as bench/engines.js does for the main benchmark.
-    const outs = new Map();
-    const out = (n) => {
-      let o = outs.get(n);
-      if (!o) outs.set(n, (o = new Float32Array(n)));
-      return o;
-    };
-    scorer = {
-      engine: 'ours',
-      api: 'scoreInto',
-      isAsync: false,
-      features: e.features,
-      score: (rows, n) => {
-        const o = out(n);
-        e.scoreInto(rows, o);
-        return o;
-      },
-    };
+    scorer = { engine: 'ours', api: 'scoreInto', isAsync: false, features: e.features, score: scoreIntoReused(e) };
     return { ...t, backend: e.backend };
   },
 

@@ -4,6 +4,8 @@
 // Modules are passed in, so the service worker can import them statically and the dedicated
 // worker dynamically (cold start times the import of the engine under test only).
 
+import { scoreIntoReused } from './measure.js';
+
 export const OUR_GLUE = '/target/bench/pkg/edge_anomaly.js';
 export const OUR_WASM = '/target/bench/pkg/edge_anomaly_bg.wasm';
 export const ORT_DIR = '/node_modules/onnxruntime-web/dist/';
@@ -33,12 +35,6 @@ export function ours(glue, bytes) {
   const features = e.features;
   const into = typeof e.scoreInto === 'function';
   const detail = 'dequantizedMatmuls' in e ? { dequantized_matmuls: e.dequantizedMatmuls } : {};
-  const outs = new Map();
-  const out = (n) => {
-    let o = outs.get(n);
-    if (!o) outs.set(n, (o = new Float32Array(n)));
-    return o;
-  };
   const explained = new Map();
   const buffers = (n) => {
     let b = explained.get(n);
@@ -52,13 +48,7 @@ export function ours(glue, bytes) {
     detail,
     features,
     isAsync: false,
-    score: into
-      ? (rows, n) => {
-          const o = out(n);
-          e.scoreInto(rows, o);
-          return o;
-        }
-      : (rows) => e.score(rows),
+    score: into ? scoreIntoReused(e) : (rows) => e.score(rows),
     // Contributions, where the build has them: scores plus every column's share (buffers reused
     // per batch size, like scoreInto's), and the repair search of one flagged reading.
     explain:

@@ -10,13 +10,14 @@
 //                         [--sizes 1024,4096]
 // Writes target/bench/kernel-<time>.json.
 /* global Worker, window -- in the functions given to page.evaluate, which run in the page */
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../tests/e2e/harness.mjs';
 import { median } from './measure.js';
+import { saveRaw } from './report.mjs';
 import { startServer } from './server.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -135,9 +136,7 @@ async function main() {
     await browser.close();
     await server.close();
   }
-  mkdirSync(OUT, { recursive: true });
-  const file = join(OUT, `kernel-${raw.date.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(raw, null, 1));
+  const file = saveRaw(OUT, 'kernel', raw.date, raw);
   console.error(`bench: raw results in ${file}`);
   console.log(table(raw, models));
 }

@@ -2,7 +2,7 @@
 // (each glue module its own wasm instance), each with every model loaded, so that all of them
 // run on the same thread under the same load. `block` times one build on one model and batch
 // size for at least `ms`; the page alternates blocks between the builds.
-import { tile, timedBlock, warmUp } from './measure.js';
+import { scoreIntoReused, tile, timedBlock, warmUp } from './measure.js';
 
 const engines = new Map(); // `${build}/${model}` → scorer
 const batches = new Map(); // `${model}/${n}` → rows
@@ -20,21 +20,7 @@ const handlers = {
       for (const m of models) {
         const e = new g.AnomalyEngine(0);
         e.load(new Uint8Array(await (await fetch(m.url)).arrayBuffer()));
-        const outs = new Map();
-        const out = (n) => {
-          let o = outs.get(n);
-          if (!o) outs.set(n, (o = new Float32Array(n)));
-          return o;
-        };
-        const scorer = {
-          isAsync: false,
-          features: e.features,
-          score: (rows, n) => {
-            const o = out(n);
-            e.scoreInto(rows, o);
-            return o;
-          },
-        };
+        const scorer = { isAsync: false, features: e.features, score: scoreIntoReused(e) };
         engines.set(`${b.label}/${m.name}`, scorer);
         backends[`${b.label}/${m.name}`] = e.backend;
         const rows = Float32Array.from(m.sample);

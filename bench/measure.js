@@ -3,6 +3,18 @@
 // resolution probe. A scorer is { features, isAsync, score(rows, n) } (see engines.js); sync
 // and async scorers get separate loops so the sync engine never pays for an `await`.
 
+/** `score(rows, n)` through our engine's `scoreInto`, into an output buffer reused per batch
+ * size (no allocation per call). */
+export function scoreIntoReused(engine) {
+  const outs = new Map();
+  return (rows, n) => {
+    let o = outs.get(n);
+    if (!o) outs.set(n, (o = new Float32Array(n)));
+    engine.scoreInto(rows, o);
+    return o;
+  };
+}
+
 /** Quantile of an unsorted numeric array (nearest rank). */
 export function quantile(values, q) {
   const s = Float64Array.from(values).sort();

@@ -1,9 +1,18 @@
 // Turns the page's raw repetitions into the results JSON (medians of repetitions, sizes,
 // correctness, ratios) and the markdown table. Every ratio is named for its direction and reads
 // > 1 when our engine is better: `ort_over_ours` for times and sizes, `ours_over_ort` for rates.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+
+/** Writes `value`, one run's raw results, to `dir`/<kind>-<date>.json (`date`: the run's ISO
+ * time) and returns the path. */
+export function saveRaw(dir, kind, date, value) {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${kind}-${date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+  return file;
+}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

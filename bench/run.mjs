@@ -29,6 +29,7 @@ import {
   markdown,
   medians,
   outboxMarkdown,
+  saveRaw,
   warmMarkdown,
   warmSummary,
 } from './report.mjs';
@@ -455,7 +456,7 @@ async function main() {
   const json = `${JSON.stringify(result, null, 2)}\n`;
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench/results/latest.json'), json);
-  writeFileSync(join(OUT, `results-${result.date.replace(/[:.]/g, '-')}.json`), json);
+  saveRaw(OUT, 'results', result.date, result);
   console.log(markdown(result));
   console.error(`bench: wrote bench/results/latest.json (${result.duration_s} s in the browser)`);
 }
@@ -471,9 +472,7 @@ function writePartial(kind, raw, fields, toMarkdown) {
     loadavg: loadavg(),
     ...fields,
   };
-  const file = join(OUT, `${kind}-${result.date.replace(/[:.]/g, '-')}.json`);
-  mkdirSync(OUT, { recursive: true });
-  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  const file = saveRaw(OUT, kind, result.date, result);
   console.log(toMarkdown(result));
   console.error(`bench: wrote ${file}`);
 }

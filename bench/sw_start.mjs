@@ -11,12 +11,12 @@
 // machine reaches each alike.
 //   node bench/sw_start.mjs --dist before=DIR --dist after=DIR [--reps 9] [--restarts 3]
 // Writes target/bench/sw-start-<time>.json.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { launchChromium, message, startCollector, stopCollector, tempDir } from '../tests/e2e/harness.mjs';
 import { median } from './measure.js';
+import { saveRaw } from './report.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const ROW = { rows: [50, 0, 80, 0, 40, 0, 40, 40, 0], features: 9 };
@@ -90,9 +90,7 @@ try {
   for (const s of servers) await stopCollector(s.proc);
 }
 raw.load.push(loadavg()[0]);
-mkdirSync(join(ROOT, 'target/bench'), { recursive: true });
-const file = join(ROOT, 'target/bench', `sw-start-${raw.date.replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify(raw, null, 1));
+const file = saveRaw(join(ROOT, 'target/bench'), 'sw-start', raw.date, raw);
 
 const ms = (xs) => `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
 console.log(
