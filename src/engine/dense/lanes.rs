@@ -54,8 +54,9 @@ mod imp {
 
         /// `self * b + c`, lane-wise, as relaxed SIMD's `f32x4.relaxed_madd`: one fused
         /// instruction (one rounding) where the CPU has FMA, else the two-rounding pair. Only
-        /// in builds with `+relaxed-simd`, which browsers without relaxed SIMD cannot load; the
-        /// shipped builds do not enable it (BENCHMARKS.md, "The dense kernel, round three").
+        /// in builds with `+relaxed-simd`, which browsers without relaxed SIMD cannot load: the
+        /// small engine's relaxed compilation (scripts/engine-builds.sh), which the worker
+        /// loads only where the browser validates relaxed SIMD (worker/engine.js).
         #[cfg(target_feature = "relaxed-simd")]
         #[inline(always)]
         pub fn mul_add(self, b: F4, c: F4) -> F4 {
